@@ -1,0 +1,209 @@
+// The admin HTTP API (/api/v1/…), /metrics and /healthz. Every /api route needs the bearer token from
+// the data directory. Loopback by default; a non-loopback address is refused unless TLS is configured.
+// Request bodies are bounded and validated; responses are JSON except raw message bytes.
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import { isIP } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { PosternError, errorMessage, isPosternError } from '../errors.ts';
+import type { ArchiveStore } from '../storage/types.ts';
+import type { Intake } from '../intake/intake.ts';
+import { tokenMatches } from './token.ts';
+
+export interface StatusSource {
+  status(): Promise<Record<string, unknown>>;
+}
+
+export interface AdminDeps {
+  config: Config['admin'];
+  token: string;
+  archive: ArchiveStore;
+  intake: Intake;
+  metrics: Metrics;
+  log: Logger;
+  status: StatusSource;
+  tls: { cert: Buffer; key: Buffer } | null;
+  isReady(): boolean;
+}
+
+const MAX_BODY = 64 * 1024;
+const newUserBody = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  addresses: z.array(z.string().min(3).max(320)).min(1).max(1000),
+});
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new HttpError(413, `Request body exceeds ${MAX_BODY} bytes`);
+    parts.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'Request body is not valid JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function uidParam(raw: string): number {
+  const uid = Number(raw);
+  if (!/^\d{1,10}$/.test(raw) || uid < 1 || uid > 0xffffffff) throw new HttpError(400, `UID "${raw}" must be a number from 1 to 4294967295`);
+  return uid;
+}
+
+export class AdminServer {
+  private server: Server | null = null;
+
+  constructor(private readonly deps: AdminDeps) {}
+
+  async listen(): Promise<number> {
+    const { config, tls, log } = this.deps;
+    if (!isLoopback(config.host) && !tls) {
+      throw new PosternError('CONFIG_INVALID', `Admin API host "${config.host}" is not loopback; configure admin.tls.cert and admin.tls.key to listen there`);
+    }
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const server = tls ? createHttps({ cert: tls.cert, key: tls.key }, handler) : createHttp(handler);
+    server.requestTimeout = 30000;
+    server.headersTimeout = 10000;
+    server.maxConnections = 64;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    log.info('Admin API listening', { host: config.host, port, tls: Boolean(tls) });
+    return port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    return m !== null && tokenMatches(m[1] as string, this.deps.token);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const method = req.method ?? 'GET';
+    try {
+      await this.route(method, url, req, res);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status
+        : isPosternError(err, 'NOT_FOUND') ? 404
+        : isPosternError(err, 'CONFLICT') ? 409
+        : isPosternError(err, 'INVALID_INPUT') ? 400 : 500;
+      if (status === 500) this.deps.log.error('Admin request failed', { method, path: url.pathname, err: errorMessage(err) });
+      if (!res.headersSent) send(res, status, { error: errorMessage(err) });
+      else res.destroy();
+    } finally {
+      this.deps.metrics.adminRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
+    }
+  }
+
+  private async route(method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { archive, metrics } = this.deps;
+    const path = url.pathname;
+    if (path === '/healthz') {
+      const ready = this.deps.isReady();
+      return send(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' });
+    }
+    if (path === '/metrics') {
+      if (this.deps.config.metricsRequireToken && !this.authorized(req)) throw new HttpError(401, 'Missing or wrong bearer token');
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (!path.startsWith('/api/v1/')) throw new HttpError(404, `No route for "${path}"`);
+    if (!this.authorized(req)) {
+      this.deps.log.warn('Admin API request without a valid token', { path, remote: req.socket.remoteAddress });
+      throw new HttpError(401, 'Missing or wrong bearer token');
+    }
+    const parts = path.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+    const [head, a, b, c, d] = parts;
+    if (method === 'GET' && head === 'status' && parts.length === 1) return send(res, 200, await this.deps.status.status());
+    if (head === 'users' && parts.length === 1) {
+      if (method === 'GET') return send(res, 200, { users: await archive.listUsers() });
+      if (method === 'POST') {
+        const body = newUserBody.safeParse(await readJson(req));
+        if (!body.success) throw new HttpError(400, body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+        const user = await archive.addUser(body.data);
+        this.deps.log.info('User added', { user: user.name, addresses: user.addresses.length });
+        return send(res, 201, { user });
+      }
+    }
+    if (method === 'GET' && head === 'users' && a && b === 'folders' && parts.length === 3) {
+      await this.requireUser(a);
+      return send(res, 200, { folders: await archive.folders(a) });
+    }
+    if (method === 'GET' && head === 'archive' && a && b === 'messages') {
+      await this.requireUser(a);
+      const folder = url.searchParams.get('folder') ?? 'Inbox';
+      if (parts.length === 3) {
+        const after = url.searchParams.get('afterUid');
+        const limit = Math.min(Number(url.searchParams.get('limit') ?? 1000) || 1000, 10000);
+        if (after !== null && !/^\d{1,10}$/.test(after)) throw new HttpError(400, `afterUid "${after}" must be a number`);
+        const entries = await archive.listEntries(a, folder, { ...(after !== null ? { afterUid: Number(after) } : {}), limit });
+        return send(res, 200, { entries });
+      }
+      if (c && (parts.length === 4 || (parts.length === 5 && d === 'raw'))) {
+        const entry = await archive.getEntry(a, folder, uidParam(c));
+        if (!entry) throw new HttpError(404, `No message with UID ${c} in folder "${folder}" of user "${a}"`);
+        const message = await archive.getMessage(entry.messageId);
+        if (!message) throw new PosternError('STORAGE_IO', `Entry points to missing message "${entry.messageId}"`);
+        if (parts.length === 4) return send(res, 200, { entry, message });
+        const blob = await archive.openBlob(message.blobId);
+        if (!blob) throw new PosternError('STORAGE_IO', `Message "${message.id}" has no blob "${message.blobId}"`);
+        res.writeHead(200, { 'content-type': 'message/rfc822', 'content-length': message.size });
+        await pipeline(blob, res);
+        return;
+      }
+    }
+    if (method === 'GET' && head === 'intake' && parts.length === 1) {
+      const state = url.searchParams.get('state');
+      const all = await this.deps.intake.list(10000);
+      return send(res, 200, { entries: all.filter((r) => !state || r.state === state) });
+    }
+    throw new HttpError(404, `No route for ${method} "${path}"`);
+  }
+
+  private async requireUser(name: string): Promise<void> {
+    if (!(await this.deps.archive.getUser(name))) throw new HttpError(404, `User "${name}" does not exist`);
+  }
+}

@@ -1,0 +1,79 @@
+// The hook catalogue: every hook's kind, arguments and result type. HOOKS.md (in this folder) is the
+// table operators and plugin authors read; keep the two in step.
+import type { Verdict } from './verdict.ts';
+import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
+import type { ArchiveEntry, FileInto } from '../storage/types.ts';
+
+/** What receivers know about a session; read-only for plugins. */
+export interface SessionInfo {
+  id: string;
+  listener: string;
+  remoteAddress: string;
+  remotePort: number;
+  helo: string;
+  secure: boolean;
+  user: string | null;
+}
+
+export interface Envelope {
+  mailFrom: string;
+  rcptTo: string[];
+}
+
+export interface Route extends FileInto {
+  /** Why: "envelope rcpt", "envelope sender", "journal Bcc", … (kept for provenance and debugging). */
+  reason: string;
+}
+
+/** Everything the archiving half knows about one intake entry. */
+export interface MessageContext {
+  intakeId: string;
+  envelope: Envelope;
+  session: { listener: string; remoteAddress: string; helo: string; user: string | null };
+  receivedAt: string;
+  size: number;
+  sha256: string;
+  headers: HeaderBlock;
+  summary: MessageSummary;
+}
+
+export interface StoredInfo {
+  messageId: string;
+  entries: Array<Pick<ArchiveEntry, 'user' | 'folder' | 'uid'>>;
+  context: MessageContext;
+}
+
+type Gate<A> = { kind: 'gate'; args: A; result: Verdict };
+type Collect<A, R> = { kind: 'collect'; args: A; result: R };
+type Notify<A> = { kind: 'notify'; args: A; result: void };
+
+export interface HookCatalogue {
+  connect: Gate<{ session: SessionInfo }>;
+  helo: Gate<{ session: SessionInfo; hostname: string }>;
+  mailFrom: Gate<{ session: SessionInfo; address: string; params: Record<string, string> }>;
+  rcptTo: Gate<{ session: SessionInfo; address: string; params: Record<string, string>; envelope: Envelope }>;
+  data: Gate<{ session: SessionInfo; envelope: Envelope }>;
+  dataEnd: Gate<{ session: SessionInfo; envelope: Envelope; size: number; headers: HeaderBlock }>;
+  queued: Notify<{ session: SessionInfo; envelope: Envelope; intakeId: string; size: number }>;
+  parse: Collect<{ context: MessageContext }, Record<string, unknown>>;
+  route: Collect<{ context: MessageContext }, Route[]>;
+  dedup: Collect<{ context: MessageContext }, { mergeInto: string } | null>;
+  index: Collect<{ context: MessageContext; messageId: string }, Record<string, unknown>>;
+  retention: Collect<{ context: MessageContext; routes: Route[] }, Record<string, unknown>>;
+  stored: Notify<StoredInfo>;
+  disconnect: Notify<{ session: SessionInfo }>;
+}
+
+export type HookName = keyof HookCatalogue;
+export type HookKind<K extends HookName> = HookCatalogue[K]['kind'];
+export type HookArgs<K extends HookName> = HookCatalogue[K]['args'];
+export type HookResult<K extends HookName> = HookCatalogue[K]['result'];
+export type GateHook = { [K in HookName]: HookCatalogue[K]['kind'] extends 'gate' ? K : never }[HookName];
+export type CollectHook = { [K in HookName]: HookCatalogue[K]['kind'] extends 'collect' ? K : never }[HookName];
+export type NotifyHook = { [K in HookName]: HookCatalogue[K]['kind'] extends 'notify' ? K : never }[HookName];
+
+export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
+  connect: 'gate', helo: 'gate', mailFrom: 'gate', rcptTo: 'gate', data: 'gate', dataEnd: 'gate',
+  queued: 'notify', parse: 'collect', route: 'collect', dedup: 'collect', index: 'collect', retention: 'collect',
+  stored: 'notify', disconnect: 'notify',
+};

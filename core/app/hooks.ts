@@ -1,0 +1,114 @@
+// Runs hook chains. Gate hooks stop at the first verdict; collect hooks gather every plugin's part;
+// notify hooks run after the fact and only log failures. Every call has a timeout. A gate handler that
+// throws or times out turns into a temporary failure: a plugin bug must never bounce mail.
+import type { Logger } from '../log.ts';
+import { PosternError, errorMessage } from '../errors.ts';
+import { verdict, type Verdict } from './verdict.ts';
+import type { CollectHook, GateHook, HookArgs, HookName, HookResult, NotifyHook } from './hook-types.ts';
+
+export interface HookContext {
+  log: Logger;
+  /** Aborted when the call times out; long-running handlers should stop. */
+  signal: AbortSignal;
+}
+
+export type HookHandler<K extends HookName> = (args: HookArgs<K>, ctx: HookContext) =>
+  HookResult<K> | undefined | void | Promise<HookResult<K> | undefined | void>;
+
+interface Registered {
+  plugin: string;
+  handler: (args: never, ctx: HookContext) => unknown;
+}
+
+export interface HookObserver {
+  onError?(hook: HookName, plugin: string, kind: 'error' | 'timeout'): void;
+}
+
+export class HookFailure extends PosternError {
+  constructor(readonly hook: HookName, readonly plugin: string, cause: unknown, timedOut: boolean) {
+    super(timedOut ? 'HOOK_TIMEOUT' : 'INVALID_INPUT', `Hook "${hook}" of plugin "${plugin}" ${timedOut ? 'timed out' : `failed: ${errorMessage(cause)}`}`, { cause });
+  }
+}
+
+export class HookRegistry {
+  private readonly handlers = new Map<HookName, Registered[]>();
+
+  constructor(private readonly log: Logger, private readonly timeoutMs: number, private readonly observer: HookObserver = {}) {}
+
+  on<K extends HookName>(name: K, plugin: string, handler: HookHandler<K>): void {
+    const list = this.handlers.get(name) ?? [];
+    list.push({ plugin, handler: handler as unknown as Registered['handler'] });
+    this.handlers.set(name, list);
+  }
+
+  has(name: HookName): boolean {
+    return (this.handlers.get(name)?.length ?? 0) > 0;
+  }
+
+  /** Plugin names registered on a hook, in call order (for docs and `postern status`). */
+  list(name: HookName): string[] {
+    return (this.handlers.get(name) ?? []).map((h) => h.plugin);
+  }
+
+  private async call(name: HookName, r: Registered, args: unknown, log: Logger): Promise<unknown> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new HookFailure(name, r.plugin, new Error('timeout'), true));
+      }, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([
+        Promise.resolve().then(() => r.handler(args as never, { log: log.child({ plugin: r.plugin, hook: name }), signal: controller.signal })),
+        timeout,
+      ]);
+    } catch (err) {
+      const failure = err instanceof HookFailure ? err : new HookFailure(name, r.plugin, err, false);
+      this.observer.onError?.(name, r.plugin, failure.code === 'HOOK_TIMEOUT' ? 'timeout' : 'error');
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** First verdict wins; `skip` means "not mine" and the chain continues. A failing handler is a tempfail. */
+  async gate<K extends GateHook>(name: K, args: HookArgs<K>, log: Logger = this.log): Promise<Verdict | null> {
+    for (const r of this.handlers.get(name) ?? []) {
+      let result: unknown;
+      try {
+        result = await this.call(name, r, args, log);
+      } catch (err) {
+        log.error('Hook failed; answering with a temporary failure', { hook: name, plugin: r.plugin, err: errorMessage(err) });
+        return verdict.tempfail(451, '4.3.0 Temporary local problem, try again later');
+      }
+      if (result === undefined || result === null) continue;
+      const v = result as Verdict;
+      if (v.kind === 'skip') continue;
+      return v;
+    }
+    return null;
+  }
+
+  /** Every handler's part, in order; undefined/null parts are dropped. Throws HookFailure on the first failure. */
+  async collect<K extends CollectHook>(name: K, args: HookArgs<K>, log: Logger = this.log): Promise<Array<NonNullable<HookResult<K>>>> {
+    const out: Array<NonNullable<HookResult<K>>> = [];
+    for (const r of this.handlers.get(name) ?? []) {
+      const part = await this.call(name, r, args, log);
+      if (part !== undefined && part !== null) out.push(part as NonNullable<HookResult<K>>);
+    }
+    return out;
+  }
+
+  /** Run every handler; failures are logged and otherwise ignored. */
+  async notify<K extends NotifyHook>(name: K, args: HookArgs<K>, log: Logger = this.log): Promise<void> {
+    for (const r of this.handlers.get(name) ?? []) {
+      try {
+        await this.call(name, r, args, log);
+      } catch (err) {
+        log.warn('Notify hook failed', { hook: name, plugin: r.plugin, err: errorMessage(err) });
+      }
+    }
+  }
+}

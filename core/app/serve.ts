@@ -1,0 +1,157 @@
+// Boots the gateway: config → logger → storage → intake → plugins → queue manager → listeners, and
+// shuts it down in the reverse order on SIGTERM/SIGINT (stop accepting, finish in-flight
+// transactions, let the archiving window drain, flush, exit 0).
+import { mkdirSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, type Logger } from '../log.ts';
+import { createMetrics } from '../metrics.ts';
+import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import { RocksEngine } from '../storage/rocksdb-engine.ts';
+import { KvArchiveStore } from '../storage/kv-archive.ts';
+import { Intake } from '../intake/intake.ts';
+import { QueueManager } from '../intake/queue-manager.ts';
+import { createArchiver } from '../pipeline/archive-message.ts';
+import { SmtpReceiver } from '../smtp/receiver.ts';
+import { AdminServer } from '../admin/server.ts';
+import { ensureToken } from '../admin/token.ts';
+import { loadTls } from '../tls/dev-certificate.ts';
+import envelopeRouter from '../router/envelope-router.ts';
+import { App } from './app.ts';
+import { HookRegistry } from './hooks.ts';
+
+export interface RunningServer {
+  app: App;
+  smtpPort: number | null;
+  adminPort: number;
+  log: Logger;
+  shutdown(reason: string): Promise<void>;
+}
+
+const VERSION = '0.1.0';
+
+export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
+  const { config } = loaded;
+  const format = config.log.format === 'auto' ? (process.stderr.isTTY ? 'pretty' : 'json') : config.log.format;
+  const log = createLogger({ level: config.log.level, format });
+  const hostname = config.smtp.hostname || osHostname();
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const token = ensureToken(config.dataDir);
+  const metrics = createMetrics();
+
+  const archive = new KvArchiveStore(new RocksEngine(join(config.dataDir, 'archive'), {
+    onGroupCommit: (callers, seconds) => {
+      metrics.groupCommitSize.observe({ store: 'archive' }, callers);
+      void seconds;
+    },
+  }));
+  const intake = new Intake(new RocksEngine(join(config.dataDir, 'intake'), {
+    onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'intake' }, callers),
+  }), join(config.dataDir, 'intake'), config.intake.inlineMaxBytes, (seconds) => metrics.commitDuration.observe({ store: 'intake' }, seconds));
+
+  const hooks = new HookRegistry(log, config.hooks.timeoutMs, {
+    onError: (hook, _plugin, kind) => metrics.hookFailures.inc({ hook, kind }),
+  });
+  const app = new App(log, hooks);
+  app.decorate('config', config);
+  app.decorate('log', log);
+  app.decorate('metrics', metrics);
+  app.decorate('archive', archive);
+  app.decorate('hooks', hooks);
+
+  await archive.open();
+  app.onClose('core', () => archive.close());
+  if (!(await archive.getUser(config.routing.unmatchedUser))) {
+    await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
+  }
+  await app.register(envelopeRouter, { receivedFolder: config.routing.receivedFolder, sentFolder: config.routing.sentFolder });
+  await app.loadPlugins(config.plugins, loaded.where);
+
+  const existing = await intake.open();
+  app.onClose('core', () => intake.close());
+  const refreshIntakeGauges = (): void => {
+    const c = intake.counts();
+    metrics.intakeDepth.set(c.active + c.deferred);
+    metrics.intakeDeferred.set(c.deferred);
+    metrics.intakeCorrupt.set(c.corrupt);
+  };
+  const queue = new QueueManager(intake, createArchiver({
+    archive, intake, hooks, log, metrics,
+    unmatched: { user: config.routing.unmatchedUser, folder: config.routing.receivedFolder },
+  }), config.intake, log, {
+    onOutcome: (outcome) => {
+      if (outcome !== 'archived') metrics.pipelineFailures.inc({ outcome });
+      refreshIntakeGauges();
+    },
+  });
+  queue.start(existing);
+  refreshIntakeGauges();
+
+  let ready = false;
+  let smtp: SmtpReceiver | null = null;
+  let smtpPort: number | null = null;
+  if (config.smtp.enabled) {
+    const tls = await loadTls(config.smtp.tls, config.dataDir, hostname, log);
+    smtp = new SmtpReceiver({
+      config: config.smtp, hostname, listener: 'smtp', tls, intake, hooks, log, metrics,
+      onQueued: (record, inline) => {
+        queue.enqueue(record, inline);
+        refreshIntakeGauges();
+      },
+    });
+    smtpPort = await smtp.listen();
+  }
+  const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;
+  const startedAt = Date.now();
+  const admin = new AdminServer({
+    config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready,
+    status: {
+      status: async () => {
+        const c = intake.counts();
+        return {
+          version: VERSION,
+          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+          dataDir: config.dataDir,
+          storage: archive.backend,
+          listeners: { smtp: smtpPort },
+          plugins: app.plugins(),
+          intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, processing: queue.active },
+          archive: await archive.stats(),
+        };
+      },
+    },
+  });
+  const adminPort = await admin.listen();
+  ready = true;
+  log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, adminPort, config: loaded.file ?? '(defaults)' });
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('Shutting down', { reason });
+      ready = false;
+      const graceMs = config.shutdown.graceSeconds * 1000;
+      await smtp?.close(graceMs);
+      const drained = await queue.stop(graceMs);
+      if (!drained) log.warn('Archiving did not finish in the grace period; remaining entries stay in the intake');
+      await admin.close();
+      await app.close();
+      log.info('Stopped');
+    })();
+    return stopping;
+  };
+  return { app, smtpPort, adminPort, log, shutdown };
+}
+
+/** `postern serve`: start, and exit 0 after a graceful shutdown on SIGTERM or SIGINT. */
+export async function serve(configFile: string | null): Promise<void> {
+  const running = await startServer(loadConfig(configFile));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void running.shutdown(signal).then(() => process.exit(0), (err: unknown) => {
+      running.log.error('Shutdown failed', { err: String(err) });
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}

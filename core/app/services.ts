@@ -1,0 +1,16 @@
+// Typed services: things that exist exactly once (archive, intake, metrics …) as decorators on the app.
+// Plugins add their own services with declaration merging:
+//   declare module '../../core/app/services.ts' { interface Services { search: SearchService } }
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { ArchiveStore } from '../storage/types.ts';
+import type { Metrics } from '../metrics.ts';
+import type { HookRegistry } from './hooks.ts';
+
+export interface Services {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  archive: ArchiveStore;
+  hooks: HookRegistry;
+}

@@ -1,0 +1,149 @@
+// The `postern` command. `serve` runs the gateway; every other command talks to the running server
+// through the admin API (never to the database directly). `--help` works on every command.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { pipeline } from 'node:stream/promises';
+import { Command, Option } from 'commander';
+import { loadConfig, envVariables, ConfigError } from '../config/load.ts';
+import { resolvePlugins } from '../app/app.ts';
+import { hashPassword } from '../smtp/password.ts';
+import type { ArchiveEntry, UserRecord } from '../storage/types.ts';
+import { AdminClientError, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
+
+const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/postern.yaml', import.meta.url));
+
+interface GlobalOptions {
+  config?: string;
+  url?: string;
+  tokenFile?: string;
+}
+
+const program = new Command('postern')
+  .description('Postern: mail journaling gateway. Captures, routes and archives every mail durably.')
+  .version('0.1.0')
+  .addOption(new Option('-c, --config <file>', 'configuration file').default(DEFAULT_CONFIG, 'config/postern.yaml').env('POSTERN_CONFIG'))
+  .option('--url <url>', 'admin API URL (default: from the configuration)')
+  .option('--token-file <file>', 'admin API token file (default: <dataDir>/admin.token)')
+  .showHelpAfterError();
+
+function configFile(opts: GlobalOptions): string | null {
+  const file = opts.config ?? DEFAULT_CONFIG;
+  if (file === DEFAULT_CONFIG && !existsSync(file)) return null;
+  return file;
+}
+
+function target(): AdminTarget {
+  const opts = program.opts<GlobalOptions>();
+  const { config } = loadConfig(configFile(opts));
+  return targetFromConfig(config, { url: opts.url, tokenFile: opts.tokenFile });
+}
+
+program.command('serve')
+  .description('run the gateway in the foreground (SMTP endpoint, archiving, admin API)')
+  .action(async () => {
+    const { serve } = await import('../app/serve.ts');
+    await serve(configFile(program.opts<GlobalOptions>()));
+  });
+
+const config = program.command('config').description('check configuration and make credentials');
+config.command('check')
+  .description('validate the configuration file, environment overrides and plugin settings')
+  .action(async () => {
+    const file = configFile(program.opts<GlobalOptions>());
+    const loaded = loadConfig(file);
+    await resolvePlugins(loaded.config.plugins, loaded.where);
+    const env = loaded.fromEnv.length ? ` (overridden by ${loaded.fromEnv.join(', ')})` : '';
+    process.stdout.write(`${file ?? 'defaults'}: OK${env}\n`);
+  });
+config.command('env')
+  .description('list every environment variable that overrides a setting')
+  .action(() => {
+    for (const v of envVariables()) process.stdout.write(`${v.name}\t${v.path.join('.')}\t(default ${JSON.stringify(v.sample)})\n`);
+  });
+config.command('hash-password')
+  .description('read a password from standard input and print a hash for smtp.auth.users')
+  .action(async () => {
+    const parts: Buffer[] = [];
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) parts.push(chunk);
+    const password = Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+    if (password === '') throw new AdminClientError('No password on standard input', null);
+    process.stdout.write((await hashPassword(password)) + '\n');
+  });
+
+const user = program.command('user').description('manage users whose mail is archived');
+user.command('add <name>')
+  .description('add a user with one or more addresses')
+  .requiredOption('-a, --address <address...>', 'mail address of the user (repeat for more)')
+  .action(async (name: string, opts: { address: string[] }) => {
+    const res = await callJson<{ user: UserRecord }>(target(), 'POST', '/api/v1/users', { name, addresses: opts.address });
+    process.stdout.write(`Added user ${res.user.name} (${res.user.addresses.join(', ')})\n`);
+  });
+user.command('list')
+  .description('list users and their addresses')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const res = await callJson<{ users: UserRecord[] }>(target(), 'GET', '/api/v1/users');
+    if (opts.json) return void process.stdout.write(JSON.stringify(res.users, null, 2) + '\n');
+    for (const u of res.users) process.stdout.write(`${u.name}\t${u.addresses.join(', ')}\n`);
+  });
+
+const archive = program.command('archive').description('read archived mail');
+archive.command('list <user>')
+  .description('list messages in a folder: UID, date, from, subject (tab-separated)')
+  .option('-f, --folder <folder>', 'folder', 'Inbox')
+  .option('--after-uid <uid>', 'only messages with a larger UID', '0')
+  .option('--limit <n>', 'at most this many', '1000')
+  .option('--json', 'print JSON')
+  .action(async (name: string, opts: { folder: string; afterUid: string; limit: string; json?: boolean }) => {
+    const q = new URLSearchParams({ folder: opts.folder, afterUid: opts.afterUid, limit: opts.limit });
+    const res = await callJson<{ entries: ArchiveEntry[] }>(target(), 'GET', `/api/v1/archive/${encodeURIComponent(name)}/messages?${q}`);
+    if (opts.json) return void process.stdout.write(JSON.stringify(res.entries, null, 2) + '\n');
+    const clean = (s: string): string => s.replace(/[\t\r\n]+/g, ' ');
+    for (const e of res.entries) process.stdout.write(`${e.uid}\t${e.date ?? e.internalDate}\t${clean(e.from)}\t${clean(e.subject)}\n`);
+  });
+archive.command('get <user> <uid>')
+  .description('write the original bytes of a message to standard output, unaltered')
+  .option('-f, --folder <folder>', 'folder', 'Inbox')
+  .action(async (name: string, uid: string, opts: { folder: string }) => {
+    const q = new URLSearchParams({ folder: opts.folder });
+    const res = await call(target(), 'GET', `/api/v1/archive/${encodeURIComponent(name)}/messages/${encodeURIComponent(uid)}/raw?${q}`);
+    if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+    await pipeline(res, process.stdout);
+  });
+
+program.command('status')
+  .description('show intake depth, archive counts and listeners of the running server')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const t = target();
+    const s = await callJson<{
+      version: string; uptimeSeconds: number; storage: string; listeners: Record<string, number | null>; plugins: string[];
+      intake: { depth: number; active: number; deferred: number; corrupt: number; processing: number };
+      archive: { users: number; messages: number; entries: number; blobs: number; blobBytes: number };
+    }>(t, 'GET', '/api/v1/status');
+    if (opts.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    const lines = [
+      `Postern ${s.version}, up ${s.uptimeSeconds}s, storage ${s.storage}`,
+      `Listeners: ${Object.entries(s.listeners).map(([k, v]) => `${k}=${v ?? 'off'}`).join(' ')}`,
+      `Plugins:   ${s.plugins.join(', ')}`,
+      `Intake:    depth ${s.intake.depth} (active ${s.intake.active}, deferred ${s.intake.deferred}, processing ${s.intake.processing}), corrupt ${s.intake.corrupt}`,
+      `Archive:   ${s.archive.users} users, ${s.archive.messages} messages, ${s.archive.entries} entries, ${s.archive.blobs} blobs (${s.archive.blobBytes} bytes)`,
+    ];
+    if (s.intake.corrupt > 0) {
+      const c = await callJson<{ entries: Array<{ id: string; receivedAt: string; lastError: string | null }> }>(t, 'GET', '/api/v1/intake?state=corrupt');
+      lines.push('Quarantined (corrupt) intake entries:');
+      for (const e of c.entries) lines.push(`  ${e.id}\t${e.receivedAt}\t${e.lastError ?? ''}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`postern: configuration is invalid:\n${err.problems.map((p) => `  ${p.where}: ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`postern: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,226 @@
+// The durable intake: receivers spool here and may acknowledge only after commit() resolves.
+// Small messages live inline in a synced RocksDB batch (group commit across sessions); large ones
+// stream to a spool file that is fsync'd (with its directory) before the record is committed.
+// Hands records to the queue manager; an entry leaves only through remove(), after the archive commit.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, createReadStream, openSync, fsyncSync, closeSync } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { PosternError } from '../errors.ts';
+import type { KvEngine, KvOp } from '../storage/kv.ts';
+import { prefixEnd } from '../storage/kv-keys.ts';
+import { newIntakeId } from './ids.ts';
+
+export type IntakeState = 'active' | 'deferred' | 'corrupt';
+
+export interface IntakeRecord {
+  id: string;
+  listener: string;
+  receivedAt: string;
+  envelope: { mailFrom: string; rcptTo: string[] };
+  session: { remoteAddress: string; helo: string; user: string | null };
+  size: number;
+  sha256: string;
+  storage: 'inline' | 'file';
+  state: IntakeState;
+  attempts: number;
+  /** Epoch milliseconds of the next attempt (deferred entries). */
+  nextAttemptAt: number;
+  lastError: string | null;
+}
+
+export type IntakeMeta = Pick<IntakeRecord, 'listener' | 'envelope' | 'session'>;
+
+const REC = 'r\u0000';
+const DATA = 'd\u0000';
+
+export interface IntakeCounts {
+  active: number;
+  deferred: number;
+  corrupt: number;
+}
+
+/** Collects one message's bytes: in memory up to the inline limit, then in a spool file. */
+export class IntakeWriter {
+  readonly id = newIntakeId();
+  private parts: Buffer[] = [];
+  private size = 0;
+  private readonly hash = createHash('sha256');
+  private file: FileHandle | null = null;
+  private done = false;
+
+  constructor(private readonly intake: Intake) {}
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Peek at the buffered start of the message (header parsing); at most what is held in memory. */
+  head(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.done) throw new PosternError('INVALID_INPUT', 'Write after the message was committed or aborted');
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    if (this.file) {
+      await this.file.write(chunk);
+      return;
+    }
+    this.parts.push(chunk);
+    if (this.size > this.intake.inlineMaxBytes) {
+      this.file = await open(this.intake.spoolPath(this.id), 'wx', 0o600);
+      const held = Buffer.concat(this.parts);
+      // Keep the first part in memory for header parsing; the file holds everything.
+      this.parts = [held.subarray(0, Math.min(held.length, this.intake.inlineMaxBytes))];
+      await this.file.write(held);
+    }
+  }
+
+  /** Make the message durable. Resolves only after fsync; the caller may then acknowledge. */
+  async commit(meta: IntakeMeta): Promise<{ record: IntakeRecord; inline: Buffer | null }> {
+    if (this.done) throw new PosternError('INVALID_INPUT', 'Message was already committed or aborted');
+    this.done = true;
+    const record: IntakeRecord = {
+      id: this.id, ...meta, receivedAt: new Date().toISOString(), size: this.size, sha256: this.hash.digest('hex'),
+      storage: this.file ? 'file' : 'inline', state: 'active', attempts: 0, nextAttemptAt: 0, lastError: null,
+    };
+    let inline: Buffer | null = null;
+    if (this.file) {
+      const file = this.file;
+      this.file = null;
+      try {
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      this.intake.syncSpoolDir();
+    } else {
+      inline = Buffer.concat(this.parts, this.size);
+    }
+    this.parts = [];
+    await this.intake.commitRecord(record, inline);
+    return { record, inline };
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.parts = [];
+    if (this.file) {
+      await this.file.close().catch(() => undefined);
+      this.file = null;
+      await unlink(this.intake.spoolPath(this.id)).catch(() => undefined);
+    }
+  }
+}
+
+export class Intake {
+  private readonly spoolDir: string;
+  private counts_: IntakeCounts = { active: 0, deferred: 0, corrupt: 0 };
+
+  constructor(
+    private readonly kv: KvEngine,
+    dir: string,
+    readonly inlineMaxBytes: number,
+    private readonly onCommit?: (seconds: number) => void,
+  ) {
+    this.spoolDir = join(dir, 'spool');
+  }
+
+  /** Open and return every entry left from before, oldest first; orphan spool files are removed. */
+  async open(): Promise<IntakeRecord[]> {
+    mkdirSync(this.spoolDir, { recursive: true, mode: 0o700 });
+    await this.kv.open();
+    const records: IntakeRecord[] = [];
+    for await (const [, v] of this.kv.entries({ gte: REC, lt: prefixEnd(REC) })) records.push(JSON.parse(v.toString('utf8')) as IntakeRecord);
+    const fileIds = new Set(records.filter((r) => r.storage === 'file').map((r) => r.id));
+    for (const name of readdirSync(this.spoolDir)) {
+      // A spool file without a record was never acknowledged: the sender got no 250 for it.
+      if (!fileIds.has(name.replace(/\.eml$/, ''))) rmSync(join(this.spoolDir, name), { force: true });
+    }
+    this.counts_ = { active: 0, deferred: 0, corrupt: 0 };
+    for (const r of records) this.counts_[r.state] += 1;
+    return records;
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+
+  writer(): IntakeWriter {
+    return new IntakeWriter(this);
+  }
+
+  spoolPath(id: string): string {
+    return join(this.spoolDir, `${id}.eml`);
+  }
+
+  syncSpoolDir(): void {
+    const fd = openSync(this.spoolDir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async commitRecord(record: IntakeRecord, inline: Buffer | null): Promise<void> {
+    const started = process.hrtime.bigint();
+    const ops: KvOp[] = [{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(record)) }];
+    if (inline) ops.push({ type: 'put', key: DATA + record.id, value: inline });
+    await this.kv.write(ops, { sync: true });
+    this.counts_.active += 1;
+    this.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  counts(): IntakeCounts {
+    return { ...this.counts_ };
+  }
+
+  async get(id: string): Promise<IntakeRecord | null> {
+    const raw = await this.kv.get(REC + id);
+    return raw ? (JSON.parse(raw.toString('utf8')) as IntakeRecord) : null;
+  }
+
+  async list(limit = 1000): Promise<IntakeRecord[]> {
+    const out: IntakeRecord[] = [];
+    for await (const [, v] of this.kv.entries({ gte: REC, lt: prefixEnd(REC), limit })) out.push(JSON.parse(v.toString('utf8')) as IntakeRecord);
+    return out;
+  }
+
+  /** The message bytes as a stream. */
+  async openData(record: IntakeRecord): Promise<Readable> {
+    if (record.storage === 'file') return createReadStream(this.spoolPath(record.id));
+    const data = await this.kv.get(DATA + record.id);
+    if (!data) throw new PosternError('INTAKE_CORRUPT', `Intake entry "${record.id}" has no data`);
+    return Readable.from([data]);
+  }
+
+  /** The inline bytes of a small message (null for spooled ones). */
+  async inlineData(record: IntakeRecord): Promise<Buffer | null> {
+    if (record.storage === 'file') return null;
+    const data = await this.kv.get(DATA + record.id);
+    if (!data) throw new PosternError('INTAKE_CORRUPT', `Intake entry "${record.id}" has no data`);
+    return data;
+  }
+
+  async setState(record: IntakeRecord, state: IntakeState, update: Partial<Pick<IntakeRecord, 'attempts' | 'nextAttemptAt' | 'lastError'>>): Promise<IntakeRecord> {
+    const next: IntakeRecord = { ...record, ...update, state };
+    await this.kv.write([{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) }], { sync: true });
+    this.counts_[record.state] -= 1;
+    this.counts_[state] += 1;
+    return next;
+  }
+
+  /** Remove an entry whose archive commit is durable. */
+  async remove(record: IntakeRecord): Promise<void> {
+    // Not synced: if the removal is lost in a crash, the entry is replayed and the archive sees its
+    // capture id as already committed.
+    await this.kv.write([{ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id }], { sync: false });
+    this.counts_[record.state] -= 1;
+    if (record.storage === 'file') await unlink(this.spoolPath(record.id)).catch(() => undefined);
+  }
+}

@@ -1,0 +1,181 @@
+// The queue manager: feeds intake entries to the archiving pipeline through a bounded active window.
+// Success removes the entry; a temporary failure defers it with exponential backoff; an entry that
+// cannot be processed (corrupt data, or too many attempts) is quarantined, counted and kept.
+import type { Logger } from '../log.ts';
+import { errorMessage, isPosternError } from '../errors.ts';
+import type { Intake, IntakeRecord } from './intake.ts';
+
+export interface QueueOptions {
+  activeWindow: number;
+  maxAttempts: number;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+  /** Ids held in memory before the manager falls back to rescanning the intake. */
+  maxReady?: number;
+}
+
+export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void>;
+
+export interface QueueEvents {
+  onOutcome?(outcome: 'archived' | 'deferred' | 'corrupt', record: IntakeRecord, err?: unknown): void;
+}
+
+interface Ready {
+  record: IntakeRecord;
+  inline: Buffer | null;
+}
+
+export class QueueManager {
+  private readonly ready: Ready[] = [];
+  private readonly deferred = new Map<string, IntakeRecord>();
+  /** Ids ready or running, so a rescan never hands the same entry out twice. */
+  private readonly tracked = new Set<string>();
+  private running = 0;
+  private overflow = false;
+  private scanning = false;
+  private stopped = true;
+  private timer: NodeJS.Timeout | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private readonly maxReady: number;
+
+  constructor(
+    private readonly intake: Intake,
+    private readonly process: ProcessFn,
+    private readonly options: QueueOptions,
+    private readonly log: Logger,
+    private readonly events: QueueEvents = {},
+  ) {
+    this.maxReady = options.maxReady ?? 50000;
+  }
+
+  /** Start with what the intake held at open (active first, deferred on their schedule). */
+  start(existing: IntakeRecord[]): void {
+    this.stopped = false;
+    for (const r of existing) {
+      if (r.state === 'active') this.push({ record: r, inline: null });
+      else if (r.state === 'deferred') this.deferred.set(r.id, r);
+    }
+    if (existing.length > 0) this.log.info('Resuming intake entries left from before', { active: this.ready.length, deferred: this.deferred.size });
+    this.timer = setInterval(() => this.releaseDue(), 500);
+    this.timer.unref();
+    this.pump();
+  }
+
+  /** A freshly committed entry; its bytes are kept in memory only while the window has room. */
+  enqueue(record: IntakeRecord, inline: Buffer | null): void {
+    if (this.stopped) return; // picked up from the intake at next start
+    this.push({ record, inline: this.ready.length < this.options.activeWindow * 2 ? inline : null });
+    this.pump();
+  }
+
+  get active(): number {
+    return this.running;
+  }
+
+  get pending(): number {
+    return this.ready.length;
+  }
+
+  /** Stop taking entries; resolves when the ones in flight have finished or the timeout passed. */
+  async stop(timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.running === 0) return true;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Resolves when nothing is ready or running (tests and `drain`). */
+  async idle(): Promise<void> {
+    while (this.running > 0 || this.ready.length > 0 || this.scanning) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private push(item: Ready): void {
+    if (this.tracked.has(item.record.id)) return;
+    if (this.ready.length >= this.maxReady) {
+      this.overflow = true; // stays in the intake; a rescan finds it
+      return;
+    }
+    this.tracked.add(item.record.id);
+    this.ready.push(item);
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running < this.options.activeWindow && this.ready.length > 0) {
+      const item = this.ready.shift() as Ready;
+      this.running += 1;
+      void this.run(item).finally(() => {
+        this.running -= 1;
+        this.tracked.delete(item.record.id);
+        if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
+        this.pump();
+      });
+    }
+    if (!this.stopped && this.overflow && this.ready.length === 0 && !this.scanning) void this.rescan();
+  }
+
+  private async rescan(): Promise<void> {
+    this.scanning = true;
+    this.overflow = false;
+    try {
+      for (const r of await this.intake.list(this.maxReady + this.tracked.size)) {
+        if (r.state === 'active' && !this.tracked.has(r.id)) this.push({ record: r, inline: null });
+      }
+    } catch (err) {
+      this.log.error('Rescanning the intake failed', { err: errorMessage(err) });
+      this.overflow = true;
+    } finally {
+      this.scanning = false;
+      this.pump();
+    }
+  }
+
+  private releaseDue(): void {
+    const now = Date.now();
+    for (const [id, r] of this.deferred) {
+      if (r.nextAttemptAt <= now) {
+        this.deferred.delete(id);
+        this.push({ record: r, inline: null });
+      }
+    }
+    this.pump();
+  }
+
+  private async run({ record, inline }: Ready): Promise<void> {
+    try {
+      await this.process(record, inline);
+      await this.intake.remove(record);
+      this.events.onOutcome?.('archived', record);
+    } catch (err) {
+      await this.fail(record, err);
+    }
+  }
+
+  private async fail(record: IntakeRecord, err: unknown): Promise<void> {
+    const attempts = record.attempts + 1;
+    const permanent = isPosternError(err, 'INTAKE_CORRUPT');
+    try {
+      if (permanent || attempts >= this.options.maxAttempts) {
+        await this.intake.setState(record, 'corrupt', { attempts, lastError: errorMessage(err) });
+        this.log.error('Intake entry quarantined as corrupt; it is kept for inspection', { intakeId: record.id, attempts, err: errorMessage(err) });
+        this.events.onOutcome?.('corrupt', record, err);
+        return;
+      }
+      const delay = Math.min(this.options.retryMaxSeconds, this.options.retryBaseSeconds * 2 ** (attempts - 1));
+      const jittered = delay * (0.8 + Math.random() * 0.4);
+      const next = await this.intake.setState(record, 'deferred', { attempts, lastError: errorMessage(err), nextAttemptAt: Date.now() + jittered * 1000 });
+      this.deferred.set(next.id, next);
+      this.log.warn('Archiving failed; entry deferred', { intakeId: record.id, attempts, retryInSeconds: Math.round(jittered * 10) / 10, err: errorMessage(err) });
+      this.events.onOutcome?.('deferred', record, err);
+    } catch (stateErr) {
+      // The entry stays in the intake with its old state and is retried at the next start.
+      this.log.error('Recording an intake failure failed', { intakeId: record.id, err: errorMessage(stateErr) });
+    }
+  }
+}

@@ -1,0 +1,358 @@
+// ArchiveStore over an ordered KvEngine (the embedded default on RocksDB). A single writer task groups
+// concurrent commits into one synced batch and allocates UIDs in write order. See KEYS.md for the layout.
+import { Readable } from 'node:stream';
+import { PosternError } from '../errors.ts';
+import type { KvEngine, KvOp } from './kv.ts';
+import { keys, prefixEnd, splitKey } from './kv-keys.ts';
+import {
+  normalizeAddress, USER_NAME,
+  type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
+  type ListOptions, type MessageRecord, type NewUser, type UserRecord,
+} from './types.ts';
+
+export const CHUNK_SIZE = 1024 * 1024;
+
+interface FolderState { uidValidity: number; uidNext: number; messages: number }
+interface BlobManifest { size: number; chunks: number; refs: number }
+/** Counters kept in the same batch as the data they count (users are counted on demand). */
+type StoredStats = Omit<ArchiveStats, 'users'>;
+
+interface QueuedCommit {
+  commit: ArchiveCommit;
+  /** The blob's bytes when it fits one chunk and is not stored yet; large blobs are pre-written. */
+  inline: Buffer | null;
+  resolve: (r: CommitResult) => void;
+  reject: (e: Error) => void;
+}
+
+const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+const parse = <T>(b: Buffer): T => JSON.parse(b.toString('utf8')) as T;
+
+async function readAll(stream: Readable, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) throw new PosternError('INVALID_INPUT', `Blob is larger than its declared size ${limit}`);
+    parts.push(buf);
+  }
+  return Buffer.concat(parts, size);
+}
+
+export class KvArchiveStore implements ArchiveStore {
+  readonly backend: string;
+  private readonly queue: QueuedCommit[] = [];
+  private writing = false;
+  private folderCache = new Map<string, FolderState>();
+  private stats_: StoredStats | null = null;
+  private readonly userLock: { chain: Promise<unknown> } = { chain: Promise.resolve() };
+
+  constructor(private readonly kv: KvEngine, backend = 'rocksdb') {
+    this.backend = backend;
+  }
+
+  async open(): Promise<void> {
+    await this.kv.open();
+    const raw = await this.kv.get(keys.stats());
+    this.stats_ = raw ? parse<StoredStats>(raw) : { messages: 0, entries: 0, blobs: 0, blobBytes: 0 };
+  }
+
+  async close(): Promise<void> {
+    while (this.writing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.kv.close();
+  }
+
+  // ---- users -----------------------------------------------------------------------------------
+
+  addUser(user: NewUser): Promise<UserRecord> {
+    // User changes are rare; serialise them so two adds cannot claim one address.
+    const run = this.userLock.chain.then(() => this.addUserNow(user));
+    this.userLock.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async addUserNow(user: NewUser): Promise<UserRecord> {
+    if (!USER_NAME.test(user.name)) throw new PosternError('INVALID_INPUT', `User name "${user.name}" must match ${USER_NAME.source}`);
+    if (await this.kv.get(keys.user(user.name))) throw new PosternError('CONFLICT', `User "${user.name}" already exists`);
+    const addresses = [...new Set(user.addresses.map(normalizeAddress))];
+    for (const a of addresses) {
+      if (!/^[^\s@<>]+@[^\s@<>]+$/.test(a)) throw new PosternError('INVALID_INPUT', `Address "${a}" is not a valid mail address`);
+      const owner = await this.kv.get(keys.address(a));
+      if (owner) throw new PosternError('CONFLICT', `Address "${a}" already belongs to user "${owner.toString()}"`);
+    }
+    const record: UserRecord = { name: user.name, addresses, createdAt: new Date().toISOString() };
+    await this.kv.write([
+      { type: 'put', key: keys.user(user.name), value: json(record) },
+      ...addresses.map((a): KvOp => ({ type: 'put', key: keys.address(a), value: Buffer.from(user.name) })),
+    ], { sync: true });
+    return record;
+  }
+
+  async getUser(name: string): Promise<UserRecord | null> {
+    const raw = await this.kv.get(keys.user(name));
+    return raw ? parse<UserRecord>(raw) : null;
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const out: UserRecord[] = [];
+    const prefix = keys.userPrefix();
+    for await (const [, v] of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix) })) out.push(parse<UserRecord>(v));
+    return out;
+  }
+
+  async userByAddress(address: string): Promise<string | null> {
+    const raw = await this.kv.get(keys.address(normalizeAddress(address)));
+    return raw ? raw.toString('utf8') : null;
+  }
+
+  // ---- commits ---------------------------------------------------------------------------------
+
+  async commit(commit: ArchiveCommit): Promise<CommitResult> {
+    for (const f of commit.fileInto) {
+      if (!USER_NAME.test(f.user)) throw new PosternError('INVALID_INPUT', `User name "${f.user}" is invalid`);
+      if (f.folder === '' || f.folder.includes('\u0000')) throw new PosternError('INVALID_INPUT', `Folder name "${f.folder}" is invalid`);
+    }
+    let inline: Buffer | null = null;
+    const stored = await this.kv.get(keys.blob(commit.blob.sha256));
+    if (!stored) {
+      if (commit.blob.size <= CHUNK_SIZE) inline = await readAll(commit.blob.open(), commit.blob.size);
+      else await this.writeChunks(commit);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ commit, inline, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private async writeChunks(commit: ArchiveCommit): Promise<void> {
+    const { sha256 } = commit.blob;
+    let n = 0;
+    let pending: Buffer[] = [];
+    let pendingSize = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingSize === 0) return;
+      const chunk = Buffer.concat(pending, pendingSize);
+      pending = [];
+      pendingSize = 0;
+      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: chunk }], { sync: false });
+    };
+    for await (const part of commit.blob.open()) {
+      let buf = part as Buffer;
+      while (buf.length > 0) {
+        const take = Math.min(CHUNK_SIZE - pendingSize, buf.length);
+        pending.push(buf.subarray(0, take));
+        pendingSize += take;
+        buf = buf.subarray(take);
+        if (pendingSize === CHUNK_SIZE) await flush();
+      }
+    }
+    await flush();
+  }
+
+  private currentStats(): StoredStats {
+    if (!this.stats_) throw new PosternError('STORAGE_CLOSED', 'Archive is not open');
+    return this.stats_;
+  }
+
+  private pump(): void {
+    if (this.writing || this.queue.length === 0) return;
+    this.writing = true;
+    const group = this.queue.splice(0, 256);
+    this.writeGroup(group).finally(() => {
+      this.writing = false;
+      this.pump();
+    });
+  }
+
+  private async writeGroup(group: QueuedCommit[]): Promise<void> {
+    const folders = new Map<string, FolderState>();
+    const blobs = new Map<string, BlobManifest>();
+    const messages = new Map<string, MessageRecord>();
+    const captures = new Map<string, string>();
+    const holds = new Set<string>();
+    const stats = { ...this.currentStats() };
+    const ops: KvOp[] = [];
+    const results: Array<CommitResult | Error> = [];
+    try {
+      for (const q of group) {
+        try {
+          results.push(await this.buildCommit(q, { folders, blobs, messages, captures, holds, stats, ops }));
+        } catch (err) {
+          results.push(err as Error);
+        }
+      }
+      for (const [id, m] of messages) ops.push({ type: 'put', key: keys.message(id), value: json(m) });
+      for (const [sha, b] of blobs) ops.push({ type: 'put', key: keys.blob(sha), value: json(b) });
+      for (const [k, f] of folders) {
+        const [user, folder] = k.split('\u0000') as [string, string];
+        ops.push({ type: 'put', key: keys.folder(user, folder), value: json(f) });
+      }
+      ops.push({ type: 'put', key: keys.stats(), value: json(stats) });
+      await this.kv.write(ops, { sync: true });
+    } catch (err) {
+      this.folderCache.clear();
+      for (const q of group) q.reject(err as Error);
+      return;
+    }
+    for (const [k, f] of folders) this.folderCache.set(k, f);
+    this.stats_ = stats;
+    group.forEach((q, i) => {
+      const r = results[i] as CommitResult | Error;
+      if (r instanceof Error) q.reject(r);
+      else q.resolve(r);
+    });
+  }
+
+  private async folderState(user: string, folder: string, pending: Map<string, FolderState>): Promise<FolderState> {
+    const k = `${user}\u0000${folder}`;
+    const known = pending.get(k) ?? this.folderCache.get(k);
+    if (known) return { ...known };
+    const raw = await this.kv.get(keys.folder(user, folder));
+    return raw ? parse<FolderState>(raw) : { uidValidity: Math.floor(Date.now() / 1000), uidNext: 1, messages: 0 };
+  }
+
+  private async buildCommit(
+    q: QueuedCommit,
+    g: { folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; messages: Map<string, MessageRecord>; captures: Map<string, string>; holds: Set<string>; stats: StoredStats; ops: KvOp[] },
+  ): Promise<CommitResult> {
+    const { commit } = q;
+    const captured = g.captures.get(commit.capture.id) ?? (await this.captureCommitted(commit.capture.id));
+    if (captured) return { messageId: captured, entries: [], alreadyCommitted: true };
+
+    const local: KvOp[] = [];
+    // Message: new, or an existing one this capture merges into.
+    const targetId = commit.mergeInto ?? commit.messageId;
+    let message = g.messages.get(targetId) ?? (await this.getMessage(targetId));
+    const isNew = !message;
+    if (!message) {
+      if (commit.mergeInto) throw new PosternError('NOT_FOUND', `Message "${commit.mergeInto}" to merge into does not exist`);
+      message = { id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [] };
+    }
+    message = { ...message, captures: [...message.captures, commit.capture] };
+
+    // Blob: add a reference only for a new message (a merged capture shares the message's blob).
+    let blobDelta: BlobManifest | null = null;
+    if (isNew) {
+      const sha = commit.blob.sha256;
+      let manifest = g.blobs.get(sha) ?? null;
+      if (!manifest) {
+        const raw = await this.kv.get(keys.blob(sha));
+        manifest = raw ? parse<BlobManifest>(raw) : null;
+      }
+      if (manifest) {
+        blobDelta = { ...manifest, refs: manifest.refs + 1 };
+      } else {
+        const chunks = Math.max(1, Math.ceil(commit.blob.size / CHUNK_SIZE));
+        if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });
+        else if (commit.blob.size <= CHUNK_SIZE) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed; retry`);
+        blobDelta = { size: commit.blob.size, chunks, refs: 1 };
+        g.stats.blobs += 1;
+        g.stats.blobBytes += commit.blob.size;
+      }
+    }
+
+    const entries: CommitResult['entries'] = [];
+    const folderUpdates = new Map<string, FolderState>();
+    const archivedAt = new Date().toISOString();
+    for (const f of dedupeTargets(commit.fileInto)) {
+      const holdKey = `${f.user}\u0000${f.folder}\u0000${targetId}`;
+      if (g.holds.has(holdKey) || (!isNew && (await this.kv.get(keys.holds(f.user, f.folder, targetId))))) continue;
+      const fk = `${f.user}\u0000${f.folder}`;
+      const state = folderUpdates.get(fk) ?? (await this.folderState(f.user, f.folder, g.folders));
+      const uid = state.uidNext;
+      state.uidNext += 1;
+      state.messages += 1;
+      folderUpdates.set(fk, state);
+      const entry: ArchiveEntry = {
+        user: f.user, folder: f.folder, uid, messageId: targetId, internalDate: archivedAt,
+        size: message.size, date: message.date, from: message.from, subject: message.subject,
+      };
+      local.push({ type: 'put', key: keys.entry(f.user, f.folder, uid), value: json(entry) });
+      local.push({ type: 'put', key: keys.holds(f.user, f.folder, targetId), value: Buffer.from(String(uid)) });
+      g.holds.add(holdKey);
+      entries.push({ user: f.user, folder: f.folder, uid });
+    }
+    local.push({ type: 'put', key: keys.capture(commit.capture.id), value: Buffer.from(targetId) });
+
+    // Everything for this commit is decided: publish it into the group.
+    g.ops.push(...local);
+    for (const [k, s] of folderUpdates) g.folders.set(k, s);
+    if (blobDelta) g.blobs.set(commit.blob.sha256, blobDelta);
+    g.messages.set(targetId, message);
+    g.captures.set(commit.capture.id, targetId);
+    if (isNew) g.stats.messages += 1;
+    g.stats.entries += entries.length;
+    return { messageId: targetId, entries, alreadyCommitted: false };
+  }
+
+  async captureCommitted(captureId: string): Promise<string | null> {
+    const raw = await this.kv.get(keys.capture(captureId));
+    return raw ? raw.toString('utf8') : null;
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  async folders(user: string): Promise<FolderStatus[]> {
+    const out: FolderStatus[] = [];
+    const prefix = keys.folderPrefix(user);
+    for await (const [k, v] of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix) })) {
+      const s = parse<FolderState>(v);
+      out.push({ user, folder: splitKey(k)[2] ?? '', uidValidity: s.uidValidity, uidNext: s.uidNext, messages: s.messages });
+    }
+    return out;
+  }
+
+  async listEntries(user: string, folder: string, options: ListOptions = {}): Promise<ArchiveEntry[]> {
+    const prefix = keys.entryPrefix(user, folder);
+    const out: ArchiveEntry[] = [];
+    const range = options.afterUid !== undefined ? { gt: keys.entry(user, folder, options.afterUid) } : { gte: prefix };
+    for await (const [, v] of this.kv.entries({ ...range, lt: prefixEnd(prefix), ...(options.limit !== undefined ? { limit: options.limit } : {}) })) {
+      out.push(parse<ArchiveEntry>(v));
+    }
+    return out;
+  }
+
+  async getEntry(user: string, folder: string, uid: number): Promise<ArchiveEntry | null> {
+    if (!Number.isInteger(uid) || uid < 1 || uid > 0xffffffff) return null;
+    const raw = await this.kv.get(keys.entry(user, folder, uid));
+    return raw ? parse<ArchiveEntry>(raw) : null;
+  }
+
+  async getMessage(id: string): Promise<MessageRecord | null> {
+    const raw = await this.kv.get(keys.message(id));
+    return raw ? parse<MessageRecord>(raw) : null;
+  }
+
+  async openBlob(blobId: string): Promise<Readable | null> {
+    const raw = await this.kv.get(keys.blob(blobId));
+    if (!raw) return null;
+    const manifest = parse<BlobManifest>(raw);
+    const kv = this.kv;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let n = 0; n < manifest.chunks; n++) {
+        const chunk = await kv.get(keys.chunk(blobId, n));
+        if (!chunk) throw new PosternError('STORAGE_IO', `Blob "${blobId}" is missing chunk ${n}`);
+        yield chunk;
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  async stats(): Promise<ArchiveStats> {
+    let users = 0;
+    const prefix = keys.userPrefix();
+    for await (const _ of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix) })) users++;
+    return { users, ...this.currentStats() };
+  }
+}
+
+function dedupeTargets(targets: ArchiveCommit['fileInto']): ArchiveCommit['fileInto'] {
+  const seen = new Set<string>();
+  return targets.filter((t) => {
+    const k = `${t.user}\u0000${t.folder}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

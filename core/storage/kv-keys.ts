@@ -1,0 +1,35 @@
+// Key layout of the embedded archive (documented in core/storage/KEYS.md). Components are joined with
+// NUL, which user names, folder names, ids and addresses can never contain, so prefixes never collide.
+
+const SEP = '\u0000';
+
+export const keys = {
+  user: (name: string) => `u${SEP}${name}`,
+  userPrefix: () => `u${SEP}`,
+  address: (address: string) => `a${SEP}${address}`,
+  folder: (user: string, folder: string) => `f${SEP}${user}${SEP}${folder}`,
+  folderPrefix: (user: string) => `f${SEP}${user}${SEP}`,
+  entry: (user: string, folder: string, uid: number) => `e${SEP}${user}${SEP}${folder}${SEP}${uidKey(uid)}`,
+  entryPrefix: (user: string, folder: string) => `e${SEP}${user}${SEP}${folder}${SEP}`,
+  holds: (user: string, folder: string, messageId: string) => `h${SEP}${user}${SEP}${folder}${SEP}${messageId}`,
+  message: (id: string) => `m${SEP}${id}`,
+  blob: (sha256: string) => `b${SEP}${sha256}`,
+  chunk: (sha256: string, n: number) => `c${SEP}${sha256}${SEP}${n.toString(16).padStart(6, '0')}`,
+  chunkPrefix: (sha256: string) => `c${SEP}${sha256}${SEP}`,
+  capture: (id: string) => `x${SEP}${id}`,
+  stats: () => `s${SEP}stats`,
+};
+
+/** UIDs are 32-bit; fixed-width hex keeps byte order equal to numeric order. */
+export function uidKey(uid: number): string {
+  return uid.toString(16).padStart(8, '0');
+}
+
+/** The first key after every key starting with prefix. */
+export function prefixEnd(prefix: string): string {
+  return prefix + '\uffff';
+}
+
+export function splitKey(key: string): string[] {
+  return key.split(SEP);
+}
