@@ -22,6 +22,8 @@ import { HookRegistry } from './hooks.ts';
 
 export interface RunningServer {
   app: App;
+  intake: Intake;
+  queue: QueueManager;
   smtpPort: number | null;
   adminPort: number;
   log: Logger;
@@ -30,10 +32,10 @@ export interface RunningServer {
 
 const VERSION = '0.1.0';
 
-export async function startServer(loaded: LoadedConfig): Promise<RunningServer> {
+export async function startServer(loaded: LoadedConfig, options: { log?: Logger } = {}): Promise<RunningServer> {
   const { config } = loaded;
   const format = config.log.format === 'auto' ? (process.stderr.isTTY ? 'pretty' : 'json') : config.log.format;
-  const log = createLogger({ level: config.log.level, format });
+  const log = options.log ?? createLogger({ level: config.log.level, format });
   const hostname = config.smtp.hostname || osHostname();
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = ensureToken(config.dataDir);
@@ -140,7 +142,7 @@ export async function startServer(loaded: LoadedConfig): Promise<RunningServer> 
     })();
     return stopping;
   };
-  return { app, smtpPort, adminPort, log, shutdown };
+  return { app, intake, queue, smtpPort, adminPort, log, shutdown };
 }
 
 /** `postern serve`: start, and exit 0 after a graceful shutdown on SIGTERM or SIGINT. */
