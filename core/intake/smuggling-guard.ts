@@ -22,22 +22,23 @@ export class SmugglingGuard {
       const c = chunk[i] as number;
       if (c === LF && at(i - 1) !== CR) this.bareLineEnding = true;
       if (at(i - 1) === CR && c !== LF) this.bareLineEnding = true;
-      // Look at a dot two bytes back once its follower is known: prev, '.', next
-      if (at(i - 1) === DOT) {
-        const before = at(i - 2);
-        if ((before === CR || before === LF) && (c === CR || c === LF)) {
-          const crlfBefore = before === LF && at(i - 3) === CR;
-          const crlfAfter = c === CR; // the LF after it is checked as a bare CR on the next byte
-          if (!crlfBefore || !crlfAfter) this.smuggling = true;
-        }
-      }
+      this.checkDot(at(i - 4), at(i - 3), at(i - 2), at(i - 1), c);
     }
-    const keep = Math.min(3, chunk.length);
-    this.tail = [...t, ...chunk.subarray(chunk.length - keep)].slice(-3);
+    this.tail = [...t, ...chunk.subarray(Math.max(0, chunk.length - 4))].slice(-4);
   }
 
-  /** Call at end of data: a trailing CR is a bare line ending. */
+  /** A dot at position 2 of five bytes, once the byte after its follower is known. */
+  private checkDot(b2: number, b1: number, dot: number, f: number, next: number): void {
+    if (dot !== DOT || (b1 !== CR && b1 !== LF) || (f !== CR && f !== LF)) return;
+    const crlfBefore = b1 === LF && b2 === CR;
+    const crlfAfter = f === CR && next === LF;
+    if (!crlfBefore || !crlfAfter) this.smuggling = true;
+  }
+
+  /** Call at end of data: a trailing CR is a bare line ending, and a dot line at the very end is judged. */
   end(): void {
-    if (this.tail[this.tail.length - 1] === CR) this.bareLineEnding = true;
+    const t = this.tail;
+    if (t[t.length - 1] === CR) this.bareLineEnding = true;
+    this.checkDot(t[t.length - 4] ?? -1, t[t.length - 3] ?? -1, t[t.length - 2] ?? -1, t[t.length - 1] ?? -1, -1);
   }
 }

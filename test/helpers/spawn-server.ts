@@ -1,0 +1,69 @@
+// Runs `postern serve` as a child process (for crash and shutdown tests): ephemeral ports read from
+// the "ready" log line, admin API calls with the data directory's token.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../core/cli/postern.js', import.meta.url));
+
+export interface SpawnedServer {
+  child: ChildProcess;
+  smtpPort: number;
+  adminPort: number;
+  logs: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  api<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_SMTP_PORT: '0', POSTERN_ADMIN_PORT: '0', POSTERN_LOG_FORMAT: 'json', POSTERN_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const ready = await new Promise<{ smtpPort: number; adminPort: number }>((resolve, reject) => {
+    let partial = '';
+    const timer = setTimeout(() => reject(new Error(`Server not ready in 30 s:\n${logs.join('\n')}`)), 30000);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => {
+      partial += d;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        logs.push(line);
+        if (line.includes('"Postern is ready"')) {
+          const j = JSON.parse(line) as { smtpPort: number; adminPort: number };
+          clearTimeout(timer);
+          resolve({ smtpPort: j.smtpPort, adminPort: j.adminPort });
+        }
+      }
+    });
+    void exited.then(() => reject(new Error(`Server exited before ready:\n${logs.join('\n')}`)));
+  });
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  return {
+    child, ...ready, logs, exited,
+    async api<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const res = await fetch(`http://127.0.0.1:${ready.adminPort}${path}`, {
+        method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      const json = (await res.json()) as T;
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    },
+  };
+}
+
+/** Wait until the intake is empty (everything acknowledged is archived). */
+export async function waitDrained(s: SpawnedServer, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await s.api<{ intake: { depth: number; corrupt: number } }>('GET', '/api/v1/status');
+    if (st.intake.depth === 0) return;
+    if (Date.now() > deadline) throw new Error(`Intake not drained: ${JSON.stringify(st.intake)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

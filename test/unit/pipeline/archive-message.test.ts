@@ -1,0 +1,133 @@
+// The archiving pipeline for one intake entry: routing, unmatched mail, replay after a crash between
+// the archive commit and the intake removal, and quarantine of entries whose data is corrupt.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createArchiver } from '../../../core/pipeline/archive-message.ts';
+import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
+import { QueueManager } from '../../../core/intake/queue-manager.ts';
+import { KvArchiveStore } from '../../../core/storage/kv-archive.ts';
+import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
+import { HookRegistry } from '../../../core/app/hooks.ts';
+import { createMemoryLogger } from '../../../core/log.ts';
+import { createMetrics } from '../../../core/metrics.ts';
+import envelopeRouter from '../../../core/router/envelope-router.ts';
+import { App } from '../../../core/app/app.ts';
+import { isPosternError } from '../../../core/errors.ts';
+
+let dir: string;
+let archive: KvArchiveStore;
+let intake: Intake;
+let hooks: HookRegistry;
+const { logger, lines } = createMemoryLogger();
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'postern-pipe-'));
+  archive = new KvArchiveStore(new RocksEngine(join(dir, 'archive')));
+  intake = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 1024);
+  await archive.open();
+  await intake.open();
+  hooks = new HookRegistry(logger, 1000);
+  const app = new App(logger, hooks);
+  app.decorate('archive', archive);
+  await app.register(envelopeRouter, { receivedFolder: 'Inbox', sentFolder: 'Sent' });
+  await archive.addUser({ name: 'alice', addresses: ['alice@example.com'] });
+  await archive.addUser({ name: '_unrouted', addresses: [] });
+});
+
+afterEach(async () => {
+  await intake.close();
+  await archive.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function archiver() {
+  return createArchiver({ archive, intake, hooks, log: logger, metrics: createMetrics(), unmatched: { user: '_unrouted', folder: 'Inbox' } });
+}
+
+async function spool(body: string, rcptTo: string[], mailFrom = 'x@else.org'): Promise<{ record: IntakeRecord; inline: Buffer | null }> {
+  const w = intake.writer();
+  await w.write(Buffer.from(body));
+  return w.commit({ listener: 'smtp', envelope: { mailFrom, rcptTo }, session: { remoteAddress: '127.0.0.1', helo: 'h', user: null } });
+}
+
+test('replaying an entry after its archive commit (crash before intake removal) archives nothing twice', async () => {
+  const { record, inline } = await spool('Subject: once\r\n\r\nx\r\n', ['alice@example.com']);
+  const run = archiver();
+  await run(record, inline);
+  await run(record, null); // as after a restart: data read back from the intake
+  const entries = await archive.listEntries('alice', 'Inbox');
+  assert.equal(entries.length, 1);
+  assert.equal((await archive.stats()).messages, 1);
+  assert.ok(lines.some((l) => l.msg === 'Intake entry was archived before a restart; removing it'));
+});
+
+test('a spooled (file) entry is archived from its file with exact bytes', async () => {
+  const body = 'Subject: big\r\n\r\n' + 'z'.repeat(5000) + '\r\n';
+  const { record, inline } = await spool(body, ['alice@example.com']);
+  assert.equal(record.storage, 'file');
+  assert.equal(inline, null);
+  await archiver()(record, null);
+  const [entry] = await archive.listEntries('alice', 'Inbox');
+  const msg = await archive.getMessage(entry?.messageId ?? '');
+  const parts: Buffer[] = [];
+  for await (const c of (await archive.openBlob(msg?.blobId ?? ''))!) parts.push(c as Buffer);
+  assert.equal(Buffer.concat(parts).toString(), body);
+});
+
+test('an entry whose bytes do not match the checksum is reported corrupt, not archived', async () => {
+  const { record } = await spool('Subject: a\r\n\r\nx\r\n', ['alice@example.com']);
+  await assert.rejects(archiver()(record, Buffer.from('Subject: b\r\n\r\nx\r\n')), (err) => isPosternError(err, 'INTAKE_CORRUPT'));
+  assert.equal((await archive.stats()).messages, 0);
+});
+
+test('queue manager: a temporary failure defers with backoff and is retried; exhausted attempts quarantine as corrupt', async () => {
+  const { record, inline } = await spool('Subject: flaky\r\n\r\nx\r\n', ['alice@example.com']);
+  let calls = 0;
+  const real = archiver();
+  const outcomes: string[] = [];
+  const q = new QueueManager(intake, async (r, i) => {
+    calls += 1;
+    if (calls < 3) throw new Error('storage hiccup');
+    await real(r, i);
+  }, { activeWindow: 2, maxAttempts: 5, retryBaseSeconds: 0.01, retryMaxSeconds: 0.05 }, logger, { onOutcome: (o) => outcomes.push(o) });
+  q.start([]);
+  q.enqueue(record, inline);
+  const deadline = Date.now() + 10000;
+  while (!outcomes.includes('archived') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await q.stop(1000);
+  assert.deepEqual(outcomes, ['deferred', 'deferred', 'archived']);
+  assert.equal(calls, 3);
+  assert.equal((await archive.listEntries('alice', 'Inbox')).length, 1);
+  assert.deepEqual(intake.counts(), { active: 0, deferred: 0, corrupt: 0 });
+
+  const bad = await spool('Subject: never\r\n\r\nx\r\n', ['alice@example.com']);
+  const seen: string[] = [];
+  const q2 = new QueueManager(intake, async () => { throw new Error('always'); },
+    { activeWindow: 1, maxAttempts: 2, retryBaseSeconds: 0.01, retryMaxSeconds: 0.02 }, logger, { onOutcome: (o) => seen.push(o) });
+  q2.start([]);
+  q2.enqueue(bad.record, bad.inline);
+  const d2 = Date.now() + 10000;
+  while (!seen.includes('corrupt') && Date.now() < d2) await new Promise((r) => setTimeout(r, 20));
+  await q2.stop(1000);
+  assert.deepEqual(seen, ['deferred', 'corrupt']);
+  assert.deepEqual(intake.counts(), { active: 0, deferred: 0, corrupt: 1 });
+  const kept = await intake.get(bad.record.id);
+  assert.equal(kept?.state, 'corrupt');
+  assert.equal(kept?.lastError, 'always');
+});
+
+test('intake reopen returns what was left, and orphan spool files (never acknowledged) are removed', async () => {
+  const left = await spool('Subject: left\r\n\r\nx\r\n', ['alice@example.com']);
+  const orphan = intake.writer();
+  await orphan.write(Buffer.alloc(4096, 0x61)); // spills to a file, never committed
+  await intake.close();
+  const again = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 1024);
+  const records = await again.open();
+  assert.deepEqual(records.map((r) => r.id), [left.record.id]);
+  const { readdirSync } = await import('node:fs');
+  assert.deepEqual(readdirSync(join(dir, 'intake', 'spool')), []);
+  intake = again;
+});
