@@ -13,7 +13,8 @@ import { Intake } from '../intake/intake.ts';
 import { QueueManager } from '../intake/queue-manager.ts';
 import { createArchiver } from '../pipeline/archive-message.ts';
 import { SmtpReceiver } from '../smtp/receiver.ts';
-import { AdminServer } from '../admin/server.ts';
+import { AdminServer, isLoopback } from '../admin/server.ts';
+import { PosternError } from '../errors.ts';
 import { ensureToken } from '../admin/token.ts';
 import { loadTls } from '../tls/dev-certificate.ts';
 import envelopeRouter from '../router/envelope-router.ts';
@@ -37,6 +38,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   const format = config.log.format === 'auto' ? (process.stderr.isTTY ? 'pretty' : 'json') : config.log.format;
   const log = options.log ?? createLogger({ level: config.log.level, format });
   const hostname = config.smtp.hostname || osHostname();
+  if (!isLoopback(config.admin.host) && config.admin.tls.cert === '') {
+    throw new PosternError('CONFIG_INVALID', `Admin API host "${config.admin.host}" is not loopback; configure admin.tls.cert and admin.tls.key to listen there`);
+  }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = ensureToken(config.dataDir);
   const metrics = createMetrics();
