@@ -120,6 +120,8 @@ export class IntakeWriter {
 export class Intake {
   private readonly spoolDir: string;
   private counts_: IntakeCounts = { active: 0, deferred: 0, corrupt: 0 };
+  private pendingRemovals: KvOp[] = [];
+  private removalFlush: Promise<void> | null = null;
 
   constructor(
     private readonly kv: KvEngine,
@@ -215,11 +217,18 @@ export class Intake {
     return next;
   }
 
-  /** Remove an entry whose archive commit is durable. */
+  /** Remove an entry whose archive commit is durable. Removals in the same tick share one write. */
   async remove(record: IntakeRecord): Promise<void> {
     // Not synced: if the removal is lost in a crash, the entry is replayed and the archive sees its
     // capture id as already committed.
-    await this.kv.write([{ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id }], { sync: false });
+    this.pendingRemovals.push({ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id });
+    this.removalFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const ops = this.pendingRemovals;
+      this.pendingRemovals = [];
+      this.removalFlush = null;
+      return this.kv.write(ops, { sync: false });
+    });
+    await this.removalFlush;
     this.counts_[record.state] -= 1;
     if (record.storage === 'file') await unlink(this.spoolPath(record.id)).catch(() => undefined);
   }

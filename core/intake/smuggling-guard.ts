@@ -15,14 +15,29 @@ export class SmugglingGuard {
 
   scan(chunk: Buffer): void {
     if (this.smuggling && this.bareLineEnding) return;
-    // Bytes of the previous chunk's end let patterns straddle chunk boundaries.
+    // Bytes of the previous chunk's end let patterns straddle chunk boundaries. Only CR and LF bytes
+    // matter (a dot counts only next to one), so jump between them instead of visiting every byte.
     const t = this.tail;
     const at = (i: number): number => (i < 0 ? (t[t.length + i] ?? -1) : (chunk[i] as number));
-    for (let i = 0; i < chunk.length; i++) {
+    const visit = (i: number): void => {
       const c = chunk[i] as number;
       if (c === LF && at(i - 1) !== CR) this.bareLineEnding = true;
       if (at(i - 1) === CR && c !== LF) this.bareLineEnding = true;
       this.checkDot(at(i - 4), at(i - 3), at(i - 2), at(i - 1), c);
+    };
+    // Positions 0..3 see bytes of the previous chunk; visit them all.
+    let visited = Math.min(4, chunk.length);
+    for (let i = 0; i < visited; i++) visit(i);
+    let cr = chunk.indexOf(CR, 0);
+    let lf = chunk.indexOf(LF, 0);
+    while (cr !== -1 || lf !== -1) {
+      const p = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
+      // A line-ending byte and the three after it decide bare CR/LF and the framing of a dot line.
+      const end = Math.min(p + 4, chunk.length);
+      for (let i = Math.max(p, visited); i < end; i++) visit(i);
+      visited = Math.max(visited, end);
+      if (cr === p) cr = chunk.indexOf(CR, p + 1);
+      if (lf === p) lf = chunk.indexOf(LF, p + 1);
     }
     this.tail = [...t, ...chunk.subarray(Math.max(0, chunk.length - 4))].slice(-4);
   }

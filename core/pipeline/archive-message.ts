@@ -40,7 +40,9 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
   const { archive, intake, hooks, metrics } = deps;
   return async (record, held) => {
     const log = deps.log.child({ intakeId: record.id });
-    if (await archive.captureCommitted(record.id)) {
+    // An entry fresh from the receiver (bytes still held) cannot have been committed; one read back
+    // from the intake may have been, before a crash. The archive's commit checks again either way.
+    if (!held && (await archive.captureCommitted(record.id))) {
       log.info('Intake entry was archived before a restart; removing it');
       return;
     }

@@ -47,6 +47,8 @@ export class KvArchiveStore implements ArchiveStore {
   private folderCache = new Map<string, FolderState>();
   private stats_: StoredStats | null = null;
   private readonly userLock: { chain: Promise<unknown> } = { chain: Promise.resolve() };
+  /** address -> user; the directory is small and read for every recipient of every message. */
+  private addressCache = new Map<string, string>();
 
   constructor(private readonly kv: KvEngine, backend = 'rocksdb') {
     this.backend = backend;
@@ -56,6 +58,8 @@ export class KvArchiveStore implements ArchiveStore {
     await this.kv.open();
     const raw = await this.kv.get(keys.stats());
     this.stats_ = raw ? parse<StoredStats>(raw) : { messages: 0, entries: 0, blobs: 0, blobBytes: 0 };
+    this.addressCache = new Map();
+    for (const u of await this.listUsers()) for (const a of u.addresses) this.addressCache.set(a, u.name);
   }
 
   async close(): Promise<void> {
@@ -78,14 +82,15 @@ export class KvArchiveStore implements ArchiveStore {
     const addresses = [...new Set(user.addresses.map(normalizeAddress))];
     for (const a of addresses) {
       if (!/^[^\s@<>]+@[^\s@<>]+$/.test(a)) throw new PosternError('INVALID_INPUT', `Address "${a}" is not a valid mail address`);
-      const owner = await this.kv.get(keys.address(a));
-      if (owner) throw new PosternError('CONFLICT', `Address "${a}" already belongs to user "${owner.toString()}"`);
+      const owner = this.addressCache.get(a);
+      if (owner) throw new PosternError('CONFLICT', `Address "${a}" already belongs to user "${owner}"`);
     }
     const record: UserRecord = { name: user.name, addresses, createdAt: new Date().toISOString() };
     await this.kv.write([
       { type: 'put', key: keys.user(user.name), value: json(record) },
       ...addresses.map((a): KvOp => ({ type: 'put', key: keys.address(a), value: Buffer.from(user.name) })),
     ], { sync: true });
+    for (const a of addresses) this.addressCache.set(a, user.name);
     return record;
   }
 
@@ -102,8 +107,7 @@ export class KvArchiveStore implements ArchiveStore {
   }
 
   async userByAddress(address: string): Promise<string | null> {
-    const raw = await this.kv.get(keys.address(normalizeAddress(address)));
-    return raw ? raw.toString('utf8') : null;
+    return this.addressCache.get(normalizeAddress(address)) ?? null;
   }
 
   // ---- commits ---------------------------------------------------------------------------------
@@ -114,11 +118,8 @@ export class KvArchiveStore implements ArchiveStore {
       if (f.folder === '' || f.folder.includes('\u0000')) throw new PosternError('INVALID_INPUT', `Folder name "${f.folder}" is invalid`);
     }
     let inline: Buffer | null = null;
-    const stored = await this.kv.get(keys.blob(commit.blob.sha256));
-    if (!stored) {
-      if (commit.blob.size <= CHUNK_SIZE) inline = await readAll(commit.blob.open(), commit.blob.size);
-      else await this.writeChunks(commit);
-    }
+    if (commit.blob.size <= CHUNK_SIZE) inline = await readAll(commit.blob.open(), commit.blob.size);
+    else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
     return new Promise((resolve, reject) => {
       this.queue.push({ commit, inline, resolve, reject });
       this.pump();
@@ -175,9 +176,18 @@ export class KvArchiveStore implements ArchiveStore {
     const ops: KvOp[] = [];
     const results: Array<CommitResult | Error> = [];
     try {
+      // One lookup for every capture of the group instead of one per commit.
+      const known = await this.kv.getMany(group.map((q) => keys.capture(q.commit.capture.id)));
+      known.forEach((v, i) => {
+        if (v) captures.set((group[i] as QueuedCommit).commit.capture.id, v.toString('utf8'));
+      });
+      const replayed = new Set(captures.keys());
       for (const q of group) {
         try {
-          results.push(await this.buildCommit(q, { folders, blobs, messages, captures, holds, stats, ops }));
+          const done = replayed.has(q.commit.capture.id) ? captures.get(q.commit.capture.id) : undefined;
+          results.push(done !== undefined
+            ? { messageId: done, entries: [], alreadyCommitted: true }
+            : await this.buildCommit(q, { folders, blobs, messages, captures, holds, stats, ops }));
         } catch (err) {
           results.push(err as Error);
         }
@@ -217,13 +227,15 @@ export class KvArchiveStore implements ArchiveStore {
     g: { folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; messages: Map<string, MessageRecord>; captures: Map<string, string>; holds: Set<string>; stats: StoredStats; ops: KvOp[] },
   ): Promise<CommitResult> {
     const { commit } = q;
-    const captured = g.captures.get(commit.capture.id) ?? (await this.captureCommitted(commit.capture.id));
+    // Committed earlier in this same group (the group's lookup covered earlier batches).
+    const captured = g.captures.get(commit.capture.id);
     if (captured) return { messageId: captured, entries: [], alreadyCommitted: true };
 
     const local: KvOp[] = [];
     // Message: new, or an existing one this capture merges into.
     const targetId = commit.mergeInto ?? commit.messageId;
-    let message = g.messages.get(targetId) ?? (await this.getMessage(targetId));
+    // A new message's id is the capture's own (unique); only a merge target can exist already.
+    let message = g.messages.get(targetId) ?? (commit.mergeInto ? await this.getMessage(targetId) : null);
     const isNew = !message;
     if (!message) {
       if (commit.mergeInto) throw new PosternError('NOT_FOUND', `Message "${commit.mergeInto}" to merge into does not exist`);

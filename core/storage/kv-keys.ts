@@ -25,9 +25,13 @@ export function uidKey(uid: number): string {
   return uid.toString(16).padStart(8, '0');
 }
 
-/** The first key after every key starting with prefix. */
+/**
+ * The first key after every key starting with prefix, in the engine's byte (UTF-8) order. Prefixes end
+ * with the NUL separator, so bumping it to U+0001 bounds them exactly; appending U+FFFF would not, as
+ * characters outside the BMP (a folder named "😀 …") encode to bytes above it.
+ */
 export function prefixEnd(prefix: string): string {
-  return prefix + '\uffff';
+  return prefix.endsWith(SEP) ? prefix.slice(0, -1) + '\u0001' : prefix + '\uffff';
 }
 
 export function splitKey(key: string): string[] {

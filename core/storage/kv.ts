@@ -17,6 +17,8 @@ export interface KvEngine {
   open(): Promise<void>;
   close(): Promise<void>;
   get(key: string): Promise<Buffer | null>;
+  /** Several keys in one round trip; null for each missing key, in the order asked. */
+  getMany(keys: string[]): Promise<Array<Buffer | null>>;
   /**
    * Apply ops atomically. With sync, resolves only after the write is on stable storage; concurrent
    * synced writes share one fsync (group commit) but each caller's ops stay all-or-nothing.

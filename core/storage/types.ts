@@ -78,7 +78,7 @@ export interface BlobSource {
 
 export interface ArchiveCommit {
   capture: CaptureRecord;
-  /** Identity for a new message (ignored when mergeInto names an existing one). */
+  /** Identity for a new message; must not exist yet (ignored when mergeInto names an existing one). */
   messageId: string;
   summary: MessageSummaryFields;
   blob: BlobSource;
