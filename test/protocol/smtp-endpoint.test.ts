@@ -118,6 +118,15 @@ describe('SMTP endpoint', () => {
     c.close();
   });
 
+  test('an over-long command line gets 421 and the connection is closed (bounded buffer)', async () => {
+    const c = await session(srv);
+    c.write('MAIL FROM:<' + 'a'.repeat(100000) + '@else.org>\r\n');
+    const reply = await c.read();
+    assert.equal(reply.code, 421);
+    assert.match(reply.text, /Command line too long/);
+    await c.waitClosed();
+  });
+
   test('more recipients than the limit get 452 4.5.3', async () => {
     const c = await session(srv);
     assert.equal((await c.cmd('MAIL FROM:<r@else.org>')).code, 250);
