@@ -30,6 +30,16 @@ export class HookFailure extends PosternError {
   }
 }
 
+const REPLY_KINDS = new Set(['reject', 'tempfail', 'disconnect']);
+
+/** Plugins may be plain JavaScript: check a gate result's shape before trusting it. */
+function isVerdict(v: unknown): v is Verdict {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as { kind?: unknown; code?: unknown; text?: unknown };
+  if (r.kind === 'accept' || r.kind === 'skip') return true;
+  return typeof r.kind === 'string' && REPLY_KINDS.has(r.kind) && Number.isInteger(r.code) && (r.code as number) >= 400 && (r.code as number) < 600 && typeof r.text === 'string';
+}
+
 export class HookRegistry {
   private readonly handlers = new Map<HookName, Registered[]>();
 
@@ -84,9 +94,13 @@ export class HookRegistry {
         return verdict.tempfail(451, '4.3.0 Temporary local problem, try again later');
       }
       if (result === undefined || result === null) continue;
-      const v = result as Verdict;
-      if (v.kind === 'skip') continue;
-      return v;
+      if (!isVerdict(result)) {
+        log.error('Gate hook returned something that is not a verdict; answering with a temporary failure', { hook: name, plugin: r.plugin });
+        this.observer.onError?.(name, r.plugin, 'error');
+        return verdict.tempfail(451, '4.3.0 Temporary local problem, try again later');
+      }
+      if (result.kind === 'skip') continue;
+      return result;
     }
     return null;
   }

@@ -56,8 +56,8 @@ export function envVariables(): Array<{ name: string; path: string[]; sample: un
 
 function parseEnvValue(raw: string, sample: unknown): Json {
   if (typeof sample === 'number') {
-    const n = Number(raw);
-    return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+    // Plain decimal only: "0x19" or "1e3" stay strings and fail validation with a clear message.
+    return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
   }
   if (typeof sample === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;

@@ -118,8 +118,11 @@ export class KvArchiveStore implements ArchiveStore {
       if (f.folder === '' || f.folder.includes('\u0000')) throw new PosternError('INVALID_INPUT', `Folder name "${f.folder}" is invalid`);
     }
     let inline: Buffer | null = null;
-    if (commit.blob.size <= CHUNK_SIZE) inline = await readAll(commit.blob.open(), commit.blob.size);
-    else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
+    // A merged capture shares the existing message's blob: its own bytes are not stored again.
+    if (!commit.mergeInto) {
+      if (commit.blob.size <= CHUNK_SIZE) inline = await readAll(commit.blob.open(), commit.blob.size);
+      else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ commit, inline, resolve, reject });
       this.pump();

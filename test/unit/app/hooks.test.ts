@@ -230,3 +230,12 @@ describe('verdicts', () => {
     assert.throws(() => verdict.tempfail(45.1, 'x'), RangeError);
   });
 });
+
+it('a gate handler returning something that is not a verdict yields a tempfail, not a pass-through', async () => {
+  const { logger } = createMemoryLogger();
+  const reg = new HookRegistry(logger, 1000);
+  reg.on('mailFrom', 'js-plugin', (() => ({ kind: 'reject', code: 250, text: 'oops' })) as never);
+  const session: SessionInfo = { id: 's', listener: 'smtp', remoteAddress: '127.0.0.1', remotePort: 1, helo: '', secure: false, user: null };
+  const v = await reg.gate('mailFrom', { session, address: 'a@b', params: {} });
+  assert.deepEqual(v, { kind: 'tempfail', code: 451, text: '4.3.0 Temporary local problem, try again later' });
+});
