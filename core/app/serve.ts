@@ -48,7 +48,8 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   // Tuning measured with `npm run bench:smtp`: a 64 MiB memtable lets most intake entries be deleted
   // before a flush ever writes them, and skipping compression there saves CPU on short-lived data.
   const archive = new KvArchiveStore(new RocksEngine(join(config.dataDir, 'archive'), {
-    writeBufferSize: 32 * 1024 * 1024,
+    writeBufferSize: 64 * 1024 * 1024,
+    compression: false,
     onGroupCommit: (callers, seconds) => {
       metrics.groupCommitSize.observe({ store: 'archive' }, callers);
       void seconds;

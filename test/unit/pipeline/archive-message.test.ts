@@ -20,13 +20,15 @@ import { isPosternError } from '../../../core/errors.ts';
 let dir: string;
 let archive: KvArchiveStore;
 let intake: Intake;
+let intakeKv: RocksEngine;
 let hooks: HookRegistry;
 const { logger, lines } = createMemoryLogger();
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'postern-pipe-'));
   archive = new KvArchiveStore(new RocksEngine(join(dir, 'archive')));
-  intake = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 1024);
+  intakeKv = new RocksEngine(join(dir, 'intake'));
+  intake = new Intake(intakeKv, join(dir, 'intake'), 1024);
   await archive.open();
   await intake.open();
   hooks = new HookRegistry(logger, 1000);
@@ -77,9 +79,11 @@ test('a spooled (file) entry is archived from its file with exact bytes', async 
   assert.equal(Buffer.concat(parts).toString(), body);
 });
 
-test('an entry whose bytes do not match the checksum is reported corrupt, not archived', async () => {
+test('an entry whose stored bytes do not match the checksum is reported corrupt, not archived', async () => {
   const { record } = await spool('Subject: a\r\n\r\nx\r\n', ['alice@example.com']);
-  await assert.rejects(archiver()(record, Buffer.from('Subject: b\r\n\r\nx\r\n')), (err) => isPosternError(err, 'INTAKE_CORRUPT'));
+  // Damage the stored copy (same length, one byte changed), as a bad disk would.
+  await intakeKv.write([{ type: 'put', key: `d\u0000${record.id}`, value: Buffer.from('Subject: b\r\n\r\nx\r\n') }], { sync: true });
+  await assert.rejects(archiver()(record, null), (err) => isPosternError(err, 'INTAKE_CORRUPT'));
   assert.equal((await archive.stats()).messages, 0);
 });
 
