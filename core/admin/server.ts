@@ -31,10 +31,32 @@ export interface AdminDeps {
 }
 
 const MAX_BODY = 64 * 1024;
+const identities = z.array(z.string().min(1).max(320)).max(1000);
 const newUserBody = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
-  addresses: z.array(z.string().min(3).max(320)).min(1).max(1000),
+  addresses: identities,
+  domains: identities.optional(),
+  pop3Users: identities.optional(),
+}).refine((u) => u.addresses.length + (u.domains?.length ?? 0) > 0, 'a user needs at least one address or domain');
+const userChangeBody = z.strictObject({
+  addAddresses: identities.optional(),
+  removeAddresses: identities.optional(),
+  addDomains: identities.optional(),
+  removeDomains: identities.optional(),
+  addPop3Users: identities.optional(),
+  removePop3Users: identities.optional(),
 });
+
+function validated<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  return r.data;
+}
+
+/** Drop undefined members so optional fields stay absent (exactOptionalPropertyTypes). */
+function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -161,11 +183,26 @@ export class AdminServer {
     if (head === 'users' && parts.length === 1) {
       if (method === 'GET') return send(res, 200, { users: await archive.listUsers() });
       if (method === 'POST') {
-        const body = newUserBody.safeParse(await readJson(req));
-        if (!body.success) throw new HttpError(400, body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-        const user = await archive.addUser(body.data);
-        this.deps.log.info('User added', { user: user.name, addresses: user.addresses.length });
+        const user = await archive.addUser(defined(validated(newUserBody, await readJson(req))));
+        this.deps.log.info('User added', { user: user.name, addresses: user.addresses.length, domains: user.domains.length });
         return send(res, 201, { user });
+      }
+    }
+    if (head === 'users' && a && parts.length === 2) {
+      if (method === 'GET') {
+        const user = await archive.getUser(a);
+        if (!user) throw new HttpError(404, `User "${a}" does not exist`);
+        return send(res, 200, { user, folders: await archive.folders(a) });
+      }
+      if (method === 'PATCH') {
+        const user = await archive.updateUser(a, defined(validated(userChangeBody, await readJson(req))));
+        this.deps.log.info('User changed', { user: user.name });
+        return send(res, 200, { user });
+      }
+      if (method === 'DELETE') {
+        await archive.removeUser(a);
+        this.deps.log.info('User removed from the directory; the archive is kept', { user: a });
+        return send(res, 200, { removed: a });
       }
     }
     if (method === 'GET' && head === 'users' && a && b === 'folders' && parts.length === 3) {

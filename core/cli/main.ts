@@ -71,12 +71,58 @@ config.command('hash-password')
   });
 
 const user = program.command('user').description('manage users whose mail is archived');
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function printUser(u: UserRecord): void {
+  process.stdout.write([
+    `User:      ${u.name}`,
+    `Addresses: ${u.addresses.join(', ') || '-'}`,
+    `Domains:   ${u.domains.join(', ') || '-'}`,
+    `POP3:      ${u.pop3Users.join(', ') || '-'}`,
+    `Created:   ${u.createdAt}`,
+  ].join('\n') + '\n');
+}
+
 user.command('add <name>')
-  .description('add a user with one or more addresses')
-  .requiredOption('-a, --address <address...>', 'mail address of the user (repeat for more)')
-  .action(async (name: string, opts: { address: string[] }) => {
-    const res = await callJson<{ user: UserRecord }>(target(), 'POST', '/api/v1/users', { name, addresses: opts.address });
-    process.stdout.write(`Added user ${res.user.name} (${res.user.addresses.join(', ')})\n`);
+  .description('add a user with addresses (aliases), owned domains and POP3 logins')
+  .option('-a, --address <address...>', 'mail address of the user (repeat for more)')
+  .option('-d, --domain <domain...>', 'a whole domain this user owns (repeat for more)')
+  .option('-p, --pop3-user <login...>', 'a POP3 login name of this user (repeat for more)')
+  .action(async (name: string, opts: { address?: string[]; domain?: string[]; pop3User?: string[] }) => {
+    const res = await callJson<{ user: UserRecord }>(target(), 'POST', '/api/v1/users', {
+      name, addresses: opts.address ?? [], domains: opts.domain ?? [], pop3Users: opts.pop3User ?? [],
+    });
+    process.stdout.write(`Added user ${res.user.name} (${[...res.user.addresses, ...res.user.domains.map((d) => `@${d}`)].join(', ')})\n`);
+  });
+user.command('edit <name>')
+  .description("change a user's addresses, domains and POP3 logins")
+  .option('--add-address <address>', 'add an address (repeatable)', collect)
+  .option('--remove-address <address>', 'remove an address (repeatable)', collect)
+  .option('--add-domain <domain>', 'add an owned domain (repeatable)', collect)
+  .option('--remove-domain <domain>', 'remove an owned domain (repeatable)', collect)
+  .option('--add-pop3-user <login>', 'add a POP3 login (repeatable)', collect)
+  .option('--remove-pop3-user <login>', 'remove a POP3 login (repeatable)', collect)
+  .action(async (name: string, o: Record<string, string[] | undefined>) => {
+    const res = await callJson<{ user: UserRecord }>(target(), 'PATCH', `/api/v1/users/${encodeURIComponent(name)}`, {
+      addAddresses: o.addAddress ?? [], removeAddresses: o.removeAddress ?? [], addDomains: o.addDomain ?? [],
+      removeDomains: o.removeDomain ?? [], addPop3Users: o.addPop3User ?? [], removePop3Users: o.removePop3User ?? [],
+    });
+    printUser(res.user);
+  });
+user.command('remove <name>')
+  .description('remove a user from the directory (their archived mail is kept)')
+  .action(async (name: string) => {
+    await callJson(target(), 'DELETE', `/api/v1/users/${encodeURIComponent(name)}`);
+    process.stdout.write(`Removed user ${name} from the directory; the archive is kept\n`);
+  });
+user.command('show <name>')
+  .description("show a user's identities and folders")
+  .option('--json', 'print JSON')
+  .action(async (name: string, opts: { json?: boolean }) => {
+    const res = await callJson<{ user: UserRecord; folders: Array<{ folder: string; messages: number; uidNext: number; uidValidity: number }> }>(target(), 'GET', `/api/v1/users/${encodeURIComponent(name)}`);
+    if (opts.json) return void process.stdout.write(JSON.stringify(res, null, 2) + '\n');
+    printUser(res.user);
+    for (const f of res.folders) process.stdout.write(`Folder:    ${f.folder}\t${f.messages} messages (UIDVALIDITY ${f.uidValidity}, UIDNEXT ${f.uidNext})\n`);
   });
 user.command('list')
   .description('list users and their addresses')
@@ -84,7 +130,7 @@ user.command('list')
   .action(async (opts: { json?: boolean }) => {
     const res = await callJson<{ users: UserRecord[] }>(target(), 'GET', '/api/v1/users');
     if (opts.json) return void process.stdout.write(JSON.stringify(res.users, null, 2) + '\n');
-    for (const u of res.users) process.stdout.write(`${u.name}\t${u.addresses.join(', ')}\n`);
+    for (const u of res.users) process.stdout.write(`${u.name}\t${[...u.addresses, ...u.domains.map((d) => `@${d}`)].join(', ')}\n`);
   });
 
 const archive = program.command('archive').description('read archived mail');

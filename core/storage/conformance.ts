@@ -107,10 +107,45 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
 
   describe(`ArchiveStore conformance: ${name}`, () => {
     describe('users', () => {
+      it('owned domains and POP3 logins are identities with exactly one owner', () => withStore(async ({ store }) => {
+        const a = await store.addUser({ name: 'alice', addresses: ['alice@example.com'], domains: ['Example.COM'], pop3Users: ['alice.pop'] });
+        assert.deepEqual(a.domains, ['example.com']);
+        assert.equal(await store.userByDomain('EXAMPLE.com'), 'alice');
+        assert.equal(await store.userByPop3User('alice.pop'), 'alice');
+        assert.equal(await store.userByPop3User('bob.pop'), null);
+        await assert.rejects(store.addUser({ name: 'bob', addresses: [], domains: ['example.com'] }), { name: 'PosternError', code: 'CONFLICT' });
+        await assert.rejects(store.addUser({ name: 'bob', addresses: [], pop3Users: ['alice.pop'] }), { name: 'PosternError', code: 'CONFLICT' });
+        await assert.rejects(store.addUser({ name: 'bob', addresses: [], domains: ['not a domain'] }), { name: 'PosternError', code: 'INVALID_INPUT' });
+      }));
+
+      it('updateUser adds and removes identities atomically; removeUser frees them but keeps the archive', () => withStore(async ({ store }) => {
+        await store.addUser({ name: 'alice', addresses: ['alice@example.com'] });
+        await store.addUser({ name: 'bob', addresses: ['bob@example.com'] });
+        const u = await store.updateUser('alice', { addAddresses: ['Ali@Example.com'], removeAddresses: ['ALICE@example.com'], addPop3Users: ['al'] });
+        assert.deepEqual(u.addresses, ['Ali@example.com']);
+        assert.equal(await store.userByAddress('alice@example.com'), null);
+        assert.equal(await store.userByAddress('ali@example.com'), 'alice');
+        assert.deepEqual(await store.getUser('alice'), u);
+        await assert.rejects(store.updateUser('alice', { addAddresses: ['bob@example.com'] }), { name: 'PosternError', code: 'CONFLICT' });
+        await assert.rejects(store.updateUser('alice', { removeAddresses: ['nobody@example.com'] }), { name: 'PosternError', code: 'NOT_FOUND' });
+        await assert.rejects(store.updateUser('zed', { addAddresses: ['z@example.com'] }), { name: 'PosternError', code: 'NOT_FOUND' });
+        assert.deepEqual((await store.getUser('alice'))?.addresses, ['Ali@example.com'], 'a failed change changes nothing');
+        await store.commit(commitOf({ n: 'rm', fileInto: [INBOX('alice')] }));
+        await store.removeUser('alice');
+        assert.equal(await store.getUser('alice'), null);
+        assert.equal(await store.userByAddress('ali@example.com'), null);
+        assert.equal(await store.userByPop3User('al'), null);
+        assert.equal((await store.listEntries('alice', 'Inbox')).length, 1, 'the archive of a removed user stays');
+        await store.addUser({ name: 'carol', addresses: ['ali@example.com'] });
+        assert.equal(await store.userByAddress('ali@example.com'), 'carol');
+      }));
+
       it('adds, gets and lists users; unknown names are null', () => withStore(async ({ store }) => {
         const alice = await store.addUser({ name: 'alice', addresses: ['Alice@Example.COM', 'a.smith@example.com'] });
         assert.equal(alice.name, 'alice');
-        assert.deepEqual(alice.addresses, ['alice@example.com', 'a.smith@example.com']);
+        assert.deepEqual(alice.addresses, ['Alice@example.com', 'a.smith@example.com'], 'domain lower-cased, local part kept as entered');
+        assert.deepEqual(alice.domains, []);
+        assert.deepEqual(alice.pop3Users, []);
         assert.ok(!Number.isNaN(Date.parse(alice.createdAt)), `createdAt "${alice.createdAt}" is a date`);
         await store.addUser({ name: 'bob', addresses: ['bob@example.com'] });
         assert.deepEqual(await store.getUser('alice'), alice);

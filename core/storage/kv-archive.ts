@@ -4,8 +4,9 @@ import { Readable } from 'node:stream';
 import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
+import { KvDirectory } from './kv-directory.ts';
 import {
-  normalizeAddress, USER_NAME,
+  USER_NAME, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
   type ListOptions, type MessageRecord, type NewUser, type UserRecord,
 } from './types.ts';
@@ -46,20 +47,18 @@ export class KvArchiveStore implements ArchiveStore {
   private writing = false;
   private folderCache = new Map<string, FolderState>();
   private stats_: StoredStats | null = null;
-  private readonly userLock: { chain: Promise<unknown> } = { chain: Promise.resolve() };
-  /** address -> user; the directory is small and read for every recipient of every message. */
-  private addressCache = new Map<string, string>();
+  private readonly directory: KvDirectory;
 
   constructor(private readonly kv: KvEngine, backend = 'rocksdb') {
     this.backend = backend;
+    this.directory = new KvDirectory(kv);
   }
 
   async open(): Promise<void> {
     await this.kv.open();
     const raw = await this.kv.get(keys.stats());
     this.stats_ = raw ? parse<StoredStats>(raw) : { messages: 0, entries: 0, blobs: 0, blobBytes: 0 };
-    this.addressCache = new Map();
-    for (const u of await this.listUsers()) for (const a of u.addresses) this.addressCache.set(a, u.name);
+    await this.directory.load();
   }
 
   async close(): Promise<void> {
@@ -67,47 +66,38 @@ export class KvArchiveStore implements ArchiveStore {
     await this.kv.close();
   }
 
-  // ---- users -----------------------------------------------------------------------------------
+  // ---- users (the directory) ------------------------------------------------------------------
 
   addUser(user: NewUser): Promise<UserRecord> {
-    // User changes are rare; serialise them so two adds cannot claim one address.
-    const run = this.userLock.chain.then(() => this.addUserNow(user));
-    this.userLock.chain = run.catch(() => undefined);
-    return run;
+    return this.directory.add(user);
   }
 
-  private async addUserNow(user: NewUser): Promise<UserRecord> {
-    if (!USER_NAME.test(user.name)) throw new PosternError('INVALID_INPUT', `User name "${user.name}" must match ${USER_NAME.source}`);
-    if (await this.kv.get(keys.user(user.name))) throw new PosternError('CONFLICT', `User "${user.name}" already exists`);
-    const addresses = [...new Set(user.addresses.map(normalizeAddress))];
-    for (const a of addresses) {
-      if (!/^[^\s@<>]+@[^\s@<>]+$/.test(a)) throw new PosternError('INVALID_INPUT', `Address "${a}" is not a valid mail address`);
-      const owner = this.addressCache.get(a);
-      if (owner) throw new PosternError('CONFLICT', `Address "${a}" already belongs to user "${owner}"`);
-    }
-    const record: UserRecord = { name: user.name, addresses, createdAt: new Date().toISOString() };
-    await this.kv.write([
-      { type: 'put', key: keys.user(user.name), value: json(record) },
-      ...addresses.map((a): KvOp => ({ type: 'put', key: keys.address(a), value: Buffer.from(user.name) })),
-    ], { sync: true });
-    for (const a of addresses) this.addressCache.set(a, user.name);
-    return record;
+  updateUser(name: string, change: UserChange): Promise<UserRecord> {
+    return this.directory.update(name, change);
   }
 
-  async getUser(name: string): Promise<UserRecord | null> {
-    const raw = await this.kv.get(keys.user(name));
-    return raw ? parse<UserRecord>(raw) : null;
+  removeUser(name: string): Promise<void> {
+    return this.directory.remove(name);
   }
 
-  async listUsers(): Promise<UserRecord[]> {
-    const out: UserRecord[] = [];
-    const prefix = keys.userPrefix();
-    for await (const [, v] of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix) })) out.push(parse<UserRecord>(v));
-    return out;
+  getUser(name: string): Promise<UserRecord | null> {
+    return this.directory.get(name);
+  }
+
+  listUsers(): Promise<UserRecord[]> {
+    return this.directory.list();
   }
 
   async userByAddress(address: string): Promise<string | null> {
-    return this.addressCache.get(normalizeAddress(address)) ?? null;
+    return this.directory.byAddress(address);
+  }
+
+  async userByDomain(domain: string): Promise<string | null> {
+    return this.directory.byDomain(domain);
+  }
+
+  async userByPop3User(login: string): Promise<string | null> {
+    return this.directory.byPop3User(login);
   }
 
   // ---- commits ---------------------------------------------------------------------------------
@@ -355,10 +345,7 @@ export class KvArchiveStore implements ArchiveStore {
   }
 
   async stats(): Promise<ArchiveStats> {
-    let users = 0;
-    const prefix = keys.userPrefix();
-    for await (const _ of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix) })) users++;
-    return { users, ...this.currentStats() };
+    return { users: (await this.directory.list()).length, ...this.currentStats() };
   }
 }
 

@@ -5,13 +5,30 @@ import type { Readable } from 'node:stream';
 
 export interface UserRecord {
   name: string;
+  /** Addresses and aliases, as entered but with the domain lower-cased. */
   addresses: string[];
+  /** Whole domains this user owns: any address there without an owner of its own is theirs. */
+  domains: string[];
+  /** POP3 login names that identify this user (POP3 proxy). */
+  pop3Users: string[];
   createdAt: string;
 }
 
 export interface NewUser {
   name: string;
   addresses: string[];
+  domains?: string[];
+  pop3Users?: string[];
+}
+
+/** Changes to a user's identities; what is added must not belong to anyone else. */
+export interface UserChange {
+  addAddresses?: string[];
+  removeAddresses?: string[];
+  addDomains?: string[];
+  removeDomains?: string[];
+  addPop3Users?: string[];
+  removePop3Users?: string[];
 }
 
 /** One capture of a message: which listener saw it, with which envelope, when. */
@@ -118,8 +135,16 @@ export interface ArchiveStore {
   addUser(user: NewUser): Promise<UserRecord>;
   getUser(name: string): Promise<UserRecord | null>;
   listUsers(): Promise<UserRecord[]>;
-  /** The user owning an address (compared case-insensitively, as mail systems route in practice). */
+  /** Apply identity changes atomically; returns the updated record. */
+  updateUser(name: string, change: UserChange): Promise<UserRecord>;
+  /** Remove a user from the directory. Their archive stays: archived mail is never deleted by this. */
+  removeUser(name: string): Promise<void>;
+  /** The user owning an address, compared case-insensitively (the router applies stricter policies). */
   userByAddress(address: string): Promise<string | null>;
+  /** The user owning a whole domain. */
+  userByDomain(domain: string): Promise<string | null>;
+  /** The user a POP3 login name belongs to. */
+  userByPop3User(login: string): Promise<string | null>;
 
   /**
    * Atomically store the blob (or add a reference to it), the message (or merge the capture into an
@@ -139,12 +164,19 @@ export interface ArchiveStore {
   stats(): Promise<ArchiveStats>;
 }
 
-/**
- * Address normalisation shared by every backend: angle brackets and whitespace removed, lower-cased.
- * RFC 5321 allows case-sensitive local parts, but no mail system routes that way in practice.
- */
+/** An address as stored: angle brackets and whitespace removed, domain lower-cased (RFC 5321 2.4). */
 export function normalizeAddress(address: string): string {
-  return address.trim().replace(/^<|>$/g, '').toLowerCase();
+  const a = address.trim().replace(/^<|>$/g, '');
+  const at = a.lastIndexOf('@');
+  return at < 0 ? a : a.slice(0, at) + '@' + a.slice(at + 1).toLowerCase();
 }
+
+/** The key under which an address is looked up: fully case-folded. */
+export function addressKey(address: string): string {
+  return normalizeAddress(address).toLowerCase();
+}
+
+export const DOMAIN = /^(?=.{1,253}$)[^\s@<>.]+(\.[^\s@<>.]+)*$/u;
+export const ADDRESS = /^[^\s@<>]+@[^\s@<>]+$/u;
 
 export const USER_NAME = /^[a-z0-9_][a-z0-9._-]{0,63}$/;

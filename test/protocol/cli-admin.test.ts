@@ -60,12 +60,12 @@ test('config check reports the file and line of each problem and exits 2', async
 test('user add/list, archive list/get and status work against the running server', async () => {
   const add = await cli(['user', 'add', 'dora', '--address', 'dora@example.com', '--address', 'D.Ora@Example.com']);
   assert.equal(add.code, 0, add.stderr);
-  assert.equal(add.stdout.toString(), 'Added user dora (dora@example.com, d.ora@example.com)\n');
+  assert.equal(add.stdout.toString(), 'Added user dora (dora@example.com, D.Ora@example.com)\n');
   const dup = await cli(['user', 'add', 'dora', '--address', 'x@example.com']);
   assert.equal(dup.code, 1);
   assert.match(dup.stderr, /User "dora" already exists/);
   const list = await cli(['user', 'list']);
-  assert.match(list.stdout.toString(), /^dora\tdora@example\.com, d\.ora@example\.com$/m);
+  assert.match(list.stdout.toString(), /^dora\tdora@example\.com, D\.Ora@example\.com$/m);
 
   const body = 'From: Eve <eve@else.org>\r\nSubject: cli check\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nbody \u00e9\r\n';
   const c = await SmtpClient.open(srv.smtpPort);
@@ -86,6 +86,24 @@ test('user add/list, archive list/get and status work against the running server
   const status = await cli(['status']);
   assert.match(status.stdout.toString(), /Intake: +depth 0 /);
   assert.match(status.stdout.toString(), /Archive: +2 users, 1 messages, 1 entries/);
+});
+
+test('user edit, show and remove manage identities; a removed user\'s archive stays', async () => {
+  assert.equal((await cli(['user', 'add', 'erin', '--address', 'erin@example.com', '--pop3-user', 'erin.p'])).code, 0);
+  const edit = await cli(['user', 'edit', 'erin', '--add-address', 'e.r@example.com', '--add-domain', 'erin.example', '--remove-pop3-user', 'erin.p']);
+  assert.equal(edit.code, 0, edit.stderr);
+  assert.match(edit.stdout.toString(), /^Addresses: erin@example\.com, e\.r@example\.com$/m);
+  assert.match(edit.stdout.toString(), /^Domains:   erin\.example$/m);
+  assert.match(edit.stdout.toString(), /^POP3:      -$/m);
+  const clash = await cli(['user', 'edit', 'erin', '--add-address', 'dora@example.com']);
+  assert.equal(clash.code, 1);
+  assert.match(clash.stderr, /Address "dora@example\.com" already belongs to user "dora"/);
+  const show = await cli(['user', 'show', 'erin']);
+  assert.match(show.stdout.toString(), /^User: +erin$/m);
+  const rm = await cli(['user', 'remove', 'erin']);
+  assert.equal(rm.code, 0);
+  assert.equal((await cli(['user', 'show', 'erin'])).code, 1);
+  assert.equal((await cli(['user', 'add', 'frank', '--address', 'erin@example.com'])).code, 0, 'the address is free again');
 });
 
 test('the admin API needs the token; /healthz and /metrics do not', async () => {

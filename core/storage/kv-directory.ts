@@ -1,0 +1,136 @@
+// The user directory of the embedded archive: users with addresses, owned domains and POP3 logins,
+// with in-memory indexes (the directory is small and read for every participant of every message).
+// Changes are serialised and written in one synced batch each, so no identity ever has two owners.
+import { PosternError } from '../errors.ts';
+import type { KvEngine, KvOp } from './kv.ts';
+import { keys, prefixEnd } from './kv-keys.ts';
+import { ADDRESS, DOMAIN, USER_NAME, addressKey, normalizeAddress, type NewUser, type UserChange, type UserRecord } from './types.ts';
+
+const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+
+type Identity = 'address' | 'domain' | 'pop3';
+const KEY_OF: Record<Identity, (v: string) => string> = { address: keys.address, domain: keys.domain, pop3: keys.pop3 };
+
+export class KvDirectory {
+  private readonly index: Record<Identity, Map<string, string>> = { address: new Map(), domain: new Map(), pop3: new Map() };
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly kv: KvEngine) {}
+
+  async load(): Promise<void> {
+    for (const m of Object.values(this.index)) m.clear();
+    for (const u of await this.list()) this.indexUser(u, u.name);
+  }
+
+  private indexUser(u: UserRecord, owner: string | null): void {
+    const set = (kind: Identity, k: string): void => {
+      if (owner === null) this.index[kind].delete(k);
+      else this.index[kind].set(k, owner);
+    };
+    for (const a of u.addresses) set('address', addressKey(a));
+    for (const d of u.domains) set('domain', d);
+    for (const p of u.pop3Users) set('pop3', p);
+  }
+
+  /** Directory changes are rare; serialise them so two changes cannot claim one identity. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  add(user: NewUser): Promise<UserRecord> {
+    return this.serial(async () => {
+      if (!USER_NAME.test(user.name)) throw new PosternError('INVALID_INPUT', `User name "${user.name}" must match ${USER_NAME.source}`);
+      if (await this.kv.get(keys.user(user.name))) throw new PosternError('CONFLICT', `User "${user.name}" already exists`);
+      const empty: UserRecord = { name: user.name, addresses: [], domains: [], pop3Users: [], createdAt: new Date().toISOString() };
+      return this.write(empty, { addAddresses: user.addresses, addDomains: user.domains ?? [], addPop3Users: user.pop3Users ?? [] }, true);
+    });
+  }
+
+  update(name: string, change: UserChange): Promise<UserRecord> {
+    return this.serial(async () => {
+      const current = await this.get(name);
+      if (!current) throw new PosternError('NOT_FOUND', `User "${name}" does not exist`);
+      return this.write(current, change, false);
+    });
+  }
+
+  remove(name: string): Promise<void> {
+    return this.serial(async () => {
+      const current = await this.get(name);
+      if (!current) throw new PosternError('NOT_FOUND', `User "${name}" does not exist`);
+      const ops: KvOp[] = [{ type: 'del', key: keys.user(name) }];
+      for (const a of current.addresses) ops.push({ type: 'del', key: keys.address(addressKey(a)) });
+      for (const d of current.domains) ops.push({ type: 'del', key: keys.domain(d) });
+      for (const p of current.pop3Users) ops.push({ type: 'del', key: keys.pop3(p) });
+      await this.kv.write(ops, { sync: true });
+      this.indexUser(current, null);
+    });
+  }
+
+  private async write(current: UserRecord, change: UserChange, isNew: boolean): Promise<UserRecord> {
+    const next = { ...current };
+    const ops: KvOp[] = [];
+    const apply = (kind: Identity, list: string[], add: string[] | undefined, remove: string[] | undefined, canon: (v: string) => string, valid: (v: string) => boolean, what: string): string[] => {
+      let out = [...list];
+      for (const raw of remove ?? []) {
+        const v = canon(raw);
+        const k = kind === 'address' ? addressKey(v) : v;
+        const before = out.length;
+        out = out.filter((x) => (kind === 'address' ? addressKey(x) : x) !== k);
+        if (out.length === before) throw new PosternError('NOT_FOUND', `User "${current.name}" has no ${what} "${v}"`);
+        ops.push({ type: 'del', key: KEY_OF[kind](k) });
+      }
+      for (const raw of add ?? []) {
+        const v = canon(raw);
+        if (!valid(v)) throw new PosternError('INVALID_INPUT', `${what[0]?.toUpperCase()}${what.slice(1)} "${v}" is not valid`);
+        const k = kind === 'address' ? addressKey(v) : v;
+        const owner = this.index[kind].get(k);
+        if (owner && owner !== current.name) throw new PosternError('CONFLICT', `${what[0]?.toUpperCase()}${what.slice(1)} "${v}" already belongs to user "${owner}"`);
+        if (out.some((x) => (kind === 'address' ? addressKey(x) : x) === k)) continue;
+        out.push(v);
+        ops.push({ type: 'put', key: KEY_OF[kind](k), value: Buffer.from(current.name) });
+      }
+      return out;
+    };
+    next.addresses = apply('address', current.addresses, change.addAddresses, change.removeAddresses, normalizeAddress, (v) => ADDRESS.test(v), 'address');
+    next.domains = apply('domain', current.domains, change.addDomains, change.removeDomains, (v) => v.trim().toLowerCase().replace(/^@/, ''), (v) => DOMAIN.test(v), 'domain');
+    next.pop3Users = apply('pop3', current.pop3Users, change.addPop3Users, change.removePop3Users, (v) => v.trim(), (v) => /^[^\s\0]{1,255}$/.test(v), 'POP3 user');
+    if (!isNew && ops.length === 0) return current;
+    ops.push({ type: 'put', key: keys.user(current.name), value: json(next) });
+    await this.kv.write(ops, { sync: true });
+    this.indexUser(current, null);
+    this.indexUser(next, next.name);
+    return next;
+  }
+
+  async get(name: string): Promise<UserRecord | null> {
+    const raw = await this.kv.get(keys.user(name));
+    return raw ? upgrade(JSON.parse(raw.toString('utf8')) as Partial<UserRecord> & { name: string }) : null;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    const out: UserRecord[] = [];
+    const prefix = keys.userPrefix();
+    for await (const [, v] of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix) })) out.push(upgrade(JSON.parse(v.toString('utf8')) as Partial<UserRecord> & { name: string }));
+    return out;
+  }
+
+  byAddress(address: string): string | null {
+    return this.index.address.get(addressKey(address)) ?? null;
+  }
+
+  byDomain(domain: string): string | null {
+    return this.index.domain.get(domain.trim().toLowerCase()) ?? null;
+  }
+
+  byPop3User(login: string): string | null {
+    return this.index.pop3.get(login.trim()) ?? null;
+  }
+}
+
+/** Records written before domains and POP3 users existed read as having none. */
+function upgrade(u: Partial<UserRecord> & { name: string }): UserRecord {
+  return { name: u.name, addresses: u.addresses ?? [], domains: u.domains ?? [], pop3Users: u.pop3Users ?? [], createdAt: u.createdAt ?? '' };
+}
