@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Installs the real peers used by the interop tier and the SMTP bench:
+#   swaks (+ the Perl TLS modules its --tls needs), postfix (+ smtp-source/smtp-sink),
+#   promtool (prometheus), curl, python3.
+# Idempotent and non-interactive. Skips apt entirely when everything is present.
+# Never leaves a Postfix or Prometheus service running on its default ports.
+set -euo pipefail
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      exec sudo -E bash "$0" "$@"
+    fi
+    echo "install-deps.sh: must run as root (or with sudo) to install packages" >&2
+    exit 1
+  fi
+}
+
+# command -> Debian package that provides it
+declare -A PROVIDER=(
+  [swaks]=swaks
+  [/usr/sbin/postfix]=postfix
+  [/usr/sbin/smtp-source]=postfix
+  [/usr/sbin/smtp-sink]=postfix
+  [/usr/sbin/sendmail]=postfix
+  [promtool]=prometheus
+  [curl]=curl
+  [python3]=python3
+)
+
+missing_pkgs=()
+for cmd in "${!PROVIDER[@]}"; do
+  if [[ "$cmd" == /* ]]; then
+    [ -x "$cmd" ] && continue
+  else
+    command -v "$cmd" >/dev/null 2>&1 && continue
+  fi
+  pkg="${PROVIDER[$cmd]}"
+  case " ${missing_pkgs[*]-} " in *" $pkg "*) ;; *) missing_pkgs+=("$pkg") ;; esac
+done
+
+stop_services() {
+  # Stop/disable anything the packages may have auto-started (systemd or sysv).
+  local svc
+  for svc in postfix prometheus prometheus-node-exporter; do
+    if command -v systemctl >/dev/null 2>&1; then
+      if [ -d /run/systemd/system ]; then
+        systemctl stop "$svc" >/dev/null 2>&1 || true
+      fi
+      # Works offline too (no running systemd): removes the wants/ symlinks.
+      systemctl disable "$svc" >/dev/null 2>&1 || true
+    fi
+    if [ -x "/etc/init.d/$svc" ]; then
+      "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1 && [ -e "/etc/init.d/$svc" ]; then
+      update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
+  done
+  # A system-wide Postfix started from /etc/postfix (port 25) must not stay up.
+  if [ -x /usr/sbin/postfix ] && /usr/sbin/postfix status >/dev/null 2>&1; then
+    /usr/sbin/postfix stop >/dev/null 2>&1 || true
+  fi
+  # Prometheus started without an init system: only kill the packaged binary's daemon.
+  local pid
+  for pid in $(pgrep -x prometheus 2>/dev/null || true); do
+    if [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/prometheus ]; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+# swaks runs without these but fails at STARTTLS with "TLS not available: requires Net::SSLeay".
+perl_module_present() { perl -M"$1" -e 1 >/dev/null 2>&1; }
+perl_module_present Net::SSLeay || missing_pkgs+=(libnet-ssleay-perl)
+perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
+
+if [ "${#missing_pkgs[@]}" -eq 0 ]; then
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3)"
+  exit 0
+fi
+
+need_root "$@"
+echo "install-deps.sh: installing ${missing_pkgs[*]}"
+
+export DEBIAN_FRONTEND=noninteractive
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "postfix postfix/mailname string postern-interop.invalid" | debconf-set-selections
+
+# Refuse service starts while packages install (policy-rc.d exit 101), restoring
+# whatever policy was there before.
+POLICY=/usr/sbin/policy-rc.d
+policy_backup=""
+if [ -e "$POLICY" ]; then
+  policy_backup="$(mktemp)"
+  cp -p "$POLICY" "$policy_backup"
+fi
+restore_policy() {
+  if [ -n "$policy_backup" ]; then
+    cp -p "$policy_backup" "$POLICY"
+    rm -f "$policy_backup"
+  else
+    rm -f "$POLICY"
+  fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\nexit 101\n' >"$POLICY"
+chmod 755 "$POLICY"
+
+apt_get() {
+  apt-get -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+
+# Refresh the package lists if they are missing or if the install cannot find a candidate.
+if ! compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null; then
+  apt-get update -q
+fi
+if ! apt_get install --no-install-recommends "${missing_pkgs[@]}"; then
+  apt-get update -q
+  apt_get install --no-install-recommends "${missing_pkgs[@]}"
+fi
+
+restore_policy
+trap - EXIT
+stop_services
+
+# Final check: everything the tier needs is there now.
+for cmd in "${!PROVIDER[@]}"; do
+  if [[ "$cmd" == /* ]]; then
+    [ -x "$cmd" ] || { echo "install-deps.sh: $cmd still missing after install" >&2; exit 1; }
+  else
+    command -v "$cmd" >/dev/null 2>&1 || { echo "install-deps.sh: $cmd still missing after install" >&2; exit 1; }
+  fi
+done
+for mod in Net::SSLeay IO::Socket::SSL; do
+  perl_module_present "$mod" || { echo "install-deps.sh: Perl module $mod still missing after install" >&2; exit 1; }
+done
+echo "install-deps.sh: done"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Interop tier: Postern against real peers (swaks, Postfix, promtool), all on 127.0.0.1.
+# Installs the peers first (idempotent; skips apt when they are present), then runs each
+# test file with Node's test runner through tsx. Exits non-zero when anything fails.
+#   npm run test:interop
+#   POSTERN_KEEP_TMP=1 npm run test:interop   # keep temp dirs for inspection
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bash test/interop/install-deps.sh
+
+if [ ! -f core/cli/postern.js ]; then
+  echo "test/interop/run.sh: core/cli/postern.js is missing; nothing to test" >&2
+  exit 1
+fi
+
+# Node 20 does not expand globs and runs 0 tests when given no files: list them explicitly.
+files=(
+  test/interop/swaks.test.ts
+  test/interop/postfix.test.ts
+  test/interop/promtool.test.ts
+)
+for f in "${files[@]}"; do
+  [ -f "$f" ] || { echo "test/interop/run.sh: missing test file $f" >&2; exit 1; }
+done
+
+exec npx tsx --test --test-concurrency=1 --test-timeout=120000 "${files[@]}"
