@@ -3,6 +3,7 @@
 import type { Verdict } from './verdict.ts';
 import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
 import type { ArchiveEntry, FileInto } from '../storage/types.ts';
+import type { JournalEnvelope, JournalKind, JournalOriginal, JournalReport } from '../journal/journal-report.ts';
 
 /** What receivers know about a session; read-only for plugins. */
 export interface SessionInfo {
@@ -25,7 +26,18 @@ export interface Route extends FileInto {
   reason: string;
 }
 
-/** Everything the archiving half knows about one intake entry. */
+/** A journal report this message was unwrapped from (provenance; its envelope decides attribution). */
+export interface JournalInfo {
+  kind: JournalKind;
+  envelope: JournalEnvelope;
+  /** Which attachment of the report this message is. */
+  role: JournalOriginal['role'];
+  ndrWrapped: boolean;
+  wrapper: JournalReport['wrapper'];
+  problems: string[];
+}
+
+/** Everything the archiving half knows about one message to archive (one intake entry, or one original unwrapped from it). */
 export interface MessageContext {
   intakeId: string;
   envelope: Envelope;
@@ -33,8 +45,10 @@ export interface MessageContext {
   receivedAt: string;
   size: number;
   sha256: string;
+  /** Headers and summary of the message being archived (the original, for a journal report). */
   headers: HeaderBlock;
   summary: MessageSummary;
+  journal: JournalInfo | null;
 }
 
 export interface StoredInfo {

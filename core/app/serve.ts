@@ -17,7 +17,8 @@ import { AdminServer, isLoopback } from '../admin/server.ts';
 import { PosternError } from '../errors.ts';
 import { ensureToken } from '../admin/token.ts';
 import { loadTls } from '../tls/dev-certificate.ts';
-import envelopeRouter from '../router/envelope-router.ts';
+import multidropRouter from '../router/multidrop-router.ts';
+import { isPosternError } from '../errors.ts';
 import { App } from './app.ts';
 import { HookRegistry } from './hooks.ts';
 
@@ -76,7 +77,8 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   if (!(await archive.getUser(config.routing.unmatchedUser))) {
     await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
   }
-  await app.register(envelopeRouter, { receivedFolder: config.routing.receivedFolder, sentFolder: config.routing.sentFolder });
+  await seedUsers(archive, config.users, log);
+  await app.register(multidropRouter, config.routing);
   await app.loadPlugins(config.plugins, loaded.where);
 
   const existing = await intake.open();
@@ -129,6 +131,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
           plugins: app.plugins(),
           intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, processing: queue.active },
           archive: await archive.stats(),
+          flagged: await archive.listFlagged(100),
         };
       },
     },
@@ -153,6 +156,20 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     return stopping;
   };
   return { app, intake, queue, smtpPort, adminPort, log, shutdown };
+}
+
+/** Users listed in the config are added at start when missing; existing users are left as they are. */
+async function seedUsers(archive: KvArchiveStore, users: LoadedConfig['config']['users'], log: Logger): Promise<void> {
+  for (const u of users) {
+    if (await archive.getUser(u.name)) continue;
+    try {
+      await archive.addUser(u);
+      log.info('User added from the configuration', { user: u.name });
+    } catch (err) {
+      if (!isPosternError(err)) throw err;
+      throw new PosternError('CONFIG_INVALID', `User "${u.name}" from the configuration cannot be added: ${err.message}`);
+    }
+  }
 }
 
 /** `postern serve`: start, and exit 0 after a graceful shutdown on SIGTERM or SIGINT. */

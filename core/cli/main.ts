@@ -165,7 +165,8 @@ program.command('status')
     const s = await callJson<{
       version: string; uptimeSeconds: number; storage: string; listeners: Record<string, number | null>; plugins: string[];
       intake: { depth: number; active: number; deferred: number; corrupt: number; processing: number };
-      archive: { users: number; messages: number; entries: number; blobs: number; blobBytes: number };
+      archive: { users: number; messages: number; entries: number; blobs: number; blobBytes: number; flagged: number };
+      flagged: Array<{ messageId: string; flags: string[]; archivedAt: string; subject: string }>;
     }>(t, 'GET', '/api/v1/status');
     if (opts.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     const lines = [
@@ -175,6 +176,10 @@ program.command('status')
       `Intake:    depth ${s.intake.depth} (active ${s.intake.active}, deferred ${s.intake.deferred}, processing ${s.intake.processing}), corrupt ${s.intake.corrupt}`,
       `Archive:   ${s.archive.users} users, ${s.archive.messages} messages, ${s.archive.entries} entries, ${s.archive.blobs} blobs (${s.archive.blobBytes} bytes)`,
     ];
+    if (s.archive.flagged > 0) {
+      lines.push(`Flagged messages (${s.archive.flagged}; archived, with problems such as malformed journal reports):`);
+      for (const f of s.flagged) lines.push(`  ${f.messageId}\t${f.archivedAt}\t${f.subject.replace(/[\t\r\n]+/g, ' ')}\t${f.flags.join('; ')}`);
+    }
     if (s.intake.corrupt > 0) {
       const c = await callJson<{ entries: Array<{ id: string; receivedAt: string; lastError: string | null }> }>(t, 'GET', '/api/v1/intake?state=corrupt');
       lines.push('Quarantined (corrupt) intake entries:');

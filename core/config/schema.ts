@@ -44,11 +44,32 @@ const intakeSchema = z.strictObject({
     retryBaseSeconds: z.number().min(0.01).max(86400).default(5),
     retryMaxSeconds: z.number().min(0.01).max(604800).default(3600),
   });
+export const ROUTING_SOURCES = [
+  'smtp-envelope', 'x-gm-original-to', 'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to',
+  'received-for', 'to-cc-from-guess',
+] as const;
+export type RoutingSource = (typeof ROUTING_SOURCES)[number];
+
 const routingSchema = z.strictObject({
     receivedFolder: z.string().min(1).default('Inbox'),
     sentFolder: z.string().min(1).default('Sent'),
     unmatchedUser: z.string().regex(/^[a-z0-9_][a-z0-9._-]{0,63}$/).default('_unrouted'),
+    unknownAddresses: z.enum(['ignore', 'unassigned', 'create']).default('ignore'),
+    autoCreateDomains: z.array(z.string().min(1)).default([]),
+    localPartCase: z.enum(['insensitive', 'sensitive']).default('insensitive'),
+    subaddressSeparator: z.string().max(1).default('+'),
+    journalAddresses: z.array(z.string().min(3)).default([]),
+    sources: z.array(z.enum(ROUTING_SOURCES)).min(1).default(['smtp-envelope', 'x-gm-original-to', 'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to']),
+    deliveredToSkip: z.number().int().min(0).max(20).default(0),
+    trustedReceivedHosts: z.array(z.string().min(1)).default([]),
   });
+
+const seedUserSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+  addresses: z.array(z.string().min(3)).default([]),
+  domains: z.array(z.string().min(1)).default([]),
+  pop3Users: z.array(z.string().min(1)).default([]),
+});
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
@@ -66,6 +87,7 @@ export const configSchema = z.strictObject({
   shutdown: z.strictObject({
     graceSeconds: z.number().min(0).max(600).default(20),
   }).default({ graceSeconds: 20 }),
+  users: z.array(seedUserSchema).default([]),
   plugins: z.array(z.strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
     config: z.record(z.string(), z.unknown()).default({}),

@@ -1,18 +1,20 @@
-// The archiving half for one intake entry: parse headers → route → dedup → index → retention →
-// archive commit → stored. Idempotent: an entry whose capture is already committed is skipped, so a
-// crash between the archive commit and the intake removal never archives a message twice.
+// The archiving half for one intake entry: parse headers (unwrapping a journal report into the
+// original message(s) it carries) → parse → route → dedup → retention → index hooks → archive commit
+// → stored. Each archived unit has its own capture id, so replaying an entry after a crash between
+// the archive commit and the intake removal never archives anything twice.
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { PosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { HookRegistry } from '../app/hooks.ts';
-import type { MessageContext, Route } from '../app/hook-types.ts';
+import type { JournalInfo, MessageContext, Route } from '../app/hook-types.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
-import type { ArchiveStore, BlobSource } from '../storage/types.ts';
-import { parseHeaderBlock, summarize } from '../mime/headers.ts';
+import type { ArchiveStore, BlobSource, CaptureJournal, CaptureRecord } from '../storage/types.ts';
+import { parseHeaderBlock, summarize, type HeaderBlock } from '../mime/headers.ts';
+import { detectJournalReport, parseJournalReport } from '../journal/journal-report.ts';
 
 const HEADER_SCAN_BYTES = 1024 * 1024;
 
@@ -23,6 +25,15 @@ export interface ArchiverDeps {
   log: Logger;
   metrics: Metrics;
   unmatched: { user: string; folder: string };
+}
+
+/** One message to archive: the whole intake entry, or one original unwrapped from a journal report. */
+interface Unit {
+  captureId: string;
+  headers: HeaderBlock;
+  blob: BlobSource;
+  journal: JournalInfo | null;
+  flags: string[];
 }
 
 async function readHead(path: string, max: number): Promise<Buffer> {
@@ -36,79 +47,130 @@ async function readHead(path: string, max: number): Promise<Buffer> {
   }
 }
 
+function bufferBlob(bytes: Buffer): BlobSource {
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, open: () => Readable.from([bytes]) };
+}
+
+function captureJournal(j: JournalInfo): CaptureJournal {
+  return {
+    kind: j.kind, style: j.envelope.style, role: j.role, sender: j.envelope.sender, onBehalfOf: j.envelope.onBehalfOf,
+    recipients: j.envelope.recipients.map((r) => ({ ...r })), wrapperMessageId: j.wrapper.messageId, ndrWrapped: j.ndrWrapped, problems: j.problems,
+  };
+}
+
 export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inline: Buffer | null) => Promise<void> {
   const { archive, intake, hooks, metrics } = deps;
-  return async (record, held) => {
-    const log = deps.log.child({ intakeId: record.id });
-    // An entry fresh from the receiver (bytes still held) cannot have been committed; one read back
-    // from the intake may have been, before a crash. The archive's commit checks again either way.
-    if (!held && (await archive.captureCommitted(record.id))) {
-      log.info('Intake entry was archived before a restart; removing it');
-      return;
-    }
-    let inline = held ?? (await intake.inlineData(record));
-    let head: Buffer;
+
+  /** The entry's bytes, checked; for spooled entries only the head is read unless a report needs all. */
+  async function load(record: IntakeRecord, held: Buffer | null): Promise<{ inline: Buffer | null; head: Buffer }> {
+    const inline = held ?? (await intake.inlineData(record));
     if (inline) {
       // Bytes read back from the intake are checked against the checksum taken while receiving;
       // bytes handed over in memory by the receiver are the ones that checksum was taken of.
       if (inline.length !== record.size || (!held && createHash('sha256').update(inline).digest('hex') !== record.sha256)) {
         throw new PosternError('INTAKE_CORRUPT', `Intake entry "${record.id}" does not match its checksum`);
       }
-      head = inline.subarray(0, HEADER_SCAN_BYTES);
-    } else {
-      try {
-        head = await readHead(intake.spoolPath(record.id), Math.min(record.size, HEADER_SCAN_BYTES));
-      } catch (err) {
-        throw new PosternError('INTAKE_CORRUPT', `Spool file of intake entry "${record.id}" cannot be read`, { cause: err });
-      }
+      return { inline, head: inline.subarray(0, HEADER_SCAN_BYTES) };
     }
+    try {
+      return { inline: null, head: await readHead(intake.spoolPath(record.id), Math.min(record.size, HEADER_SCAN_BYTES)) };
+    } catch (err) {
+      throw new PosternError('INTAKE_CORRUPT', `Spool file of intake entry "${record.id}" cannot be read`, { cause: err });
+    }
+  }
+
+  async function unitsOf(record: IntakeRecord, inline: Buffer | null, head: Buffer, log: Logger): Promise<Unit[]> {
     const headers = parseHeaderBlock(head, HEADER_SCAN_BYTES);
+    const whole = (flags: string[]): Unit => ({
+      captureId: record.id, headers, journal: null, flags,
+      blob: inline ? { sha256: record.sha256, size: record.size, open: () => Readable.from([inline]) }
+        : { sha256: record.sha256, size: record.size, open: () => createReadStream(intake.spoolPath(record.id)) },
+    });
+    const kind = detectJournalReport(headers);
+    if (!kind) return [whole([])];
+    const bytes = inline ?? (await readFile(intake.spoolPath(record.id)));
+    const report = parseJournalReport(bytes);
+    if (!report || report.originals.length === 0) {
+      // Broken report: archive the report itself, attributed from what its envelope still tells.
+      const problems = report?.problems.length ? report.problems : ['no message/rfc822 part'];
+      metrics.journalMalformed.inc();
+      log.warn('Malformed journal report archived as received and flagged', { problems });
+      const unit = whole(problems.map((p) => `journal-malformed: ${p}`));
+      if (report) unit.journal = { kind: report.kind, envelope: report.envelope, role: 'original', ndrWrapped: report.ndrWrapped, wrapper: report.wrapper, problems };
+      return [unit];
+    }
+    metrics.journalReports.inc({ kind: report.kind, style: report.envelope.style });
+    if (report.problems.length > 0) {
+      metrics.journalMalformed.inc();
+      log.warn('Journal report has problems; originals archived and flagged', { problems: report.problems });
+    }
+    return report.originals.map((o, i) => ({
+      captureId: i === 0 ? record.id : `${record.id}.${i}`,
+      headers: parseHeaderBlock(o.bytes.subarray(0, HEADER_SCAN_BYTES), HEADER_SCAN_BYTES),
+      blob: bufferBlob(o.bytes),
+      journal: { kind: report.kind, envelope: report.envelope, role: o.role, ndrWrapped: report.ndrWrapped, wrapper: report.wrapper, problems: report.problems },
+      flags: report.problems.map((p) => `journal-malformed: ${p}`),
+    }));
+  }
+
+  async function archiveUnit(record: IntakeRecord, unit: Unit, fresh: boolean, log: Logger): Promise<void> {
+    if (!fresh && (await archive.captureCommitted(unit.captureId))) {
+      log.info('Intake entry was archived before a restart; removing it', { captureId: unit.captureId });
+      return;
+    }
     const context: MessageContext = {
       intakeId: record.id,
       envelope: record.envelope,
       session: { listener: record.listener, ...record.session },
       receivedAt: record.receivedAt,
-      size: record.size,
-      sha256: record.sha256,
-      headers,
-      summary: summarize(headers),
+      size: unit.blob.size,
+      sha256: unit.blob.sha256,
+      headers: unit.headers,
+      summary: summarize(unit.headers),
+      journal: unit.journal,
     };
     await hooks.collect('parse', { context }, log);
     let routes: Route[] = (await hooks.collect('route', { context }, log)).flat();
+    const outcome = routes.length === 0 ? 'unassigned' : 'routed';
     if (routes.length === 0) {
-      routes = [{ ...deps.unmatched, reason: 'no known user' }];
+      routes = [{ ...deps.unmatched, reason: 'no known participant' }];
       metrics.unroutedMessages.inc();
     }
+    metrics.routingOutcomes.inc({ outcome, source: unit.journal ? 'journal' : 'envelope' });
+    // Identical bytes are the same message: a dedup plugin may know more (canonical identity).
     const dedup = (await hooks.collect('dedup', { context }, log)).find((d) => d !== null) ?? null;
-    const messageId = dedup?.mergeInto ?? record.id;
+    const mergeInto = dedup?.mergeInto ?? (await archive.messageByBlob(unit.blob.sha256)) ?? undefined;
+    const messageId = mergeInto ?? unit.captureId;
     await hooks.collect('retention', { context, routes }, log);
     await hooks.collect('index', { context, messageId }, log);
 
-    const bytes = inline;
-    const blob: BlobSource = {
-      sha256: record.sha256,
-      size: record.size,
-      open: () => (bytes ? Readable.from([bytes]) : createReadStream(intake.spoolPath(record.id))),
+    const capture: CaptureRecord = {
+      id: unit.captureId, listener: record.listener, receivedAt: record.receivedAt, mailFrom: record.envelope.mailFrom,
+      rcptTo: record.envelope.rcptTo, client: record.session.remoteAddress, helo: record.session.helo,
+      ...(unit.journal ? { journal: captureJournal(unit.journal) } : {}),
     };
-    inline = null;
     const started = process.hrtime.bigint();
     const { summary } = context;
     const result = await archive.commit({
-      capture: {
-        id: record.id, listener: record.listener, receivedAt: record.receivedAt, mailFrom: record.envelope.mailFrom,
-        rcptTo: record.envelope.rcptTo, client: record.session.remoteAddress, helo: record.session.helo,
-      },
+      capture,
       messageId,
       summary: { date: summary.date, from: summary.from, to: summary.to, cc: summary.cc, subject: summary.subject, messageIdHeader: summary.messageId },
-      blob,
+      blob: unit.blob,
       fileInto: routes.map((r) => ({ user: r.user, folder: r.folder })),
-      ...(dedup ? { mergeInto: dedup.mergeInto } : {}),
+      ...(mergeInto ? { mergeInto } : {}),
+      ...(unit.flags.length ? { flags: unit.flags } : {}),
     });
     metrics.commitDuration.observe({ store: 'archive' }, Number(process.hrtime.bigint() - started) / 1e9);
     if (result.alreadyCommitted) return;
     metrics.archiveCommits.inc();
     metrics.archiveEntries.inc(result.entries.length);
-    log.debug('Archived', { messageId: result.messageId, entries: result.entries.length });
+    log.debug('Archived', { messageId: result.messageId, entries: result.entries.length, merged: Boolean(mergeInto) });
     await hooks.notify('stored', { messageId: result.messageId, entries: result.entries, context }, log);
+  }
+
+  return async (record, held) => {
+    const log = deps.log.child({ intakeId: record.id });
+    const { inline, head } = await load(record, held);
+    for (const unit of await unitsOf(record, inline, head, log)) await archiveUnit(record, unit, held !== null, log);
   };
 }

@@ -307,7 +307,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         assert.equal(got.length, bytes.length);
         assert.equal(createHash('sha256').update(got).digest('hex'), sha);
         assert.ok(got.equals(bytes));
-        assert.deepEqual(await store.stats(), { users: 2, messages: 1, entries: 1, blobs: 1, blobBytes: bytes.length });
+        assert.deepEqual(await store.stats(), { users: 2, flagged: 0, messages: 1, entries: 1, blobs: 1, blobBytes: bytes.length });
       }));
 
       it('streams a blob of exactly 1 MiB and one of 1 MiB + 1 byte', () => withUsers(async (store) => {
@@ -333,7 +333,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         const stream = await store.openBlob(m.blobId);
         assert.ok(stream, 'the empty blob exists');
         assert.equal((await readStream(stream)).length, 0);
-        assert.deepEqual(await store.stats(), { users: 2, messages: 1, entries: 1, blobs: 1, blobBytes: 0 });
+        assert.deepEqual(await store.stats(), { users: 2, flagged: 0, messages: 1, entries: 1, blobs: 1, blobBytes: 0 });
       }));
 
       it('answers null for an unknown blob', () => withStore(async ({ store }) => {
@@ -347,7 +347,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         const [m1, m2] = [await store.getMessage('msg-1'), await store.getMessage('msg-2')];
         assert.ok(m1 && m2);
         assert.equal(m1.blobId, m2.blobId);
-        assert.deepEqual(await store.stats(), { users: 2, messages: 2, entries: 2, blobs: 1, blobBytes: bytes.length });
+        assert.deepEqual(await store.stats(), { users: 2, flagged: 0, messages: 2, entries: 2, blobs: 1, blobBytes: bytes.length });
         const stream = await store.openBlob(m1.blobId);
         assert.ok(stream);
         assert.ok((await readStream(stream)).equals(bytes));
@@ -362,7 +362,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
           store.commit(commitOf({ n: 3, bytes: large, fileInto: [INBOX('alice')] })),
           store.commit(commitOf({ n: 4, bytes: large, fileInto: [INBOX('bob')] })),
         ]);
-        assert.deepEqual(await store.stats(), { users: 2, messages: 4, entries: 4, blobs: 2, blobBytes: small.length + large.length });
+        assert.deepEqual(await store.stats(), { users: 2, flagged: 0, messages: 4, entries: 4, blobs: 2, blobBytes: small.length + large.length });
         for (const bytes of [small, large]) {
           const stream = await store.openBlob(createHash('sha256').update(bytes).digest('hex'));
           assert.ok(stream);
@@ -372,6 +372,26 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
     });
 
     describe('idempotency and dedup', () => {
+      it('flags are kept on the message, merged across captures, counted and listed', () => withUsers(async (store) => {
+        await store.commit({ ...commitOf({ n: 'f1', fileInto: [INBOX('alice')] }), flags: ['journal-malformed: no message/rfc822 part'] });
+        await store.commit({ ...commitOf({ n: 'f2', fileInto: [INBOX('bob')], captureId: 'cap-f2', mergeInto: 'msg-f1' }), flags: ['journal-malformed: garbled envelope line 3'] });
+        await store.commit(commitOf({ n: 'plain', fileInto: [INBOX('alice')] }));
+        const m = await store.getMessage('msg-f1');
+        assert.deepEqual(m?.flags, ['journal-malformed: no message/rfc822 part', 'journal-malformed: garbled envelope line 3']);
+        assert.deepEqual((await store.getMessage('msg-plain'))?.flags, []);
+        assert.equal((await store.stats()).flagged, 1);
+        const listed = await store.listFlagged();
+        assert.deepEqual(listed.map((f) => [f.messageId, f.flags.length, f.subject]), [['msg-f1', 2, 'Message f1']]);
+      }));
+
+      it('messageByBlob finds the first message stored with the same bytes', () => withUsers(async (store) => {
+        const bytes = mailBytes('same');
+        await store.commit(commitOf({ n: 'b1', bytes, fileInto: [INBOX('alice')] }));
+        await store.commit(commitOf({ n: 'b2', bytes, fileInto: [INBOX('bob')] }));
+        assert.equal(await store.messageByBlob(blobOf(bytes).sha256), 'msg-b1');
+        assert.equal(await store.messageByBlob(blobOf(mailBytes('other')).sha256), null);
+      }));
+
       it('commits the same capture id once: a replay reports alreadyCommitted and changes nothing', () => withUsers(async (store) => {
         const c = commitOf({ n: 1, fileInto: [INBOX('alice'), INBOX('bob')] });
         const first = await store.commit(c);
@@ -397,7 +417,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         assert.ok(results.every((r) => r.messageId === 'msg-1'));
         assert.deepEqual((await store.listEntries('alice', 'Inbox')).map((e) => e.uid), [1]);
         assert.equal((await store.getMessage('msg-1'))?.captures.length, 1);
-        assert.deepEqual(await store.stats(), { users: 2, messages: 1, entries: 1, blobs: 1, blobBytes: mailBytes(1).length });
+        assert.deepEqual(await store.stats(), { users: 2, flagged: 0, messages: 1, entries: 1, blobs: 1, blobBytes: mailBytes(1).length });
       }));
 
       it('merges a capture into an existing message, filing it only where it is not yet held', () => withUsers(async (store) => {
@@ -447,7 +467,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         assert.deepEqual((await store.listEntries('bob', 'Inbox')).map((e) => e.messageId), ['msg-1']);
         assert.deepEqual((await store.listEntries('alice', 'Inbox')).map((e) => e.messageId), ['msg-1']);
         assert.equal((await store.getMessage('msg-1'))?.captures.length, 4);
-        assert.deepEqual(await store.stats(), { users: 2, messages: 1, entries: 2, blobs: 1, blobBytes: bytes.length });
+        assert.deepEqual(await store.stats(), { users: 2, flagged: 0, messages: 1, entries: 2, blobs: 1, blobBytes: bytes.length });
       }));
 
       it('files a message once when fileInto names the same user and folder twice', () => withUsers(async (store) => {
@@ -517,11 +537,11 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
       }));
 
       it('counts users, messages, entries, blobs and blob bytes exactly', () => withStore(async ({ store }) => {
-        assert.deepEqual(await store.stats(), { users: 0, messages: 0, entries: 0, blobs: 0, blobBytes: 0 });
+        assert.deepEqual(await store.stats(), { users: 0, flagged: 0, messages: 0, entries: 0, blobs: 0, blobBytes: 0 });
         await store.addUser({ name: 'alice', addresses: ['alice@example.com'] });
         await store.addUser({ name: 'bob', addresses: ['bob@example.com'] });
         await store.addUser({ name: 'carol', addresses: [] });
-        assert.deepEqual(await store.stats(), { users: 3, messages: 0, entries: 0, blobs: 0, blobBytes: 0 });
+        assert.deepEqual(await store.stats(), { users: 3, flagged: 0, messages: 0, entries: 0, blobs: 0, blobBytes: 0 });
         const a = mailBytes('a');
         const b = randomBytes(MiB + 17);
         const c1 = commitOf({ n: 1, bytes: a, fileInto: [INBOX('alice'), INBOX('bob')] });
@@ -530,7 +550,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         await store.commit(commitOf({ n: 3, bytes: a, fileInto: [SENT('bob')] })); // +1, +1, same blob
         await store.commit(c1); // replay: nothing
         await store.commit(commitOf({ n: 4, bytes: a, mergeInto: 'msg-2', fileInto: [SENT('alice'), INBOX('carol')] })); // +0, +1
-        assert.deepEqual(await store.stats(), { users: 3, messages: 3, entries: 5, blobs: 2, blobBytes: a.length + b.length });
+        assert.deepEqual(await store.stats(), { users: 3, flagged: 0, messages: 3, entries: 5, blobs: 2, blobBytes: a.length + b.length });
       }));
     });
   });

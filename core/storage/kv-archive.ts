@@ -8,7 +8,7 @@ import { KvDirectory } from './kv-directory.ts';
 import {
   USER_NAME, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
-  type ListOptions, type MessageRecord, type NewUser, type UserRecord,
+  type FlaggedMessage, type ListOptions, type MessageRecord, type NewUser, type UserRecord,
 } from './types.ts';
 
 export const CHUNK_SIZE = 1024 * 1024;
@@ -57,7 +57,7 @@ export class KvArchiveStore implements ArchiveStore {
   async open(): Promise<void> {
     await this.kv.open();
     const raw = await this.kv.get(keys.stats());
-    this.stats_ = raw ? parse<StoredStats>(raw) : { messages: 0, entries: 0, blobs: 0, blobBytes: 0 };
+    this.stats_ = { messages: 0, entries: 0, blobs: 0, blobBytes: 0, flagged: 0, ...(raw ? parse<Partial<StoredStats>>(raw) : {}) };
     await this.directory.load();
   }
 
@@ -232,9 +232,14 @@ export class KvArchiveStore implements ArchiveStore {
     const isNew = !message;
     if (!message) {
       if (commit.mergeInto) throw new PosternError('NOT_FOUND', `Message "${commit.mergeInto}" to merge into does not exist`);
-      message = { id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [] };
+      message = { id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [], flags: [] };
     }
-    message = { ...message, captures: [...message.captures, commit.capture] };
+    const flags = [...new Set([...message.flags, ...(commit.flags ?? [])])];
+    if (flags.length > message.flags.length) {
+      if (message.flags.length === 0) g.stats.flagged += 1;
+      local.push({ type: 'put', key: keys.flagged(targetId), value: json({ flags, archivedAt: message.archivedAt, subject: message.subject }) });
+    }
+    message = { ...message, flags, captures: [...message.captures, commit.capture] };
 
     // Blob: add a reference only for a new message (a merged capture shares the message's blob).
     let blobDelta: BlobManifest | null = null;
@@ -252,6 +257,8 @@ export class KvArchiveStore implements ArchiveStore {
         if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });
         else if (commit.blob.size <= CHUNK_SIZE) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed; retry`);
         blobDelta = { size: commit.blob.size, chunks, refs: 1 };
+        // The first message stored with these bytes is the one later identical copies merge into.
+        local.push({ type: 'put', key: keys.messageByBlob(sha), value: Buffer.from(targetId) });
         g.stats.blobs += 1;
         g.stats.blobBytes += commit.blob.size;
       }
@@ -289,6 +296,21 @@ export class KvArchiveStore implements ArchiveStore {
     if (isNew) g.stats.messages += 1;
     g.stats.entries += entries.length;
     return { messageId: targetId, entries, alreadyCommitted: false };
+  }
+
+  async messageByBlob(sha256: string): Promise<string | null> {
+    const raw = await this.kv.get(keys.messageByBlob(sha256));
+    return raw ? raw.toString('utf8') : null;
+  }
+
+  async listFlagged(limit = 1000): Promise<FlaggedMessage[]> {
+    const prefix = keys.flaggedPrefix();
+    const out: FlaggedMessage[] = [];
+    for await (const [k, v] of this.kv.entries({ gte: prefix, lt: prefixEnd(prefix), limit })) {
+      const f = parse<Omit<FlaggedMessage, 'messageId'>>(v);
+      out.push({ messageId: k.slice(prefix.length), ...f });
+    }
+    return out;
   }
 
   async captureCommitted(captureId: string): Promise<string | null> {

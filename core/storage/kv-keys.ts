@@ -19,6 +19,9 @@ export const keys = {
   chunk: (sha256: string, n: number) => `c${SEP}${sha256}${SEP}${n.toString(16).padStart(6, '0')}`,
   chunkPrefix: (sha256: string) => `c${SEP}${sha256}${SEP}`,
   capture: (id: string) => `x${SEP}${id}`,
+  messageByBlob: (sha256: string) => `mb${SEP}${sha256}`,
+  flagged: (messageId: string) => `fl${SEP}${messageId}`,
+  flaggedPrefix: () => `fl${SEP}`,
   stats: () => `s${SEP}stats`,
 };
 

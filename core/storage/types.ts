@@ -41,6 +41,21 @@ export interface CaptureRecord {
   rcptTo: string[];
   client: string;
   helo: string;
+  /** The journal report this capture was unwrapped from, when it was one. */
+  journal?: CaptureJournal;
+}
+
+/** A journal report's envelope as provenance (storage keeps it verbatim; the router reads it). */
+export interface CaptureJournal {
+  kind: string;
+  style: string;
+  role: string;
+  sender: string | null;
+  onBehalfOf: string | null;
+  recipients: Array<{ address: string; field: string; expandedFrom: string | null; forwardedFrom: string | null }>;
+  wrapperMessageId: string | null;
+  ndrWrapped: boolean;
+  problems: string[];
 }
 
 export interface MessageSummaryFields {
@@ -58,6 +73,8 @@ export interface MessageRecord extends MessageSummaryFields {
   size: number;
   archivedAt: string;
   captures: CaptureRecord[];
+  /** Problems found while archiving (e.g. "journal-malformed: no message/rfc822 part"); never cleared. */
+  flags: string[];
 }
 
 export interface FolderStatus {
@@ -102,6 +119,8 @@ export interface ArchiveCommit {
   fileInto: FileInto[];
   /** An existing message this capture is a copy of (from the dedup hook). */
   mergeInto?: string;
+  /** Problems to flag the message with (merged into existing flags). */
+  flags?: string[];
 }
 
 export interface CommitResult {
@@ -112,8 +131,17 @@ export interface CommitResult {
   alreadyCommitted: boolean;
 }
 
+export interface FlaggedMessage {
+  messageId: string;
+  flags: string[];
+  archivedAt: string;
+  subject: string;
+}
+
 export interface ArchiveStats {
   users: number;
+  /** Messages carrying at least one flag. */
+  flagged: number;
   messages: number;
   entries: number;
   blobs: number;
@@ -154,6 +182,10 @@ export interface ArchiveStore {
   commit(commit: ArchiveCommit): Promise<CommitResult>;
   /** The message id a capture was committed as, or null. */
   captureCommitted(captureId: string): Promise<string | null>;
+  /** The first message stored with exactly these bytes (blob identity), or null. */
+  messageByBlob(sha256: string): Promise<string | null>;
+  /** Messages carrying flags, oldest first. */
+  listFlagged(limit?: number): Promise<FlaggedMessage[]>;
 
   folders(user: string): Promise<FolderStatus[]>;
   listEntries(user: string, folder: string, options?: ListOptions): Promise<ArchiveEntry[]>;

@@ -13,7 +13,8 @@ import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
 import { HookRegistry } from '../../../core/app/hooks.ts';
 import { createMemoryLogger } from '../../../core/log.ts';
 import { createMetrics } from '../../../core/metrics.ts';
-import envelopeRouter from '../../../core/router/envelope-router.ts';
+import multidropRouter from '../../../core/router/multidrop-router.ts';
+import { defaultConfig } from '../../../core/config/schema.ts';
 import { App } from '../../../core/app/app.ts';
 import { isPosternError } from '../../../core/errors.ts';
 
@@ -34,7 +35,8 @@ beforeEach(async () => {
   hooks = new HookRegistry(logger, 1000);
   const app = new App(logger, hooks);
   app.decorate('archive', archive);
-  await app.register(envelopeRouter, { receivedFolder: 'Inbox', sentFolder: 'Sent' });
+  app.decorate('metrics', createMetrics());
+  await app.register(multidropRouter, defaultConfig().routing);
   await archive.addUser({ name: 'alice', addresses: ['alice@example.com'] });
   await archive.addUser({ name: '_unrouted', addresses: [] });
 });
