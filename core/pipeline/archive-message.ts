@@ -13,7 +13,7 @@ import type { HookRegistry } from '../app/hooks.ts';
 import type { JournalInfo, MessageContext, Route } from '../app/hook-types.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
 import type { ArchiveStore, BlobSource, CaptureJournal, CaptureRecord } from '../storage/types.ts';
-import { parseHeaderBlock, summarize, type HeaderBlock } from '../mime/headers.ts';
+import { headerValues, parseHeaderBlock, summarize, type HeaderBlock } from '../mime/headers.ts';
 import { detectJournalReport, parseJournalReport } from '../journal/journal-report.ts';
 
 const HEADER_SCAN_BYTES = 1024 * 1024;
@@ -86,10 +86,13 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       blob: inline ? { sha256: record.sha256, size: record.size, open: () => Readable.from([inline]) }
         : { sha256: record.sha256, size: record.size, open: () => createReadStream(intake.spoolPath(record.id)) },
     });
+    // A report may also arrive inside a non-delivery report (alternate journal mailbox).
     const kind = detectJournalReport(headers);
-    if (!kind) return [whole([])];
+    const ndr = /^\s*multipart\/report\b/i.test(headerValues(headers, 'content-type')[0] ?? '');
+    if (!kind && !ndr) return [whole([])];
     const bytes = inline ?? (await readFile(intake.spoolPath(record.id)));
     const report = parseJournalReport(bytes);
+    if (!report && !kind) return [whole([])]; // an ordinary NDR
     if (!report || report.originals.length === 0) {
       // Broken report: archive the report itself, attributed from what its envelope still tells.
       const problems = report?.problems.length ? report.problems : ['no message/rfc822 part'];
