@@ -18,6 +18,7 @@ fi
 files=(
   test/interop/swaks.test.ts
   test/interop/postfix.test.ts
+  test/interop/postfix-attribution.test.ts
   test/interop/promtool.test.ts
 )
 for f in "${files[@]}"; do
