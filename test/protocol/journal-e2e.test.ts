@@ -42,6 +42,9 @@ const FILES = [
   'exchange-inbound.eml', 'exchange-internal-typed.eml', 'exchange-expanded-dl.eml', 'exchange-forwarded.eml',
   'exchange-on-behalf-of.eml', 'exchange-split-1.eml', 'exchange-split-2.eml', 'exchange-ndr-wrapped.eml',
   'exchange-irm.eml', 'malformed-no-rfc822.eml',
+  // Multidrop copies (not journal reports): the SMTP recipient is only the journal address, so the
+  // header sources decide (X-Gm-Original-To over the Gmail account's Delivered-To; X-Original-To).
+  'multidrop-gm-original-to.eml', 'multidrop-x-original-to.eml',
 ];
 
 before(async () => {
@@ -51,7 +54,7 @@ before(async () => {
     'routing:',
     '  journalAddresses: [journal@example.com]',
     'users:',
-    ...['alice', 'bob', 'dave', 'erin', 'sales', 'ceo', 'assistant', 'carol.j'].map((u) => `  - { name: ${u}, addresses: [${u}@example.com] }`),
+    ...['alice', 'bob', 'carol', 'dave', 'erin', 'sales', 'ceo', 'assistant', 'carol.j', 'ops'].map((u) => `  - { name: ${u}, addresses: [${u}@example.com] }`),
     '',
   ].join('\n'));
   srv = await spawnServer(dataDir, { POSTERN_CONFIG: configFile });
@@ -115,6 +118,14 @@ test('the archived message is the attached original, byte for byte; NDR-wrapped 
   assert.ok(!got.stdout.includes('X-MS-Journal-Report'), 'not the wrapper');
   assert.ok(list.some((e) => e.subject === 'Project Falcon'), 'NDR-wrapped report unwrapped');
   assert.equal(list.filter((e) => e.subject === 'Salary review').length, 2, 'IRM: protected original and decrypted copy');
+});
+
+test('multidrop copies are attributed from X-Gm-Original-To and X-Original-To, not from To/Cc', async () => {
+  const gm = readFileSync(join(FIXTURES, 'multidrop-gm-original-to.eml'), 'latin1');
+  const gmSubject = /^Subject: (.*)$/m.exec(gm)?.[1]?.trim() ?? '';
+  assert.ok((await subjects('alice', 'Inbox')).includes(gmSubject), `alice has "${gmSubject}"`);
+  assert.ok((await subjects('carol', 'Inbox')).includes('Disk alert'), 'carol (X-Original-To)');
+  assert.deepEqual(await subjects('ops', 'Inbox'), [], 'ops@ is only in the To header: not a participant');
 });
 
 test('a report without its original is archived as received, attributed from its envelope, flagged and listed by status', async () => {
