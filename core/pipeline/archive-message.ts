@@ -140,9 +140,10 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       metrics.unroutedMessages.inc();
     }
     metrics.routingOutcomes.inc({ outcome, source: unit.journal ? 'journal' : 'envelope' });
-    // Identical bytes are the same message: a dedup plugin may know more (canonical identity).
+    // A dedup plugin may name the message this is a copy of; without one, identical bytes are the
+    // same message (the archive merges into the first message stored with them).
     const dedup = (await hooks.collect('dedup', { context }, log)).find((d) => d !== null) ?? null;
-    const mergeInto = dedup?.mergeInto ?? (await archive.messageByBlob(unit.blob.sha256)) ?? undefined;
+    const mergeInto = dedup?.mergeInto;
     const messageId = mergeInto ?? unit.captureId;
     await hooks.collect('retention', { context, routes }, log);
     await hooks.collect('index', { context, messageId }, log);
@@ -160,14 +161,14 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       summary: { date: summary.date, from: summary.from, to: summary.to, cc: summary.cc, subject: summary.subject, messageIdHeader: summary.messageId },
       blob: unit.blob,
       fileInto: routes.map((r) => ({ user: r.user, folder: r.folder })),
-      ...(mergeInto ? { mergeInto } : {}),
+      ...(mergeInto ? { mergeInto } : { mergeIdenticalBytes: true }),
       ...(unit.flags.length ? { flags: unit.flags } : {}),
     });
     metrics.commitDuration.observe({ store: 'archive' }, Number(process.hrtime.bigint() - started) / 1e9);
     if (result.alreadyCommitted) return;
     metrics.archiveCommits.inc();
     metrics.archiveEntries.inc(result.entries.length);
-    log.debug('Archived', { messageId: result.messageId, entries: result.entries.length, merged: Boolean(mergeInto) });
+    log.debug('Archived', { messageId: result.messageId, entries: result.entries.length, merged: result.messageId !== unit.captureId });
     await hooks.notify('stored', { messageId: result.messageId, entries: result.entries, context }, log);
   }
 

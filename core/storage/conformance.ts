@@ -384,6 +384,26 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         assert.deepEqual(listed.map((f) => [f.messageId, f.flags.length, f.subject]), [['msg-f1', 2, 'Message f1']]);
       }));
 
+      it('mergeIdenticalBytes merges a copy into the first message with the same bytes, also within one batch', () => withUsers(async (store) => {
+        const bytes = mailBytes('twin');
+        const [a, b] = await Promise.all([
+          store.commit({ ...commitOf({ n: 't1', bytes, fileInto: [INBOX('alice')] }), mergeIdenticalBytes: true }),
+          store.commit({ ...commitOf({ n: 't2', bytes, fileInto: [INBOX('bob'), INBOX('alice')] }), mergeIdenticalBytes: true }),
+        ]);
+        assert.equal(a.messageId, 'msg-t1');
+        assert.equal(b.messageId, 'msg-t1', 'the second copy merged into the first');
+        assert.deepEqual(b.entries.map((e) => e.user), ['bob'], 'alice already holds it');
+        const later = await store.commit({ ...commitOf({ n: 't3', bytes, fileInto: [INBOX('bob')] }), mergeIdenticalBytes: true });
+        assert.equal(later.messageId, 'msg-t1');
+        assert.deepEqual(later.entries, []);
+        assert.equal((await store.getMessage('msg-t1'))?.captures.length, 3);
+        const other = await store.commit({ ...commitOf({ n: 't4', fileInto: [INBOX('bob')] }), mergeIdenticalBytes: true });
+        assert.equal(other.messageId, 'msg-t4', 'different bytes make a new message');
+        const stats = await store.stats();
+        assert.equal(stats.messages, 2);
+        assert.equal(stats.blobs, 2);
+      }));
+
       it('messageByBlob finds the first message stored with the same bytes', () => withUsers(async (store) => {
         const bytes = mailBytes('same');
         await store.commit(commitOf({ n: 'b1', bytes, fileInto: [INBOX('alice')] }));

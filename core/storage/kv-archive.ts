@@ -164,15 +164,24 @@ export class KvArchiveStore implements ArchiveStore {
     const blobs = new Map<string, BlobManifest>();
     const messages = new Map<string, MessageRecord>();
     const captures = new Map<string, string>();
+    const byBlob = new Map<string, string>();
     const holds = new Set<string>();
     const stats = { ...this.currentStats() };
     const ops: KvOp[] = [];
     const results: Array<CommitResult | Error> = [];
     try {
-      // One lookup for every capture of the group instead of one per commit.
-      const known = await this.kv.getMany(group.map((q) => keys.capture(q.commit.capture.id)));
-      known.forEach((v, i) => {
-        if (v) captures.set((group[i] as QueuedCommit).commit.capture.id, v.toString('utf8'));
+      // One lookup for the whole group: was each capture committed before, and which message (if
+      // any) already has each blob (for commits that merge identical bytes).
+      const n = group.length;
+      const known = await this.kv.getMany([
+        ...group.map((q) => keys.capture(q.commit.capture.id)),
+        ...group.map((q) => keys.messageByBlob(q.commit.blob.sha256)),
+      ]);
+      group.forEach((q, i) => {
+        const cap = known[i];
+        const blobOwner = known[n + i];
+        if (cap) captures.set(q.commit.capture.id, cap.toString('utf8'));
+        if (blobOwner) byBlob.set(q.commit.blob.sha256, blobOwner.toString('utf8'));
       });
       const replayed = new Set(captures.keys());
       for (const q of group) {
@@ -180,7 +189,7 @@ export class KvArchiveStore implements ArchiveStore {
           const done = replayed.has(q.commit.capture.id) ? captures.get(q.commit.capture.id) : undefined;
           results.push(done !== undefined
             ? { messageId: done, entries: [], alreadyCommitted: true }
-            : await this.buildCommit(q, { folders, blobs, messages, captures, holds, stats, ops }));
+            : await this.buildCommit(q, { folders, blobs, messages, captures, byBlob, holds, stats, ops }));
         } catch (err) {
           results.push(err as Error);
         }
@@ -217,7 +226,10 @@ export class KvArchiveStore implements ArchiveStore {
 
   private async buildCommit(
     q: QueuedCommit,
-    g: { folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; messages: Map<string, MessageRecord>; captures: Map<string, string>; holds: Set<string>; stats: StoredStats; ops: KvOp[] },
+    g: {
+      folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; messages: Map<string, MessageRecord>; captures: Map<string, string>;
+      byBlob: Map<string, string>; holds: Set<string>; stats: StoredStats; ops: KvOp[];
+    },
   ): Promise<CommitResult> {
     const { commit } = q;
     // Committed earlier in this same group (the group's lookup covered earlier batches).
@@ -225,13 +237,14 @@ export class KvArchiveStore implements ArchiveStore {
     if (captured) return { messageId: captured, entries: [], alreadyCommitted: true };
 
     const local: KvOp[] = [];
-    // Message: new, or an existing one this capture merges into.
-    const targetId = commit.mergeInto ?? commit.messageId;
+    // Message: new, or an existing one this capture merges into (named, or the owner of identical bytes).
+    const mergeInto = commit.mergeInto ?? (commit.mergeIdenticalBytes ? g.byBlob.get(commit.blob.sha256) : undefined);
+    const targetId = mergeInto ?? commit.messageId;
     // A new message's id is the capture's own (unique); only a merge target can exist already.
-    let message = g.messages.get(targetId) ?? (commit.mergeInto ? await this.getMessage(targetId) : null);
+    let message = g.messages.get(targetId) ?? (mergeInto ? await this.getMessage(targetId) : null);
     const isNew = !message;
     if (!message) {
-      if (commit.mergeInto) throw new PosternError('NOT_FOUND', `Message "${commit.mergeInto}" to merge into does not exist`);
+      if (mergeInto) throw new PosternError('NOT_FOUND', `Message "${mergeInto}" to merge into does not exist`);
       message = { id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [], flags: [] };
     }
     const flags = [...new Set([...message.flags, ...(commit.flags ?? [])])];
@@ -259,6 +272,7 @@ export class KvArchiveStore implements ArchiveStore {
         blobDelta = { size: commit.blob.size, chunks, refs: 1 };
         // The first message stored with these bytes is the one later identical copies merge into.
         local.push({ type: 'put', key: keys.messageByBlob(sha), value: Buffer.from(targetId) });
+        g.byBlob.set(sha, targetId);
         g.stats.blobs += 1;
         g.stats.blobBytes += commit.blob.size;
       }

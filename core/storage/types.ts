@@ -119,6 +119,8 @@ export interface ArchiveCommit {
   fileInto: FileInto[];
   /** An existing message this capture is a copy of (from the dedup hook). */
   mergeInto?: string;
+  /** Without mergeInto: merge into the message first stored with byte-identical content, if any. */
+  mergeIdenticalBytes?: boolean;
   /** Problems to flag the message with (merged into existing flags). */
   flags?: string[];
 }
