@@ -35,10 +35,33 @@ function prettyValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * Standard error, written once per event-loop turn with everything logged in that turn: one write
+ * instead of one per line (writes to a file are synchronous system calls). Flushed on exit.
+ */
+function batchedStderr(): LogSink {
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    process.stderr.write(text);
+  };
+  process.once('exit', flush);
+  return {
+    write(line) {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push(line);
+    },
+  };
+}
+
+let stderrSink: LogSink | null = null;
+
 export function createLogger(opts: { level?: LogLevel; format?: LogFormat; sink?: LogSink; base?: LogFields } = {}): Logger {
   const min = LEVELS[opts.level ?? 'info'];
   const format = opts.format ?? (process.stderr.isTTY ? 'pretty' : 'json');
-  const sink: LogSink = opts.sink ?? { write: (line) => process.stderr.write(line) };
+  const sink: LogSink = opts.sink ?? (stderrSink ??= batchedStderr());
   const make = (base: LogFields): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
       if (LEVELS[level] < min) return;

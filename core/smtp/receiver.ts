@@ -105,7 +105,7 @@ export class SmtpReceiver {
         if (!slog) return; // refused before onConnect (connection limit)
         this.sessions.delete(session.id);
         metrics.connectionsActive.dec({ listener });
-        slog.info('Connection closed');
+        slog.debug('Connection closed');
         void this.deps.hooks.notify('disconnect', { session: sessionInfo(session, listener) }, slog);
       },
     });
@@ -151,7 +151,7 @@ export class SmtpReceiver {
     this.sessions.set(session.id, slog);
     metrics.connections.inc({ listener });
     metrics.connectionsActive.inc({ listener });
-    slog.info('Connection opened', { remote: session.remoteAddress });
+    slog.debug('Connection opened', { remote: session.remoteAddress });
     if (this.closing) throw replyError(REPLIES.shuttingDown);
     const err = verdictError(await hooks.gate('connect', { session: sessionInfo(session, listener) }, slog));
     if (err) {
@@ -261,7 +261,7 @@ export class SmtpReceiver {
     const { record, inline } = committed;
     metrics.messagesAccepted.inc({ listener });
     metrics.receivedBytes.inc({ listener }, record.size);
-    slog.info('Message queued', { intakeId: record.id, size: record.size, from: envelope.mailFrom, rcpts: envelope.rcptTo.length });
+    slog.info('Message queued', { intakeId: record.id, remote: info.remoteAddress, size: record.size, from: envelope.mailFrom, rcpts: envelope.rcptTo.length });
     this.deps.onQueued(record, inline);
     void hooks.notify('queued', { session: info, envelope, intakeId: record.id, size: record.size }, slog);
     return `2.0.0 Ok: queued as ${record.id}`;
