@@ -2,7 +2,7 @@
 // Trusts only the sources the operator enables: Delivered-To after skipping N hops, the topmost single-hop headers, Received "for" of listed hosts.
 // Hands on deduplicated addr-specs with lower-cased domains, the winning source, and whether the result is a To/Cc guess; never throws.
 
-import { headerValues, extractAddresses, type HeaderBlock } from '../mime/headers.ts';
+import { headerValues, extractAddresses, stripComments, type HeaderBlock } from '../mime/headers.ts';
 
 export type HeaderSource =
   | 'x-gm-original-to'
@@ -91,38 +91,6 @@ function singleHop(headers: HeaderBlock, name: string): string[] {
 function deliveredTo(headers: HeaderBlock, skip: number): string[] {
   const value = headerValues(headers, 'delivered-to')[skip];
   return value === undefined ? [] : addresses(value);
-}
-
-/** Removes (nested) comments and quoted strings' special meaning; an unclosed comment runs to the end. */
-function stripComments(s: string): string {
-  let out = '';
-  let depth = 0;
-  let inQuote = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (ch === '\\') {
-      if (depth === 0) out += s.slice(i, i + 2);
-      i++;
-      continue;
-    }
-    if (inQuote) {
-      out += ch;
-      if (ch === '"') inQuote = false;
-      continue;
-    }
-    if (depth === 0 && ch === '"') {
-      inQuote = true;
-      out += ch;
-    } else if (ch === '(') {
-      if (depth === 0) out += ' ';
-      depth++;
-    } else if (ch === ')' && depth > 0) {
-      depth--;
-    } else if (depth === 0) {
-      out += ch;
-    }
-  }
-  return out;
 }
 
 interface ReceivedInfo {

@@ -285,17 +285,30 @@ const NAMED_ZONES: Record<string, number> = {
   pst: -480, pdt: -420,
 };
 
-/** Replaces (possibly nested) comments by a space; an unclosed comment runs to the end. */
-function stripComments(s: string): string {
+/**
+ * Replaces (possibly nested) RFC 5322 comments by a space, leaving quoted strings and quoted pairs
+ * intact; an unclosed comment runs to the end.
+ */
+export function stripComments(s: string): string {
   let out = '';
   let depth = 0;
+  let inQuote = false;
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];
-    if (ch === '\\' && depth > 0) {
+    if (ch === '\\') {
+      if (depth === 0) out += s.slice(i, i + 2);
       i++;
       continue;
     }
-    if (ch === '(') {
+    if (inQuote) {
+      out += ch;
+      if (ch === '"') inQuote = false;
+      continue;
+    }
+    if (depth === 0 && ch === '"') {
+      inQuote = true;
+      out += ch;
+    } else if (ch === '(') {
       if (depth === 0) out += ' ';
       depth++;
     } else if (ch === ')' && depth > 0) {
