@@ -51,6 +51,15 @@ export interface MessageContext {
   journal: JournalInfo | null;
 }
 
+/**
+ * A dedup plugin's answer: the message this is a copy of (if it knows), and/or identity keys (e.g. a
+ * canonical hash) under which the archive merges copies atomically and remembers this message.
+ */
+export interface DedupAnswer {
+  mergeInto?: string;
+  identities?: string[];
+}
+
 export interface StoredInfo {
   messageId: string;
   entries: Array<Pick<ArchiveEntry, 'user' | 'folder' | 'uid'>>;
@@ -71,7 +80,7 @@ export interface HookCatalogue {
   queued: Notify<{ session: SessionInfo; envelope: Envelope; intakeId: string; size: number }>;
   parse: Collect<{ context: MessageContext }, Record<string, unknown>>;
   route: Collect<{ context: MessageContext }, Route[]>;
-  dedup: Collect<{ context: MessageContext }, { mergeInto: string } | null>;
+  dedup: Collect<{ context: MessageContext }, DedupAnswer | null>;
   index: Collect<{ context: MessageContext; messageId: string }, Record<string, unknown>>;
   retention: Collect<{ context: MessageContext; routes: Route[] }, Record<string, unknown>>;
   stored: Notify<StoredInfo>;

@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.ts';
 import type { HookRegistry } from '../app/hooks.ts';
 import type { JournalInfo, MessageContext, Route } from '../app/hook-types.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
-import type { ArchiveStore, BlobSource, CaptureJournal, CaptureRecord } from '../storage/types.ts';
+import { blobIdentity, type ArchiveStore, type BlobSource, type CaptureJournal, type CaptureRecord } from '../storage/types.ts';
 import { headerValues, parseHeaderBlock, summarize, type HeaderBlock } from '../mime/headers.ts';
 import { detectJournalReport, parseJournalReport } from '../journal/journal-report.ts';
 
@@ -143,7 +143,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     // A dedup plugin may name the message this is a copy of; without one, identical bytes are the
     // same message (the archive merges into the first message stored with them).
     const dedup = (await hooks.collect('dedup', { context }, log)).find((d) => d !== null) ?? null;
-    const mergeInto = dedup?.mergeInto;
+    const mergeInto = dedup?.mergeInto ?? undefined;
     const messageId = mergeInto ?? unit.captureId;
     await hooks.collect('retention', { context, routes }, log);
     await hooks.collect('index', { context, messageId }, log);
@@ -161,7 +161,8 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       summary: { date: summary.date, from: summary.from, to: summary.to, cc: summary.cc, subject: summary.subject, messageIdHeader: summary.messageId },
       blob: unit.blob,
       fileInto: routes.map((r) => ({ user: r.user, folder: r.folder })),
-      ...(mergeInto ? { mergeInto } : { mergeIdenticalBytes: true }),
+      ...(mergeInto ? { mergeInto } : {}),
+      identities: [blobIdentity(unit.blob.sha256), ...(dedup?.identities ?? [])],
       ...(unit.flags.length ? { flags: unit.flags } : {}),
     });
     metrics.commitDuration.observe({ store: 'archive' }, Number(process.hrtime.bigint() - started) / 1e9);

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { blobIdentity } from './types.ts';
 import type {
   ArchiveCommit, ArchiveEntry, ArchiveStore, BlobSource, CaptureRecord, FileInto, MessageSummaryFields,
 } from './types.ts';
@@ -384,32 +385,33 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         assert.deepEqual(listed.map((f) => [f.messageId, f.flags.length, f.subject]), [['msg-f1', 2, 'Message f1']]);
       }));
 
-      it('mergeIdenticalBytes merges a copy into the first message with the same bytes, also within one batch', () => withUsers(async (store) => {
+      it('identity keys merge a copy into the first message with the same bytes, also within one batch', () => withUsers(async (store) => {
         const bytes = mailBytes('twin');
         const [a, b] = await Promise.all([
-          store.commit({ ...commitOf({ n: 't1', bytes, fileInto: [INBOX('alice')] }), mergeIdenticalBytes: true }),
-          store.commit({ ...commitOf({ n: 't2', bytes, fileInto: [INBOX('bob'), INBOX('alice')] }), mergeIdenticalBytes: true }),
+          store.commit({ ...commitOf({ n: 't1', bytes, fileInto: [INBOX('alice')] }), identities: [blobIdentity(blobOf(bytes).sha256)] }),
+          store.commit({ ...commitOf({ n: 't2', bytes, fileInto: [INBOX('bob'), INBOX('alice')] }), identities: [blobIdentity(blobOf(bytes).sha256)] }),
         ]);
         assert.equal(a.messageId, 'msg-t1');
         assert.equal(b.messageId, 'msg-t1', 'the second copy merged into the first');
         assert.deepEqual(b.entries.map((e) => e.user), ['bob'], 'alice already holds it');
-        const later = await store.commit({ ...commitOf({ n: 't3', bytes, fileInto: [INBOX('bob')] }), mergeIdenticalBytes: true });
+        const later = await store.commit({ ...commitOf({ n: 't3', bytes, fileInto: [INBOX('bob')] }), identities: [blobIdentity(blobOf(bytes).sha256)] });
         assert.equal(later.messageId, 'msg-t1');
         assert.deepEqual(later.entries, []);
         assert.equal((await store.getMessage('msg-t1'))?.captures.length, 3);
-        const other = await store.commit({ ...commitOf({ n: 't4', fileInto: [INBOX('bob')] }), mergeIdenticalBytes: true });
+        const other = await store.commit({ ...commitOf({ n: 't4', fileInto: [INBOX('bob')] }), identities: [blobIdentity(blobOf(mailBytes('t4')).sha256)] });
         assert.equal(other.messageId, 'msg-t4', 'different bytes make a new message');
         const stats = await store.stats();
         assert.equal(stats.messages, 2);
         assert.equal(stats.blobs, 2);
       }));
 
-      it('messageByBlob finds the first message stored with the same bytes', () => withUsers(async (store) => {
-        const bytes = mailBytes('same');
-        await store.commit(commitOf({ n: 'b1', bytes, fileInto: [INBOX('alice')] }));
-        await store.commit(commitOf({ n: 'b2', bytes, fileInto: [INBOX('bob')] }));
-        assert.equal(await store.messageByBlob(blobOf(bytes).sha256), 'msg-b1');
-        assert.equal(await store.messageByBlob(blobOf(mailBytes('other')).sha256), null);
+      it('messageByIdentity finds the message that claimed an identity; merges claim new keys too', () => withUsers(async (store) => {
+        await store.commit({ ...commitOf({ n: 'b1', fileInto: [INBOX('alice')] }), identities: ['k:one'] });
+        const copy = await store.commit({ ...commitOf({ n: 'b2', fileInto: [INBOX('bob')] }), identities: ['k:two', 'k:one'] });
+        assert.equal(copy.messageId, 'msg-b1', 'merged by the shared key');
+        assert.equal(await store.messageByIdentity('k:one'), 'msg-b1');
+        assert.equal(await store.messageByIdentity('k:two'), 'msg-b1', 'the merged copy taught the message a new key');
+        assert.equal(await store.messageByIdentity('k:none'), null);
       }));
 
       it('commits the same capture id once: a replay reports alreadyCommitted and changes nothing', () => withUsers(async (store) => {

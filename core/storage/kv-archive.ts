@@ -164,24 +164,23 @@ export class KvArchiveStore implements ArchiveStore {
     const blobs = new Map<string, BlobManifest>();
     const messages = new Map<string, MessageRecord>();
     const captures = new Map<string, string>();
-    const byBlob = new Map<string, string>();
+    const byIdentity = new Map<string, string>();
     const holds = new Set<string>();
     const stats = { ...this.currentStats() };
     const ops: KvOp[] = [];
     const results: Array<CommitResult | Error> = [];
     try {
       // One lookup for the whole group: was each capture committed before, and which message (if
-      // any) already has each blob (for commits that merge identical bytes).
-      const n = group.length;
-      const known = await this.kv.getMany([
-        ...group.map((q) => keys.capture(q.commit.capture.id)),
-        ...group.map((q) => keys.messageByBlob(q.commit.blob.sha256)),
-      ]);
+      // any) already owns each identity key the commits bring.
+      const identities = [...new Set(group.flatMap((q) => q.commit.identities ?? []))];
+      const known = await this.kv.getMany([...group.map((q) => keys.capture(q.commit.capture.id)), ...identities.map(keys.identity)]);
       group.forEach((q, i) => {
         const cap = known[i];
-        const blobOwner = known[n + i];
         if (cap) captures.set(q.commit.capture.id, cap.toString('utf8'));
-        if (blobOwner) byBlob.set(q.commit.blob.sha256, blobOwner.toString('utf8'));
+      });
+      identities.forEach((id, i) => {
+        const owner = known[group.length + i];
+        if (owner) byIdentity.set(id, owner.toString('utf8'));
       });
       const replayed = new Set(captures.keys());
       for (const q of group) {
@@ -189,7 +188,7 @@ export class KvArchiveStore implements ArchiveStore {
           const done = replayed.has(q.commit.capture.id) ? captures.get(q.commit.capture.id) : undefined;
           results.push(done !== undefined
             ? { messageId: done, entries: [], alreadyCommitted: true }
-            : await this.buildCommit(q, { folders, blobs, messages, captures, byBlob, holds, stats, ops }));
+            : await this.buildCommit(q, { folders, blobs, messages, captures, byIdentity, holds, stats, ops }));
         } catch (err) {
           results.push(err as Error);
         }
@@ -228,7 +227,7 @@ export class KvArchiveStore implements ArchiveStore {
     q: QueuedCommit,
     g: {
       folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; messages: Map<string, MessageRecord>; captures: Map<string, string>;
-      byBlob: Map<string, string>; holds: Set<string>; stats: StoredStats; ops: KvOp[];
+      byIdentity: Map<string, string>; holds: Set<string>; stats: StoredStats; ops: KvOp[];
     },
   ): Promise<CommitResult> {
     const { commit } = q;
@@ -238,7 +237,8 @@ export class KvArchiveStore implements ArchiveStore {
 
     const local: KvOp[] = [];
     // Message: new, or an existing one this capture merges into (named, or the owner of identical bytes).
-    const mergeInto = commit.mergeInto ?? (commit.mergeIdenticalBytes ? g.byBlob.get(commit.blob.sha256) : undefined);
+    const owned = (commit.identities ?? []).map((id) => g.byIdentity.get(id)).find((m) => m !== undefined);
+    const mergeInto = commit.mergeInto ?? owned;
     const targetId = mergeInto ?? commit.messageId;
     // A new message's id is the capture's own (unique); only a merge target can exist already.
     let message = g.messages.get(targetId) ?? (mergeInto ? await this.getMessage(targetId) : null);
@@ -270,9 +270,6 @@ export class KvArchiveStore implements ArchiveStore {
         if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });
         else if (commit.blob.size <= CHUNK_SIZE) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed; retry`);
         blobDelta = { size: commit.blob.size, chunks, refs: 1 };
-        // The first message stored with these bytes is the one later identical copies merge into.
-        local.push({ type: 'put', key: keys.messageByBlob(sha), value: Buffer.from(targetId) });
-        g.byBlob.set(sha, targetId);
         g.stats.blobs += 1;
         g.stats.blobBytes += commit.blob.size;
       }
@@ -300,6 +297,9 @@ export class KvArchiveStore implements ArchiveStore {
       entries.push({ user: f.user, folder: f.folder, uid });
     }
     local.push({ type: 'put', key: keys.capture(commit.capture.id), value: Buffer.from(targetId) });
+    // Identity keys nobody owns yet now point at this message; later copies merge into it.
+    const claimed = (commit.identities ?? []).filter((id) => !g.byIdentity.has(id));
+    for (const id of claimed) local.push({ type: 'put', key: keys.identity(id), value: Buffer.from(targetId) });
 
     // Everything for this commit is decided: publish it into the group.
     g.ops.push(...local);
@@ -307,13 +307,14 @@ export class KvArchiveStore implements ArchiveStore {
     if (blobDelta) g.blobs.set(commit.blob.sha256, blobDelta);
     g.messages.set(targetId, message);
     g.captures.set(commit.capture.id, targetId);
+    for (const id of claimed) g.byIdentity.set(id, targetId);
     if (isNew) g.stats.messages += 1;
     g.stats.entries += entries.length;
     return { messageId: targetId, entries, alreadyCommitted: false };
   }
 
-  async messageByBlob(sha256: string): Promise<string | null> {
-    const raw = await this.kv.get(keys.messageByBlob(sha256));
+  async messageByIdentity(identity: string): Promise<string | null> {
+    const raw = await this.kv.get(keys.identity(identity));
     return raw ? raw.toString('utf8') : null;
   }
 

@@ -119,8 +119,13 @@ export interface ArchiveCommit {
   fileInto: FileInto[];
   /** An existing message this capture is a copy of (from the dedup hook). */
   mergeInto?: string;
-  /** Without mergeInto: merge into the message first stored with byte-identical content, if any. */
-  mergeIdenticalBytes?: boolean;
+  /**
+   * Identity keys of this message, strongest last or first as the caller likes (e.g. blobIdentity(sha),
+   * "c1:<canonical hash>"). Without mergeInto, the commit merges into the message that already owns
+   * any of them (checked atomically with the write); every key not yet owned is claimed by the
+   * message this commit lands in.
+   */
+  identities?: string[];
   /** Problems to flag the message with (merged into existing flags). */
   flags?: string[];
 }
@@ -184,8 +189,8 @@ export interface ArchiveStore {
   commit(commit: ArchiveCommit): Promise<CommitResult>;
   /** The message id a capture was committed as, or null. */
   captureCommitted(captureId: string): Promise<string | null>;
-  /** The first message stored with exactly these bytes (blob identity), or null. */
-  messageByBlob(sha256: string): Promise<string | null>;
+  /** The message owning an identity key (see ArchiveCommit.identities), or null. */
+  messageByIdentity(identity: string): Promise<string | null>;
   /** Messages carrying flags, oldest first. */
   listFlagged(limit?: number): Promise<FlaggedMessage[]>;
 
@@ -212,5 +217,10 @@ export function addressKey(address: string): string {
 
 export const DOMAIN = /^(?=.{1,253}$)[^\s@<>.]+(\.[^\s@<>.]+)*$/u;
 export const ADDRESS = /^[^\s@<>]+@[^\s@<>]+$/u;
+
+/** The identity key of byte-identical content: identical bytes are the same message. */
+export function blobIdentity(sha256: string): string {
+  return `blob:${sha256}`;
+}
 
 export const USER_NAME = /^[a-z0-9_][a-z0-9._-]{0,63}$/;
