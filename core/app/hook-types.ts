@@ -1,5 +1,6 @@
 // The hook catalogue: every hook's kind, arguments and result type. HOOKS.md (in this folder) is the
 // table operators and plugin authors read; keep the two in step.
+import type { Readable } from 'node:stream';
 import type { Verdict } from './verdict.ts';
 import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
 import type { ArchiveEntry, FileInto } from '../storage/types.ts';
@@ -49,6 +50,8 @@ export interface MessageContext {
   headers: HeaderBlock;
   summary: MessageSummary;
   journal: JournalInfo | null;
+  /** The bytes of the message being archived, streamed (for plugins that need the body). */
+  open(): Readable;
 }
 
 /**

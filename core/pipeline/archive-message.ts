@@ -131,6 +131,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       headers: unit.headers,
       summary: summarize(unit.headers),
       journal: unit.journal,
+      open: () => unit.blob.open(),
     };
     await hooks.collect('parse', { context }, log);
     let routes: Route[] = (await hooks.collect('route', { context }, log)).flat();

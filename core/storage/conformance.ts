@@ -412,6 +412,9 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
         assert.equal(await store.messageByIdentity('k:one'), 'msg-b1');
         assert.equal(await store.messageByIdentity('k:two'), 'msg-b1', 'the merged copy taught the message a new key');
         assert.equal(await store.messageByIdentity('k:none'), null);
+        const listed: string[] = [];
+        for await (const id of store.listIdentities('k:')) listed.push(id);
+        assert.deepEqual(listed, ['k:one', 'k:two']);
       }));
 
       it('commits the same capture id once: a replay reports alreadyCommitted and changes nothing', () => withUsers(async (store) => {

@@ -318,6 +318,12 @@ export class KvArchiveStore implements ArchiveStore {
     return raw ? raw.toString('utf8') : null;
   }
 
+  async *listIdentities(prefix: string): AsyncIterable<string> {
+    const start = keys.identity(prefix);
+    const base = keys.identity('').length;
+    for await (const [k] of this.kv.entries({ gte: start, lt: start + '\uffff' })) yield k.slice(base);
+  }
+
   async listFlagged(limit = 1000): Promise<FlaggedMessage[]> {
     const prefix = keys.flaggedPrefix();
     const out: FlaggedMessage[] = [];

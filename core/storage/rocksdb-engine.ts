@@ -16,6 +16,7 @@ interface RocksDb {
   getMany(keys: string[], opts: { asBuffer: boolean }, cb: (err: Error | undefined, values?: Array<Buffer | undefined>) => void): void;
   batch(ops: Array<{ type: 'put' | 'del'; key: string; value?: Buffer }>, opts: { sync: boolean }, cb: (err?: Error) => void): void;
   iterator(opts: Record<string, unknown>): RocksIterator;
+  compactRange(start: string, end: string, cb: (err?: Error) => void): void;
 }
 
 const require = createRequire(import.meta.url);
@@ -136,6 +137,12 @@ export class RocksEngine implements KvEngine {
       this.writing = false;
       this.flush();
     });
+  }
+
+  /** Compact the whole key space (maintenance and measuring bytes on disk). */
+  compact(): Promise<void> {
+    const db = this.handle();
+    return new Promise((resolve, reject) => db.compactRange('\u0000', '\uffff\uffff', (err) => (err ? reject(this.ioError('compact', err)) : resolve())));
   }
 
   async *entries(range: KvRange): AsyncIterable<[string, Buffer]> {

@@ -191,6 +191,8 @@ export interface ArchiveStore {
   captureCommitted(captureId: string): Promise<string | null>;
   /** The message owning an identity key (see ArchiveCommit.identities), or null. */
   messageByIdentity(identity: string): Promise<string | null>;
+  /** Every identity key starting with prefix, in key order (rebuilding a dedup filter). */
+  listIdentities(prefix: string): AsyncIterable<string>;
   /** Messages carrying flags, oldest first. */
   listFlagged(limit?: number): Promise<FlaggedMessage[]>;
 

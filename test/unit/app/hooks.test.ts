@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { createMemoryLogger } from '../../../core/log.ts';
 import { HookFailure, HookRegistry, type HookHandler, type HookObserver } from '../../../core/app/hooks.ts';
 import { verdict } from '../../../core/app/verdict.ts';
@@ -17,6 +18,7 @@ function messageContext(): MessageContext {
     session: { listener: 'smtp', remoteAddress: '192.0.2.1', helo: 'client.example', user: null },
     receivedAt: '2024-05-01T10:00:00.000Z', size: 40, sha256: '0'.repeat(64), headers, summary: summarize(headers),
     journal: null,
+    open: () => Readable.from([Buffer.from('From: a@example.org\r\nSubject: Hi\r\n\r\nBody\r\n')]),
   };
 }
 

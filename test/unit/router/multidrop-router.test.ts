@@ -2,6 +2,7 @@
 // envelope or header sources; address comparison rules; unknown-address policies.
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ async function route(ctx: Partial<MessageContext> & { headersText?: string }, ch
   const headers = parseHeaderBlock(Buffer.from((ctx.headersText ?? 'Subject: x\r\n') + '\r\nbody\r\n'));
   const context: MessageContext = {
     intakeId: 'i1', envelope: { mailFrom: '', rcptTo: [] }, session: { listener: 'smtp', remoteAddress: '127.0.0.1', helo: 'h', user: null },
-    receivedAt: '2026-01-01T00:00:00.000Z', size: 10, sha256: '0', headers, summary: summarize(headers), journal: null, ...ctx,
+    receivedAt: '2026-01-01T00:00:00.000Z', size: 10, sha256: '0', headers, summary: summarize(headers), journal: null, open: () => Readable.from([Buffer.alloc(0)]), ...ctx,
   };
   const routes = (await hooks.collect('route', { context })).flat() as Route[];
   return [...new Set(routes.map((r) => `${r.user}/${r.folder}`))].sort();
