@@ -1,0 +1,105 @@
+// dedup: single-instance storage by message identity. On the `dedup` hook it computes the canonical
+// hash (core/mime/canonical-hash.ts: per-hop headers, folding and line endings ignored), asks the
+// Bloom filter whether the message may be a copy, looks it up exactly only then, and always hands the
+// key to the archive, whose writer merges copies atomically (two identical messages arriving at once
+// become one). Identical bytes are merged by core already (blob identity).
+import { join } from 'node:path';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { z } from 'zod';
+import { definePlugin } from '../../core/app/plugin.ts';
+import { canonicalHash } from '../../core/mime/canonical-hash.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { BloomIndex } from './bloom-index.ts';
+
+export const dedupConfig = z.strictObject({
+  /** Messages the filter is sized for; past it the false-positive rate rises (more exact lookups). */
+  expectedMessages: z.number().int().min(1000).max(2_000_000_000).default(1_000_000),
+  falsePositiveRate: z.number().gt(0).lt(0.5).default(0.01),
+  /** Where the filter is saved; relative to the data directory. */
+  filterFile: z.string().min(1).default('dedup-bloom.json'),
+  saveIntervalSeconds: z.number().int().min(10).max(86400).default(300),
+  /** Largest message hashed in memory; larger ones are deduplicated by identical bytes only. */
+  maxHashBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+});
+
+const PREFIX = 'c';
+
+async function readBounded(stream: NodeJS.ReadableStream, max: number): Promise<Buffer | null> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) return null;
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, size);
+}
+
+export default definePlugin({
+  name: 'dedup',
+  configSchema: dedupConfig,
+  register(app, config) {
+    const archive = app.service('archive');
+    const { registry } = app.service('metrics');
+    const dataDir = app.service('config').dataDir;
+    const r = [registry];
+    const m = {
+      lookups: new Counter({ name: 'postern_dedup_lookups_total', help: 'Exact identity lookups (the filter said "maybe")', registers: r }),
+      hits: new Counter({ name: 'postern_dedup_duplicates_total', help: 'Messages recognised as copies of a stored message', registers: r }),
+      falsePositives: new Counter({ name: 'postern_dedup_bloom_false_positives_total', help: 'Filter said "maybe" but no message had the key', registers: r }),
+      skipped: new Counter({ name: 'postern_dedup_bloom_negatives_total', help: 'Lookups the filter saved ("surely new")', registers: r }),
+      seconds: new Histogram({ name: 'postern_dedup_seconds', help: 'Time to hash and look up one message', registers: r, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25] }),
+      bloomBytes: new Gauge({ name: 'postern_dedup_bloom_bytes', help: 'Memory held by the dedup Bloom filter', registers: r }),
+      bloomReady: new Gauge({ name: 'postern_dedup_bloom_ready', help: '1 when the filter is loaded or rebuilt, 0 while rebuilding (exact lookups only)', registers: r }),
+    };
+    const file = join(dataDir, config.filterFile);
+    const bloom = new BloomIndex(file, config.expectedMessages, config.falsePositiveRate, app.log);
+    m.bloomBytes.set(bloom.bytes());
+
+    void (async () => {
+      const { messages } = await archive.stats();
+      if (bloom.load(messages)) {
+        app.log.info('Dedup filter loaded', { file });
+      } else {
+        app.log.info('Dedup filter missing or stale; rebuilding in the background (exact lookups meanwhile)', { file });
+        const n = await bloom.rebuild(archive.listIdentities(PREFIX));
+        app.log.info('Dedup filter rebuilt', { keys: n });
+      }
+      m.bloomReady.set(1);
+    })().catch((err: unknown) => app.log.error('Dedup filter could not be prepared; exact lookups continue', { err: errorMessage(err) }));
+
+    const save = async (): Promise<void> => {
+      try {
+        bloom.save((await archive.stats()).messages);
+      } catch (err) {
+        app.log.warn('Saving the dedup filter failed', { err: errorMessage(err) });
+      }
+    };
+    const timer = setInterval(() => void save(), config.saveIntervalSeconds * 1000);
+    timer.unref();
+    app.onClose(async () => {
+      clearInterval(timer);
+      await save();
+    });
+
+    app.on('dedup', async ({ context }) => {
+      const started = process.hrtime.bigint();
+      const bytes = await readBounded(context.open(), config.maxHashBytes);
+      if (!bytes) return null;
+      const { hash, version } = canonicalHash(bytes);
+      const key = `${PREFIX}${version}:${hash}`;
+      let mergeInto: string | null = null;
+      if (bloom.mayContain(key)) {
+        m.lookups.inc();
+        mergeInto = await archive.messageByIdentity(key);
+        if (mergeInto) m.hits.inc();
+        else if (bloom.isReady()) m.falsePositives.inc();
+      } else {
+        m.skipped.inc();
+      }
+      bloom.add(key);
+      m.seconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return mergeInto ? { mergeInto, identities: [key] } : { identities: [key] };
+    });
+  },
+});
