@@ -5,6 +5,7 @@ import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { KvDirectory } from './kv-directory.ts';
+import { decodeChunk, encodeChunk } from './blob-codec.ts';
 import {
   USER_NAME, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
@@ -20,7 +21,7 @@ type StoredStats = Omit<ArchiveStats, 'users'>;
 
 interface QueuedCommit {
   commit: ArchiveCommit;
-  /** The blob's bytes when it fits one chunk and is not stored yet; large blobs are pre-written. */
+  /** The blob's single chunk, encoded (compressed), when it fits one; large blobs are pre-written. */
   inline: Buffer | null;
   resolve: (r: CommitResult) => void;
   reject: (e: Error) => void;
@@ -110,7 +111,7 @@ export class KvArchiveStore implements ArchiveStore {
     let inline: Buffer | null = null;
     // A merged capture shares the existing message's blob: its own bytes are not stored again.
     if (!commit.mergeInto) {
-      if (commit.blob.size <= CHUNK_SIZE) inline = await readAll(commit.blob.open(), commit.blob.size);
+      if (commit.blob.size <= CHUNK_SIZE) inline = encodeChunk(await readAll(commit.blob.open(), commit.blob.size));
       else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
     }
     return new Promise((resolve, reject) => {
@@ -129,7 +130,7 @@ export class KvArchiveStore implements ArchiveStore {
       const chunk = Buffer.concat(pending, pendingSize);
       pending = [];
       pendingSize = 0;
-      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: chunk }], { sync: false });
+      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: encodeChunk(chunk) }], { sync: false });
     };
     for await (const part of commit.blob.open()) {
       let buf = part as Buffer;
@@ -267,7 +268,7 @@ export class KvArchiveStore implements ArchiveStore {
         blobDelta = { ...manifest, refs: manifest.refs + 1 };
       } else {
         const chunks = Math.max(1, Math.ceil(commit.blob.size / CHUNK_SIZE));
-        if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });
+        if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });  // already encoded
         else if (commit.blob.size <= CHUNK_SIZE) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed; retry`);
         blobDelta = { size: commit.blob.size, chunks, refs: 1 };
         g.stats.blobs += 1;
@@ -381,7 +382,7 @@ export class KvArchiveStore implements ArchiveStore {
       for (let n = 0; n < manifest.chunks; n++) {
         const chunk = await kv.get(keys.chunk(blobId, n));
         if (!chunk) throw new PosternError('STORAGE_IO', `Blob "${blobId}" is missing chunk ${n}`);
-        yield chunk;
+        yield decodeChunk(chunk);
       }
     }
     return Readable.from(chunks(), { objectMode: false });
