@@ -23,7 +23,7 @@
 //       also changes the content (a tagged Subject) still yields a different hash, as it should;
 //     - our own annotations: X-Postern-*;
 //     - mbox / MUA state added on import or by the mail store: Status, X-Status, X-Keywords, X-UID,
-//       Content-Length, Lines, X-Mozilla-Status(-*), X-Mozilla-Keys, X-IMAP, X-IMAPbase; and a first line
+//       Content-Length, Lines, X-Mozilla-Status*, X-Mozilla-Keys, X-IMAP, X-IMAPbase; and a first line
 //       "From ..." (the mbox separator) if an importer left it in.
 //     Kept on purpose: Bcc (authored by the sender and removed at submission, so it does not vary per hop;
 //     a sender's copy with Bcc against a recipient's copy without it are different views, and losing the
@@ -100,7 +100,7 @@ const DROPPED_NAMES: readonly string[] = [
   // scanner stamps
   'x-microsoft-antispam', 'x-forefront-antispam-report',
   // mbox / MUA state
-  'status', 'x-status', 'x-keywords', 'x-uid', 'content-length', 'lines', 'x-mozilla-status', 'x-mozilla-keys',
+  'status', 'x-status', 'x-keywords', 'x-uid', 'content-length', 'lines', 'x-mozilla-keys',
   'x-imap', 'x-imapbase',
 ];
 
@@ -129,6 +129,7 @@ export const CANONICAL_RULES: string = [
   '8. The hash input is a versioned magic string and length-prefixed records, so field contents cannot imitate field or body boundaries.',
 ].join('\n');
 
+/** True for a per-hop or per-copy field name that rule 2 leaves out of the hash. */
 export function isDroppedField(name: string): boolean {
   const lower = name.toLowerCase();
   if (DROPPED_SET.has(lower)) return true;
@@ -196,6 +197,12 @@ class HashWriter {
 
   ascii(text: string): void {
     this.bytes(Buffer.from(text, 'latin1'));
+  }
+
+  /** One ASCII record tag. */
+  tag(ch: 'H' | 'S' | 'T' | 'B'): void {
+    if (this.used >= this.buf.length) this.flush();
+    this.buf[this.used++] = ch.charCodeAt(0);
   }
 
   u32(n: number): void {
@@ -289,7 +296,7 @@ function writeStrayHeaderLines(out: HashWriter, raw: Buffer, end: number, fieldC
       }
     }
     if (stray) {
-      out.ascii('S');
+      out.tag('S');
       out.u32(seen);
       out.field(raw, lineStart, trimLineEnd(raw, lineStart, lineEnd));
     }
@@ -359,13 +366,13 @@ function canonicalHashUnsafe(raw: Buffer): string {
   for (const { name, value } of kept) {
     // eslint-disable-next-line no-control-regex
     const valueEncoding: BufferEncoding = encoding === 'latin1' && /[^\u0000-\u00ff]/.test(value) ? 'utf8' : encoding;
-    out.ascii('H');
+    out.tag('H');
     out.field(Buffer.from(name, 'latin1'));
     out.field(Buffer.from(value, valueEncoding));
   }
   writeStrayHeaderLines(out, raw, headerEnd, block.fields.length);
-  if (truncated) out.ascii('T');
-  out.ascii('B');
+  if (truncated) out.tag('T');
+  out.tag('B');
   out.u64(writeBody(out, raw, bodyStart));
   return out.digest();
 }

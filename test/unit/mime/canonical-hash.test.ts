@@ -121,6 +121,15 @@ test('hash input matches the documented format: truncated header block', () => {
   assert.equal(h(raw), expected(records, rest, true));
 });
 
+test('hash input matches the documented format around 64 KiB record boundaries', () => {
+  // magic (23) + version (4) + "H" + u32 + "x-a" + u32 = 39 bytes before the value: lengths around
+  // 65536 - 39 put the following tag, body byte and length words on every alignment of a 64 KiB block.
+  for (let len = 65_536 - 39 - 8; len <= 65_536 - 39 + 8; len++) {
+    const value = 'v'.repeat(len);
+    assert.equal(h(`X-A: ${value}\n\nb\n`), expected([field('x-a', value)], 'b'), `value length ${len}`);
+  }
+});
+
 // --- must collide --------------------------------------------------------------------------------------
 
 test('collide: the same message delivered through two hubs with different per-hop headers', () => {
