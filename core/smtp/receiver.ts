@@ -87,7 +87,8 @@ export class SmtpReceiver {
       allowInsecureAuth: config.auth.allowInsecure,
       disabledCommands: authOn ? [] : ['AUTH'],
       // Read by the early-talker patch: 0 greets at once (trusted MTAs), >0 detects early talkers.
-      ...({ earlyTalkerDelayMs: config.earlyTalkerDelayMs } as object),
+      // noDelay reaches net.createServer: replies go out at once instead of waiting on Nagle.
+      ...({ earlyTalkerDelayMs: config.earlyTalkerDelayMs, noDelay: true } as object),
       onConnect: (session, cb) => this.track(this.onConnect(session), cb),
       onAuth: (auth, session, cb) => {
         void this.onAuth(auth.username ?? '', auth.password ?? '', session).then(

@@ -18,6 +18,7 @@ export class SmtpClient {
   }
 
   private attach(socket: Socket | TLSSocket): void {
+    socket.setNoDelay(true);
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => {
       this.buffer += d;
