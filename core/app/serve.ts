@@ -1,7 +1,7 @@
 // Boots the gateway: config → logger → storage → intake → plugins → queue manager → listeners, and
 // shuts it down in the reverse order on SIGTERM/SIGINT (stop accepting, finish in-flight
 // transactions, let the archiving window drain, flush, exit 0).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../log.ts';
@@ -9,6 +9,7 @@ import { createMetrics } from '../metrics.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { RocksEngine } from '../storage/rocksdb-engine.ts';
 import { KvArchiveStore } from '../storage/kv-archive.ts';
+import { aes256gcmCipher, type ChunkCipher } from '../storage/blob-codec.ts';
 import { Intake } from '../intake/intake.ts';
 import { QueueManager } from '../intake/queue-manager.ts';
 import { createArchiver } from '../pipeline/archive-message.ts';
@@ -47,15 +48,13 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   const metrics = createMetrics();
 
   // Tuning measured with `npm run bench:smtp`: a 64 MiB memtable lets most intake entries be deleted
-  // before a flush ever writes them, and skipping compression there saves CPU on short-lived data.
+  // before a flush ever writes them. RocksDB's own block compression is off in both databases: intake
+  // data is short-lived, and archive blobs are already compressed by the blob codec.
   const archive = new KvArchiveStore(new RocksEngine(join(config.dataDir, 'archive'), {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
-    onGroupCommit: (callers, seconds) => {
-      metrics.groupCommitSize.observe({ store: 'archive' }, callers);
-      void seconds;
-    },
-  }));
+    onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'archive' }, callers),
+  }), { codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile) });
   const intake = new Intake(new RocksEngine(join(config.dataDir, 'intake'), {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
@@ -156,6 +155,19 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     return stopping;
   };
   return { app, intake, queue, smtpPort, adminPort, log, shutdown };
+}
+
+/** The blob cipher from a key file (64 hex characters = 256 bits), or none when no file is configured. */
+function cipherFrom(file: string): { cipher?: ChunkCipher } {
+  if (file === '') return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new PosternError('CONFIG_INVALID', `Encryption key file "${file}" cannot be read: ${(err as Error).message}`);
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new PosternError('CONFIG_INVALID', `Encryption key file "${file}" must hold 64 hex characters (a 256-bit key)`);
+  return { cipher: aes256gcmCipher(Buffer.from(text, 'hex')) };
 }
 
 /** Users listed in the config are added at start when missing; existing users are left as they are. */

@@ -166,6 +166,7 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
   config.dataDir = abs(config.dataDir);
   config.smtp.tls = { cert: abs(config.smtp.tls.cert), key: abs(config.smtp.tls.key) };
   config.admin.tls = { cert: abs(config.admin.tls.cert), key: abs(config.admin.tls.key) };
+  config.storage.encryptionKeyFile = abs(config.storage.encryptionKeyFile);
   return { config, file, fromEnv, where };
 }
 

@@ -71,6 +71,17 @@ const seedUserSchema = z.strictObject({
   pop3Users: z.array(z.string().min(1)).default([]),
 });
 
+const storageSchema = z.strictObject({
+    /** Blob compression at rest: codec, level, and the size below which chunks are stored raw. */
+    compression: z.strictObject({
+      codec: z.enum(['none', 'deflate', 'brotli']).default('brotli'),
+      level: z.number().int().min(0).max(11).default(5),
+      minSize: z.number().int().min(0).default(256),
+    }).default({ codec: 'brotli', level: 5, minSize: 256 }),
+    /** A file holding a 256-bit key (64 hex characters): blobs are then sealed with AES-256-GCM. */
+    encryptionKeyFile: z.string().default(''),
+  });
+
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
   log: z.strictObject({
@@ -80,6 +91,7 @@ export const configSchema = z.strictObject({
   smtp: smtpSchema.default(() => smtpSchema.parse({})),
   admin: adminSchema.default(() => adminSchema.parse({})),
   intake: intakeSchema.default(() => intakeSchema.parse({})),
+  storage: storageSchema.default(() => storageSchema.parse({})),
   routing: routingSchema.default(() => routingSchema.parse({})),
   hooks: z.strictObject({
     timeoutMs: z.number().int().min(10).max(600000).default(10000),

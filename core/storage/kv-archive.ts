@@ -5,7 +5,7 @@ import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { KvDirectory } from './kv-directory.ts';
-import { decodeChunk, encodeChunk } from './blob-codec.ts';
+import { DEFAULT_BLOB_CODEC, decodeChunk, encodeChunk, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
 import {
   USER_NAME, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
@@ -50,8 +50,13 @@ export class KvArchiveStore implements ArchiveStore {
   private stats_: StoredStats | null = null;
   private readonly directory: KvDirectory;
 
-  constructor(private readonly kv: KvEngine, backend = 'rocksdb') {
-    this.backend = backend;
+  private readonly codec: BlobCodecOptions;
+  private readonly cipher: ChunkCipher | undefined;
+
+  constructor(private readonly kv: KvEngine, options: { backend?: string; codec?: BlobCodecOptions; cipher?: ChunkCipher } = {}) {
+    this.backend = options.backend ?? 'rocksdb';
+    this.codec = options.codec ?? DEFAULT_BLOB_CODEC;
+    this.cipher = options.cipher;
     this.directory = new KvDirectory(kv);
   }
 
@@ -111,7 +116,7 @@ export class KvArchiveStore implements ArchiveStore {
     let inline: Buffer | null = null;
     // A merged capture shares the existing message's blob: its own bytes are not stored again.
     if (!commit.mergeInto) {
-      if (commit.blob.size <= CHUNK_SIZE) inline = encodeChunk(await readAll(commit.blob.open(), commit.blob.size));
+      if (commit.blob.size <= CHUNK_SIZE) inline = encodeChunk(await readAll(commit.blob.open(), commit.blob.size), this.codec, this.cipher);
       else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
     }
     return new Promise((resolve, reject) => {
@@ -130,7 +135,7 @@ export class KvArchiveStore implements ArchiveStore {
       const chunk = Buffer.concat(pending, pendingSize);
       pending = [];
       pendingSize = 0;
-      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: encodeChunk(chunk) }], { sync: false });
+      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: encodeChunk(chunk, this.codec, this.cipher) }], { sync: false });
     };
     for await (const part of commit.blob.open()) {
       let buf = part as Buffer;
@@ -377,12 +382,12 @@ export class KvArchiveStore implements ArchiveStore {
     const raw = await this.kv.get(keys.blob(blobId));
     if (!raw) return null;
     const manifest = parse<BlobManifest>(raw);
-    const kv = this.kv;
+    const { kv, cipher } = this;
     async function* chunks(): AsyncGenerator<Buffer> {
       for (let n = 0; n < manifest.chunks; n++) {
         const chunk = await kv.get(keys.chunk(blobId, n));
         if (!chunk) throw new PosternError('STORAGE_IO', `Blob "${blobId}" is missing chunk ${n}`);
-        yield decodeChunk(chunk);
+        yield decodeChunk(chunk, cipher);
       }
     }
     return Readable.from(chunks(), { objectMode: false });
