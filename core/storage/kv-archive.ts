@@ -5,7 +5,7 @@ import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { KvDirectory } from './kv-directory.ts';
-import { DEFAULT_BLOB_CODEC, decodeChunk, encodeChunk, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
+import { DEFAULT_BLOB_CODEC, decodeChunk, encodeChunkAsync, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
 import {
   USER_NAME, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
@@ -116,7 +116,7 @@ export class KvArchiveStore implements ArchiveStore {
     let inline: Buffer | null = null;
     // A merged capture shares the existing message's blob: its own bytes are not stored again.
     if (!commit.mergeInto) {
-      if (commit.blob.size <= CHUNK_SIZE) inline = encodeChunk(await readAll(commit.blob.open(), commit.blob.size), this.codec, this.cipher);
+      if (commit.blob.size <= CHUNK_SIZE) inline = await encodeChunkAsync(await readAll(commit.blob.open(), commit.blob.size), this.codec, this.cipher);
       else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
     }
     return new Promise((resolve, reject) => {
@@ -135,7 +135,7 @@ export class KvArchiveStore implements ArchiveStore {
       const chunk = Buffer.concat(pending, pendingSize);
       pending = [];
       pendingSize = 0;
-      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: encodeChunk(chunk, this.codec, this.cipher) }], { sync: false });
+      await this.kv.write([{ type: 'put', key: keys.chunk(sha256, n++), value: await encodeChunkAsync(chunk, this.codec, this.cipher) }], { sync: false });
     };
     for await (const part of commit.blob.open()) {
       let buf = part as Buffer;
