@@ -30,12 +30,13 @@
 // What it hands on: decodeChunk returns exactly the bytes that were encoded; for a raw chunk it is a view
 // into `stored` (no copy), so callers must not mutate either. Chunk size and splitting stay with the archive.
 //
-// Sync, not async: chunks are at most 1 MiB and the archive's single writer task handles them one after
-// another, so the thread pool would only add a hop. Measured on the corpus (one message per call, 2 cores):
-// async with 1 call in flight ran at 0.5–0.8x the sync rate (q5: 20.6 vs 39.5 MB/s); 4 in flight ran at
-// 0.6–1.2x sync across two runs, i.e. no reliable gain. The price is event-loop time: a full 1 MiB text
-// chunk takes about 25 ms at q5 (8 ms at q4), a typical 5 KB message about 0.13 ms. If that latency
-// matters for large blobs, run encodeChunk in a worker; nothing in the format changes.
+// Sync and async: encodeChunk compresses on the calling thread; encodeChunkAsync runs the same compression
+// on the libuv thread pool and writes the same bytes. Async is not for throughput: measured on the corpus
+// (one message per call, 2 cores), async with 1 call in flight ran at 0.5–0.8x the sync rate (q5: 20.6 vs
+// 39.5 MB/s) and 4 in flight at 0.6–1.2x sync across two runs, i.e. no reliable gain. It is for the event
+// loop: sync, a full 1 MiB text chunk blocks it for about 25 ms at q5 (8 ms at q4), a typical 5 KB message
+// for about 0.13 ms, time the SMTP sessions on the same loop would wait. Decoding stays sync (brotli
+// decodes at 200+ MB/s: ~5 ms per 1 MiB chunk, and reads are rare).
 //
 // Why DEFAULT_BLOB_CODEC is brotli q5, minSize 256 (test/bench/codecs.ts on the SpamAssassin public
 // corpus: 6,046 real messages, 32.5 MB, read as bytes; Node 20.20, best of 5 passes on a shared 2-core
