@@ -22,7 +22,6 @@
 // figure, and the ranking matters more than the MB/s. MB = 10^6 bytes. "stored/raw" is compressed bytes /
 // raw bytes (smaller is better); the codec's own output is measured here, without the blob-codec header
 // and without the "store raw when not smaller" rule, except in the encodeChunk section at the end.
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
