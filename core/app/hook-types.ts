@@ -91,15 +91,9 @@ export interface HookCatalogue {
 }
 
 export type HookName = keyof HookCatalogue;
-export type HookKind<K extends HookName> = HookCatalogue[K]['kind'];
 export type HookArgs<K extends HookName> = HookCatalogue[K]['args'];
 export type HookResult<K extends HookName> = HookCatalogue[K]['result'];
 export type GateHook = { [K in HookName]: HookCatalogue[K]['kind'] extends 'gate' ? K : never }[HookName];
 export type CollectHook = { [K in HookName]: HookCatalogue[K]['kind'] extends 'collect' ? K : never }[HookName];
 export type NotifyHook = { [K in HookName]: HookCatalogue[K]['kind'] extends 'notify' ? K : never }[HookName];
 
-export const HOOK_KINDS: { [K in HookName]: HookKind<K> } = {
-  connect: 'gate', helo: 'gate', mailFrom: 'gate', rcptTo: 'gate', data: 'gate', dataEnd: 'gate',
-  queued: 'notify', parse: 'collect', route: 'collect', dedup: 'collect', index: 'collect', retention: 'collect',
-  stored: 'notify', disconnect: 'notify',
-};

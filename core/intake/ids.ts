@@ -9,5 +9,3 @@ export function newIntakeId(now = Date.now()): string {
   counter = (counter + 1) % 36 ** 4;
   return `${now.toString(36).padStart(9, '0')}${counter.toString(36).padStart(4, '0')}${processTag}${randomBytes(1).toString('hex')}`;
 }
-
-export const INTAKE_ID = /^[0-9a-z]{13}[0-9a-f]{6}$/;

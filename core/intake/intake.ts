@@ -3,10 +3,9 @@
 // stream to a spool file that is fsync'd (with its directory) before the record is committed.
 // Hands records to the queue manager; an entry leaves only through remove(), after the archive commit.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, createReadStream, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from '../storage/kv.ts';
 import { prefixEnd } from '../storage/kv-keys.ts';
@@ -191,14 +190,6 @@ export class Intake {
     const out: IntakeRecord[] = [];
     for await (const [, v] of this.kv.entries({ gte: REC, lt: prefixEnd(REC), limit })) out.push(JSON.parse(v.toString('utf8')) as IntakeRecord);
     return out;
-  }
-
-  /** The message bytes as a stream. */
-  async openData(record: IntakeRecord): Promise<Readable> {
-    if (record.storage === 'file') return createReadStream(this.spoolPath(record.id));
-    const data = await this.kv.get(DATA + record.id);
-    if (!data) throw new PosternError('INTAKE_CORRUPT', `Intake entry "${record.id}" has no data`);
-    return Readable.from([data]);
   }
 
   /** The inline bytes of a small message (null for spooled ones). */
