@@ -241,7 +241,8 @@ export class SmtpReceiver {
       metrics.bareLineEndings.inc({ listener });
       slog.info('Message contains bare CR or LF; archived unaltered');
     }
-    const end = await hooks.gate('dataEnd', { session: info, envelope, size: writer.bytes, headers: parseHeaderBlock(writer.head()) }, slog);
+    // Header parsing is the archiving half's work; do it here only when a plugin gates on dataEnd.
+    const end = hooks.has('dataEnd') ? await hooks.gate('dataEnd', { session: info, envelope, size: writer.bytes, headers: parseHeaderBlock(writer.head()) }, slog) : null;
     const endErr = verdictError(end);
     if (endErr) {
       await writer.abort();
