@@ -282,6 +282,7 @@ export class KvArchiveStore implements ArchiveStore {
     }
 
     const entries: CommitResult['entries'] = [];
+    const newHolds: string[] = [];
     const folderUpdates = new Map<string, FolderState>();
     const archivedAt = new Date().toISOString();
     for (const f of dedupeTargets(commit.fileInto)) {
@@ -299,7 +300,7 @@ export class KvArchiveStore implements ArchiveStore {
       };
       local.push({ type: 'put', key: keys.entry(f.user, f.folder, uid), value: json(entry) });
       local.push({ type: 'put', key: keys.holds(f.user, f.folder, targetId), value: Buffer.from(String(uid)) });
-      g.holds.add(holdKey);
+      newHolds.push(holdKey);
       entries.push({ user: f.user, folder: f.folder, uid });
     }
     local.push({ type: 'put', key: keys.capture(commit.capture.id), value: Buffer.from(targetId) });
@@ -314,6 +315,7 @@ export class KvArchiveStore implements ArchiveStore {
     g.messages.set(targetId, message);
     g.captures.set(commit.capture.id, targetId);
     for (const id of claimed) g.byIdentity.set(id, targetId);
+    for (const h of newHolds) g.holds.add(h);
     if (isNew) g.stats.messages += 1;
     g.stats.entries += entries.length;
     return { messageId: targetId, entries, alreadyCommitted: false };
