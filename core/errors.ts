@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   INTAKE_CORRUPT: 'Intake entry is corrupt',
   UNAUTHORIZED: 'Unauthorized',
   SHUTTING_DOWN: 'Server is shutting down',
+  UNAVAILABLE: 'Service is not available yet',
+  FORBIDDEN: 'Not permitted',
+  HELD: 'Protected by retention or legal hold',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -13,6 +13,8 @@ import { PosternError, errorMessage, isPosternError } from '../errors.ts';
 import type { ArchiveStore } from '../storage/types.ts';
 import type { Intake } from '../intake/intake.ts';
 import { tokenMatches } from './token.ts';
+import { HttpError, defined, readJson, send, validated } from './http.ts';
+import type { AdminRoutes, HttpMethod } from './routes.ts';
 
 export interface StatusSource {
   status(): Promise<Record<string, unknown>>;
@@ -28,9 +30,10 @@ export interface AdminDeps {
   status: StatusSource;
   tls: { cert: Buffer; key: Buffer } | null;
   isReady(): boolean;
+  /** Routes added by plugins and feature modules (matched after the built-in ones). */
+  routes?: AdminRoutes;
 }
 
-const MAX_BODY = 64 * 1024;
 const identities = z.array(z.string().min(1).max(320)).max(1000);
 const newUserBody = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
@@ -47,46 +50,8 @@ const userChangeBody = z.strictObject({
   removePop3Users: identities.optional(),
 });
 
-function validated<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  return r.data;
-}
-
-/** Drop undefined members so optional fields stay absent (exactOptionalPropertyTypes). */
-function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
-}
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
-
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, `Request body exceeds ${MAX_BODY} bytes`);
-    parts.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
-  } catch {
-    throw new HttpError(400, 'Request body is not valid JSON');
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 function uidParam(raw: string): number {
@@ -236,6 +201,12 @@ export class AdminServer {
       const state = url.searchParams.get('state');
       const all = await this.deps.intake.list(10000);
       return send(res, 200, { entries: all.filter((r) => !state || r.state === state) });
+    }
+    const extra = this.deps.routes?.match(method, parts);
+    if (extra) {
+      const reply = await extra.handler({ method: method as HttpMethod, params: extra.params, url, req, res, principal: 'admin-token' });
+      if (reply && !res.headersSent) send(res, reply.status ?? 200, reply.body);
+      return;
     }
     throw new HttpError(404, `No route for ${method} "${path}"`);
   }

@@ -10,8 +10,10 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { RocksEngine } from '../storage/rocksdb-engine.ts';
 import { KvArchiveStore } from '../storage/kv-archive.ts';
 import { aes256gcmCipher, type ChunkCipher } from '../storage/blob-codec.ts';
-import { Intake } from '../intake/intake.ts';
+import { Intake, type IntakeRecord } from '../intake/intake.ts';
 import { QueueManager } from '../intake/queue-manager.ts';
+import { createCaptureService } from '../intake/capture.ts';
+import { AdminRoutes } from '../admin/routes.ts';
 import { createArchiver } from '../pipeline/archive-message.ts';
 import { SmtpReceiver } from '../smtp/receiver.ts';
 import { AdminServer, isLoopback } from '../admin/server.ts';
@@ -70,6 +72,14 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   app.decorate('metrics', metrics);
   app.decorate('archive', archive);
   app.decorate('hooks', hooks);
+  const adminRoutes = new AdminRoutes();
+  app.decorate('adminRoutes', adminRoutes);
+  // The queue manager exists only after the plugins are loaded; captures wait for it (none can
+  // arrive before listeners start, which is after the queue starts).
+  let enqueue: (record: IntakeRecord, inline: Buffer | null) => void = () => {
+    throw new PosternError('UNAVAILABLE', 'The archiving queue is not running yet');
+  };
+  app.decorate('capture', createCaptureService(intake, (record, inline) => enqueue(record, inline)));
 
   await archive.open();
   app.onClose('core', () => archive.close());
@@ -98,6 +108,10 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     },
   });
   queue.start(existing);
+  enqueue = (record, inline) => {
+    queue.enqueue(record, inline);
+    refreshIntakeGauges();
+  };
   refreshIntakeGauges();
 
   let ready = false;
@@ -117,7 +131,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;
   const startedAt = Date.now();
   const admin = new AdminServer({
-    config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready,
+    config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes,
     status: {
       status: async () => {
         const c = intake.counts();

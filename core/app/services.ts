@@ -6,6 +6,8 @@ import type { Logger } from '../log.ts';
 import type { ArchiveStore } from '../storage/types.ts';
 import type { Metrics } from '../metrics.ts';
 import type { HookRegistry } from './hooks.ts';
+import type { AdminRoutes } from '../admin/routes.ts';
+import type { CaptureService } from '../intake/capture.ts';
 
 export interface Services {
   config: Config;
@@ -13,4 +15,8 @@ export interface Services {
   metrics: Metrics;
   archive: ArchiveStore;
   hooks: HookRegistry;
+  /** Admin API routes for features outside the core server (register before the server starts). */
+  adminRoutes: AdminRoutes;
+  /** Hand a message to the archiving half (proxies, importers); resolves after the durable intake commit. */
+  capture: CaptureService;
 }
