@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { PosternError, errorMessage, isPosternError } from '../errors.ts';
-import type { ArchiveStore } from '../storage/types.ts';
+import type { ArchiveStore, UserRecord } from '../storage/types.ts';
 import type { Intake } from '../intake/intake.ts';
 import { tokenMatches } from './token.ts';
 import { HttpError, defined, readJson, send, validated } from './http.ts';
@@ -49,6 +49,12 @@ const userChangeBody = z.strictObject({
   addPop3Users: identities.optional(),
   removePop3Users: identities.optional(),
 });
+
+/** A user as the API shows it: the password hash never leaves the server, only whether one is set. */
+export function publicUser(u: UserRecord): Omit<UserRecord, 'passwordHash'> & { hasPassword: boolean } {
+  const { passwordHash, ...rest } = u;
+  return { ...rest, hasPassword: passwordHash !== null };
+}
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
@@ -146,23 +152,23 @@ export class AdminServer {
     const [head, a, b, c, d] = parts;
     if (method === 'GET' && head === 'status' && parts.length === 1) return send(res, 200, await this.deps.status.status());
     if (head === 'users' && parts.length === 1) {
-      if (method === 'GET') return send(res, 200, { users: await archive.listUsers() });
+      if (method === 'GET') return send(res, 200, { users: (await archive.listUsers()).map(publicUser) });
       if (method === 'POST') {
         const user = await archive.addUser(defined(validated(newUserBody, await readJson(req))));
         this.deps.log.info('User added', { user: user.name, addresses: user.addresses.length, domains: user.domains.length });
-        return send(res, 201, { user });
+        return send(res, 201, { user: publicUser(user) });
       }
     }
     if (head === 'users' && a && parts.length === 2) {
       if (method === 'GET') {
         const user = await archive.getUser(a);
         if (!user) throw new HttpError(404, `User "${a}" does not exist`);
-        return send(res, 200, { user, folders: await archive.folders(a) });
+        return send(res, 200, { user: publicUser(user), folders: await archive.folders(a) });
       }
       if (method === 'PATCH') {
         const user = await archive.updateUser(a, defined(validated(userChangeBody, await readJson(req))));
         this.deps.log.info('User changed', { user: user.name });
-        return send(res, 200, { user });
+        return send(res, 200, { user: publicUser(user) });
       }
       if (method === 'DELETE') {
         await archive.removeUser(a);

@@ -5,6 +5,7 @@ import type { Verdict } from './verdict.ts';
 import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
 import type { ArchiveEntry, FileInto } from '../storage/types.ts';
 import type { JournalEnvelope, JournalKind, JournalOriginal, JournalReport } from '../journal/journal-report.ts';
+import type { Assignment } from '../intake/intake.ts';
 
 /** What receivers know about a session; read-only for plugins. */
 export interface SessionInfo {
@@ -50,6 +51,8 @@ export interface MessageContext {
   headers: HeaderBlock;
   summary: MessageSummary;
   journal: JournalInfo | null;
+  /** The owner the capturing listener already knew (POP3 login, relay AUTH user, single-user import). */
+  assign: Assignment | null;
   /** The bytes of the message being archived, streamed (for plugins that need the body). */
   open(): Readable;
 }

@@ -19,6 +19,8 @@ export interface IntakeRecord {
   receivedAt: string;
   envelope: { mailFrom: string; rcptTo: string[] };
   session: { remoteAddress: string; helo: string; user: string | null };
+  /** An owner known when the message was captured (POP3 login, relay AUTH user, import --user). */
+  assign?: Assignment;
   size: number;
   sha256: string;
   storage: 'inline' | 'file';
@@ -29,7 +31,21 @@ export interface IntakeRecord {
   lastError: string | null;
 }
 
-export type IntakeMeta = Pick<IntakeRecord, 'listener' | 'envelope' | 'session'>;
+/**
+ * A user the capturing listener already knows the message belongs to: the router files it into that
+ * user's archive (folder, or the direction's folder) in addition to normal routing, or instead of it
+ * when `exclusive` (a single-user import keeping its folder structure).
+ */
+export interface Assignment {
+  user: string;
+  direction: 'received' | 'sent';
+  folder?: string;
+  exclusive?: boolean;
+  /** Why, for provenance and logs: "pop3 login alice", "smtp auth alice", "import --user alice". */
+  reason: string;
+}
+
+export type IntakeMeta = Pick<IntakeRecord, 'listener' | 'envelope' | 'session' | 'assign'>;
 
 const REC = 'r\u0000';
 const DATA = 'd\u0000';

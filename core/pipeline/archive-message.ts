@@ -131,6 +131,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       headers: unit.headers,
       summary: summarize(unit.headers),
       journal: unit.journal,
+      assign: record.assign ?? null,
       open: () => unit.blob.open(),
     };
     await hooks.collect('parse', { context }, log);

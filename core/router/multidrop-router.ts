@@ -40,6 +40,12 @@ export default definePlugin({
     const resolver = new AddressResolver(archive, routing);
     const autoDomains = new Set(routing.autoCreateDomains.map((d) => d.toLowerCase()));
     app.on('route', async ({ context }, { log }) => {
+      const assigned: Route[] = [];
+      if (context.assign) {
+        const { user, direction, folder, reason } = context.assign;
+        assigned.push({ user, folder: folder ?? (direction === 'sent' ? routing.sentFolder : routing.receivedFolder), reason });
+        if (context.assign.exclusive) return assigned;
+      }
       const set = participantsOf(context, routing);
       if (set.guessed) log.warn('No envelope source named any recipient; participants guessed from To/Cc/From', { intakeId: context.intakeId });
       const routes: Route[] = [];
@@ -63,7 +69,13 @@ export default definePlugin({
           }
         }
       }
-      return routes;
+      const seen = new Set<string>();
+      return [...assigned, ...routes].filter((r) => {
+        const k = `${r.user}\u0000${r.folder}`;
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
     });
   },
 });

@@ -4,7 +4,7 @@
 import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd } from './kv-keys.ts';
-import { ADDRESS, DOMAIN, USER_NAME, addressKey, normalizeAddress, type NewUser, type UserChange, type UserRecord } from './types.ts';
+import { ADDRESS, DOMAIN, GROUP_NAME, PRIVILEGES, USER_NAME, addressKey, normalizeAddress, type NewUser, type Privilege, type UserChange, type UserRecord } from './types.ts';
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
@@ -43,8 +43,16 @@ export class KvDirectory {
     return this.serial(async () => {
       if (!USER_NAME.test(user.name)) throw new PosternError('INVALID_INPUT', `User name "${user.name}" must match ${USER_NAME.source}`);
       if (await this.kv.get(keys.user(user.name))) throw new PosternError('CONFLICT', `User "${user.name}" already exists`);
-      const empty: UserRecord = { name: user.name, addresses: [], domains: [], pop3Users: [], createdAt: new Date().toISOString() };
-      return this.write(empty, { addAddresses: user.addresses, addDomains: user.domains ?? [], addPop3Users: user.pop3Users ?? [] }, true);
+      const empty: UserRecord = {
+        name: user.name, addresses: [], domains: [], pop3Users: [], createdAt: new Date().toISOString(),
+        passwordHash: null, privileges: [], groups: [], imapAccess: false,
+      };
+      return this.write(empty, {
+        addAddresses: user.addresses, addDomains: user.domains ?? [], addPop3Users: user.pop3Users ?? [],
+        ...(user.passwordHash !== undefined ? { passwordHash: user.passwordHash } : {}),
+        addPrivileges: user.privileges ?? [], addGroups: user.groups ?? [],
+        ...(user.imapAccess !== undefined ? { imapAccess: user.imapAccess } : {}),
+      }, true);
     });
   }
 
@@ -97,7 +105,9 @@ export class KvDirectory {
     next.addresses = apply('address', current.addresses, change.addAddresses, change.removeAddresses, normalizeAddress, (v) => ADDRESS.test(v), 'address');
     next.domains = apply('domain', current.domains, change.addDomains, change.removeDomains, (v) => v.trim().toLowerCase().replace(/^@/, ''), (v) => DOMAIN.test(v), 'domain');
     next.pop3Users = apply('pop3', current.pop3Users, change.addPop3Users, change.removePop3Users, (v) => v.trim(), (v) => /^[^\s\0]{1,255}$/.test(v), 'POP3 user');
-    if (!isNew && ops.length === 0) return current;
+    const account = applyAccount(current, change);
+    Object.assign(next, account.record);
+    if (!isNew && ops.length === 0 && !account.changed) return current;
     ops.push({ type: 'put', key: keys.user(current.name), value: json(next) });
     await this.kv.write(ops, { sync: true });
     this.indexUser(current, null);
@@ -130,7 +140,35 @@ export class KvDirectory {
   }
 }
 
-/** Records written before domains and POP3 users existed read as having none. */
+/** Password, privileges, groups and IMAP access after a change (validated), and whether anything changed. */
+function applyAccount(current: UserRecord, change: UserChange): { record: Pick<UserRecord, 'passwordHash' | 'privileges' | 'groups' | 'imapAccess'>; changed: boolean } {
+  const edit = <T extends string>(list: T[], add: T[] | undefined, remove: T[] | undefined, valid: (v: string) => boolean, what: string): T[] => {
+    for (const v of [...(add ?? []), ...(remove ?? [])]) {
+      if (!valid(v)) throw new PosternError('INVALID_INPUT', `${what} "${v}" is not valid`);
+    }
+    const drop = new Set(remove ?? []);
+    const out = list.filter((v) => !drop.has(v));
+    for (const v of add ?? []) if (!out.includes(v)) out.push(v);
+    return out;
+  };
+  if (change.passwordHash !== undefined && change.passwordHash !== null && !/^scrypt\$/.test(change.passwordHash)) {
+    throw new PosternError('INVALID_INPUT', 'Password hash must be a scrypt hash');
+  }
+  const record = {
+    passwordHash: change.passwordHash !== undefined ? change.passwordHash : current.passwordHash,
+    privileges: edit<Privilege>(current.privileges, change.addPrivileges, change.removePrivileges, (v) => (PRIVILEGES as readonly string[]).includes(v), 'Privilege'),
+    groups: edit(current.groups, change.addGroups?.map((g) => g.toLowerCase()), change.removeGroups?.map((g) => g.toLowerCase()), (v) => GROUP_NAME.test(v), 'Group'),
+    imapAccess: change.imapAccess ?? current.imapAccess,
+  };
+  const changed = record.passwordHash !== current.passwordHash || record.imapAccess !== current.imapAccess
+    || record.privileges.join() !== current.privileges.join() || record.groups.join() !== current.groups.join();
+  return { record, changed };
+}
+
+/** Records written before a field existed read with its empty default. */
 function upgrade(u: Partial<UserRecord> & { name: string }): UserRecord {
-  return { name: u.name, addresses: u.addresses ?? [], domains: u.domains ?? [], pop3Users: u.pop3Users ?? [], createdAt: u.createdAt ?? '' };
+  return {
+    name: u.name, addresses: u.addresses ?? [], domains: u.domains ?? [], pop3Users: u.pop3Users ?? [], createdAt: u.createdAt ?? '',
+    passwordHash: u.passwordHash ?? null, privileges: u.privileges ?? [], groups: u.groups ?? [], imapAccess: u.imapAccess ?? false,
+  };
 }

@@ -12,13 +12,29 @@ export interface UserRecord {
   /** POP3 login names that identify this user (POP3 proxy). */
   pop3Users: string[];
   createdAt: string;
+  /** Archive login password (scrypt hash from core/smtp/password.ts), or null when none is set. */
+  passwordHash: string | null;
+  /** What the user may do beyond reading their own archive (MailStore's privilege names). */
+  privileges: Privilege[];
+  /** Groups the user belongs to (retention rules and IMAP provisioning match on them). */
+  groups: string[];
+  /** Whether the user may read their archive over IMAP. */
+  imapAccess: boolean;
 }
+
+export const PRIVILEGES = ['admin', 'login', 'archive', 'export', 'delete', 'compliance', 'auditor'] as const;
+export type Privilege = (typeof PRIVILEGES)[number];
+export const GROUP_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export interface NewUser {
   name: string;
   addresses: string[];
   domains?: string[];
   pop3Users?: string[];
+  passwordHash?: string | null;
+  privileges?: Privilege[];
+  groups?: string[];
+  imapAccess?: boolean;
 }
 
 /** Changes to a user's identities; what is added must not belong to anyone else. */
@@ -29,6 +45,13 @@ export interface UserChange {
   removeDomains?: string[];
   addPop3Users?: string[];
   removePop3Users?: string[];
+  /** A new password hash (null removes the password). */
+  passwordHash?: string | null;
+  addPrivileges?: Privilege[];
+  removePrivileges?: Privilege[];
+  addGroups?: string[];
+  removeGroups?: string[];
+  imapAccess?: boolean;
 }
 
 /** One capture of a message: which listener saw it, with which envelope, when. */

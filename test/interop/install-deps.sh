@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real peers used by the interop tier and the SMTP bench:
+# Installs the real peers used by the interop tier and the benches:
 #   swaks (+ the Perl TLS modules its --tls needs), postfix (+ smtp-source/smtp-sink),
-#   promtool (prometheus), curl, python3.
+#   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl.
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -26,6 +26,13 @@ declare -A PROVIDER=(
   [promtool]=prometheus
   [curl]=curl
   [python3]=python3
+  [/usr/sbin/dovecot]=dovecot-core
+  [/usr/lib/dovecot/imap]=dovecot-imapd
+  [/usr/lib/dovecot/pop3]=dovecot-pop3d
+  [fetchmail]=fetchmail
+  [mutt]=mutt
+  [tmux]=tmux
+  [openssl]=openssl
 )
 
 missing_pkgs=()
@@ -42,7 +49,7 @@ done
 stop_services() {
   # Stop/disable anything the packages may have auto-started (systemd or sysv).
   local svc
-  for svc in postfix prometheus prometheus-node-exporter; do
+  for svc in postfix prometheus prometheus-node-exporter dovecot fetchmail; do
     if command -v systemctl >/dev/null 2>&1; then
       if [ -d /run/systemd/system ]; then
         systemctl stop "$svc" >/dev/null 2>&1 || true
@@ -57,6 +64,10 @@ stop_services() {
       update-rc.d "$svc" disable >/dev/null 2>&1 || true
     fi
   done
+  # A system-wide Dovecot (ports 110/143/993/995) must not stay up either.
+  if [ -x /usr/sbin/dovecot ] && pgrep -x dovecot >/dev/null 2>&1; then
+    /usr/sbin/dovecot stop >/dev/null 2>&1 || pkill -x dovecot 2>/dev/null || true
+  fi
   # A system-wide Postfix started from /etc/postfix (port 25) must not stay up.
   if [ -x /usr/sbin/postfix ] && /usr/sbin/postfix status >/dev/null 2>&1; then
     /usr/sbin/postfix stop >/dev/null 2>&1 || true
@@ -76,7 +87,7 @@ perl_module_present Net::SSLeay || missing_pkgs+=(libnet-ssleay-perl)
 perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3)"
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux)"
   exit 0
 fi
 

@@ -46,7 +46,7 @@ async function route(ctx: Partial<MessageContext> & { headersText?: string }, ch
   const headers = parseHeaderBlock(Buffer.from((ctx.headersText ?? 'Subject: x\r\n') + '\r\nbody\r\n'));
   const context: MessageContext = {
     intakeId: 'i1', envelope: { mailFrom: '', rcptTo: [] }, session: { listener: 'smtp', remoteAddress: '127.0.0.1', helo: 'h', user: null },
-    receivedAt: '2026-01-01T00:00:00.000Z', size: 10, sha256: '0', headers, summary: summarize(headers), journal: null, open: () => Readable.from([Buffer.alloc(0)]), ...ctx,
+    receivedAt: '2026-01-01T00:00:00.000Z', size: 10, sha256: '0', headers, summary: summarize(headers), journal: null, assign: null, open: () => Readable.from([Buffer.alloc(0)]), ...ctx,
   };
   const routes = (await hooks.collect('route', { context })).flat() as Route[];
   return [...new Set(routes.map((r) => `${r.user}/${r.folder}`))].sort();
@@ -61,6 +61,14 @@ function journal(envelope: Partial<JournalInfo['envelope']>): JournalInfo {
 
 test('SMTP envelope: sender gets Sent, each known recipient Inbox; unknown ones are ignored by default', async () => {
   assert.deepEqual(await route({ envelope: { mailFrom: 'alice@example.com', rcptTo: ['bob@EXAMPLE.com', 'x@else.org'] } }), ['alice/Sent', 'bob/Inbox']);
+});
+
+test('an owner known at capture adds to normal routing, or replaces it when exclusive', async () => {
+  const envelope = { mailFrom: 'x@else.org', rcptTo: ['bob@example.com'] };
+  assert.deepEqual(await route({ envelope, assign: { user: 'alice', direction: 'sent', reason: 'smtp auth alice' } }), ['alice/Sent', 'bob/Inbox']);
+  assert.deepEqual(await route({ envelope, assign: { user: 'alice', direction: 'received', reason: 'pop3 login alice' } }), ['alice/Inbox', 'bob/Inbox']);
+  assert.deepEqual(await route({ envelope, assign: { user: 'alice', direction: 'received', folder: 'Projects/2024', exclusive: true, reason: 'import --user alice' } }), ['alice/Projects/2024']);
+  assert.deepEqual(await route({ envelope: { mailFrom: '', rcptTo: ['bob@example.com'] }, assign: { user: 'bob', direction: 'received', reason: 'pop3 login bob' } }), ['bob/Inbox'], 'no duplicate route');
 });
 
 test('a user who is both sender and recipient gets both folders', async () => {
