@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   UNAVAILABLE: 'Service is not available yet',
   FORBIDDEN: 'Not permitted',
   HELD: 'Protected by retention or legal hold',
+  UPSTREAM_FAILED: 'Upstream server failed',
+  POP3_UPSTREAM: 'Upstream POP3 server failed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,5 @@
 // The admin HTTP API (/api/v1/…), /metrics and /healthz. Every /api route needs the bearer token from
-// the data directory. Loopback by default; a non-loopback address is refused unless TLS is configured.
+// the data directory, or a user's name and password (HTTP Basic; privileges in core/compliance/access.ts). Loopback by default; a non-loopback address is refused unless TLS is configured.
 // Request bodies are bounded and validated; responses are JSON except raw message bytes.
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -15,6 +15,8 @@ import type { Intake } from '../intake/intake.ts';
 import { tokenMatches } from './token.ts';
 import { HttpError, defined, readJson, send, validated } from './http.ts';
 import type { AdminRoutes, HttpMethod } from './routes.ts';
+import type { AdminRequestInfo } from '../audit/admin-audit.ts';
+import { TOKEN_PRINCIPAL, headersOnlyMessage, type ApiAccess, type RequestView } from '../compliance/access.ts';
 
 export interface StatusSource {
   status(): Promise<Record<string, unknown>>;
@@ -32,6 +34,10 @@ export interface AdminDeps {
   isReady(): boolean;
   /** Routes added by plugins and feature modules (matched after the built-in ones). */
   routes?: AdminRoutes;
+  /** Called after every request (the audit log's wrapper: token failures, changes, message reads). */
+  onRequest?: (info: AdminRequestInfo) => Promise<void>;
+  /** Basic-auth users, privilege checks and preview blocking (core/compliance/access.ts); without it only the token works. */
+  access?: ApiAccess;
 }
 
 const identities = z.array(z.string().min(1).max(320)).max(1000);
@@ -114,11 +120,14 @@ export class AdminServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const method = req.method ?? 'GET';
+    const who = { principal: 'unknown' };
     try {
-      await this.route(method, url, req, res);
+      await this.route(method, url, req, res, who);
     } catch (err) {
       const status = err instanceof HttpError ? err.status
         : isPosternError(err, 'NOT_FOUND') ? 404
+        : isPosternError(err, 'FORBIDDEN') ? 403
+        : isPosternError(err, 'HELD') ? 423
         : isPosternError(err, 'CONFLICT') ? 409
         : isPosternError(err, 'INVALID_INPUT') ? 400 : 500;
       if (status === 500) this.deps.log.error('Admin request failed', { method, path: url.pathname, err: errorMessage(err) });
@@ -126,10 +135,13 @@ export class AdminServer {
       else res.destroy();
     } finally {
       this.deps.metrics.adminRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
+      await this.deps.onRequest?.({
+        method, path: url.pathname, search: url.searchParams, status: res.statusCode, remote: req.socket.remoteAddress ?? '', principal: who.principal,
+      });
     }
   }
 
-  private async route(method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async route(method: string, url: URL, req: IncomingMessage, res: ServerResponse, who: { principal: string }): Promise<void> {
     const { archive, metrics } = this.deps;
     const path = url.pathname;
     if (path === '/healthz') {
@@ -144,12 +156,15 @@ export class AdminServer {
       return;
     }
     if (!path.startsWith('/api/v1/')) throw new HttpError(404, `No route for "${path}"`);
-    if (!this.authorized(req)) {
+    const basic = this.authorized(req) ? null : await this.deps.access?.authenticate(req.headers.authorization ?? '', req.socket.remoteAddress ?? '');
+    if (!this.authorized(req) && !basic) {
       this.deps.log.warn('Admin API request without a valid token', { path, remote: req.socket.remoteAddress });
       throw new HttpError(401, 'Missing or wrong bearer token');
     }
     const parts = path.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
     const [head, a, b, c, d] = parts;
+    who.principal = basic ?? TOKEN_PRINCIPAL;
+    const view: RequestView = (await this.deps.access?.check(who.principal, method, parts)) ?? { headersOnly: false };
     if (method === 'GET' && head === 'status' && parts.length === 1) return send(res, 200, await this.deps.status.status());
     if (head === 'users' && parts.length === 1) {
       if (method === 'GET') return send(res, 200, { users: (await archive.listUsers()).map(publicUser) });
@@ -195,7 +210,7 @@ export class AdminServer {
         if (!entry) throw new HttpError(404, `No message with UID ${c} in folder "${folder}" of user "${a}"`);
         const message = await archive.getMessage(entry.messageId);
         if (!message) throw new PosternError('STORAGE_IO', `Entry points to missing message "${entry.messageId}"`);
-        if (parts.length === 4) return send(res, 200, { entry, message });
+        if (parts.length === 4) return send(res, 200, { entry, message: view.headersOnly && a !== who.principal ? headersOnlyMessage(message) : message });
         const blob = await archive.openBlob(message.blobId);
         if (!blob) throw new PosternError('STORAGE_IO', `Message "${message.id}" has no blob "${message.blobId}"`);
         res.writeHead(200, { 'content-type': 'message/rfc822', 'content-length': message.size });
@@ -210,7 +225,7 @@ export class AdminServer {
     }
     const extra = this.deps.routes?.match(method, parts);
     if (extra) {
-      const reply = await extra.handler({ method: method as HttpMethod, params: extra.params, url, req, res, principal: 'admin-token' });
+      const reply = await extra.handler({ method: method as HttpMethod, params: extra.params, url, req, res, principal: who.principal });
       if (reply && !res.headersSent) send(res, reply.status ?? 200, reply.body);
       return;
     }

@@ -1,6 +1,6 @@
 // The application container: services, the hook registry, plugin loading in configured order, and
 // shutdown in reverse order. Core never imports a plugin; plugins are resolved by name at boot.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
@@ -90,7 +90,7 @@ export class App {
 
 /** Import and validate the configured plugins without registering them (used by `config check` too). */
 export async function resolvePlugins(
-  entries: PluginEntry[], where: (path: ReadonlyArray<PropertyKey>) => string, root = PLUGIN_ROOT,
+  entries: PluginEntry[], where: (path: ReadonlyArray<PropertyKey>) => string, root = PLUGIN_ROOT, env: NodeJS.ProcessEnv = process.env,
 ): Promise<Array<{ def: PluginDefinition; config: unknown }>> {
   const problems: ConfigProblem[] = [];
   const out: Array<{ def: PluginDefinition; config: unknown }> = [];
@@ -109,9 +109,10 @@ export async function resolvePlugins(
       problems.push({ where: where(['plugins', i, 'name']), path: `plugins.${i}.name`, message: `plugin "${entry.name}" cannot be loaded: ${errorMessage(err)}` });
       continue;
     }
-    const parsed = def.configSchema.safeParse(entry.config);
+    const overridden = applyPluginEnv(def, entry.config, env);
+    const parsed = def.configSchema.safeParse(overridden.config);
     if (!parsed.success) {
-      problems.push(...zodProblems(parsed.error, (p) => where(['plugins', i, 'config', ...p])).map((pr) => ({ ...pr, path: `plugins.${i}.config${pr.path ? '.' + pr.path : ''}` })));
+      problems.push(...zodProblems(parsed.error, (p) => overridden.fromEnv.get(p.map(String).join('.')) ?? where(['plugins', i, 'config', ...p])).map((pr) => ({ ...pr, path: `plugins.${i}.config${pr.path ? '.' + pr.path : ''}` })));
       continue;
     }
     const earlier = entries.slice(0, i).map((e) => e.name);
@@ -121,5 +122,42 @@ export async function resolvePlugins(
     out.push({ def, config: parsed.data });
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
+
+/** A plugin's settings with its declared environment variables applied (numbers and booleans parsed as in core). */
+export function applyPluginEnv(def: PluginDefinition, config: Record<string, unknown>, env: NodeJS.ProcessEnv): { config: Record<string, unknown>; fromEnv: Map<string, string> } {
+  const fromEnv = new Map<string, string>();
+  const out: Record<string, unknown> = structuredClone(config);
+  for (const [name, path] of Object.entries(def.env ?? {})) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const keys = path.split('.');
+    let cur = out;
+    for (const k of keys.slice(0, -1)) {
+      const next = cur[k];
+      if (next === null || typeof next !== 'object' || Array.isArray(next)) cur[k] = {};
+      cur = cur[k] as Record<string, unknown>;
+    }
+    const value = /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : /^(true|yes|on)$/i.test(raw) ? true : /^(false|no|off)$/i.test(raw) ? false : raw;
+    cur[keys[keys.length - 1] as string] = value;
+    fromEnv.set(path, `environment variable ${name}`);
+  }
+  return { config: out, fromEnv };
+}
+
+/** Environment variables declared by every plugin under root (for `postern config env`). */
+export async function pluginEnvVariables(root = PLUGIN_ROOT): Promise<Array<{ name: string; plugin: string; path: string }>> {
+  const out: Array<{ name: string; plugin: string; path: string }> = [];
+  for (const dir of readdirSync(root, { withFileTypes: true })) {
+    const file = join(root, dir.name, 'index.ts');
+    if (!dir.isDirectory() || !existsSync(file)) continue;
+    try {
+      const mod = (await import(pathToFileURL(file).href)) as { default?: PluginDefinition };
+      for (const [name, path] of Object.entries(mod.default?.env ?? {})) out.push({ name, plugin: mod.default?.name ?? dir.name, path });
+    } catch {
+      // A plugin that cannot be loaded has no variables to list; `config check` reports it.
+    }
+  }
   return out;
 }

@@ -72,6 +72,47 @@ export interface StoredInfo {
   context: MessageContext;
 }
 
+/**
+ * Entries about to be deleted (manual deletion or a purge batch). A `reject` or `tempfail` verdict vetoes
+ * the deletion (a plugin's own legal-hold rules); the store still enforces holds and retention itself.
+ */
+export interface BeforeDeleteInfo {
+  entries: Array<{ user: string; folder: string; uid: number }>;
+  actor: string;
+  reason: 'manual' | 'purge';
+}
+
+/** A read of archived mail (IMAP SELECT/EXAMINE or a body FETCH), for the audit log. */
+export interface AccessInfo {
+  /** Who read: the logged-in user. */
+  user: string;
+  /** True when the read went through the auditor namespace (someone else's archive). */
+  auditor: boolean;
+  /** Whose archive was read. */
+  target: string;
+  folder: string;
+  /** The message read, or null for opening a folder. */
+  uid: number | null;
+  /** "select", "examine" or "fetch-body". */
+  what: 'select' | 'examine' | 'fetch-body';
+  /** The protocol the read came through ("imap"). */
+  via: string;
+}
+
+/** A login attempt on a read protocol (IMAP, API): what the audit log records as a login. */
+export interface AuthenticateInfo {
+  /** The protocol: "imap", "api" … */
+  via: string;
+  /** The name the client gave (user name or address); never the password. */
+  login: string;
+  /** The user it resolved to, when known. */
+  user: string | null;
+  ok: boolean;
+  /** Why it failed ("bad-password", "no-imap-access", "plaintext-refused" …). */
+  reason?: string;
+  remote?: string;
+}
+
 type Gate<A> = { kind: 'gate'; args: A; result: Verdict };
 type Collect<A, R> = { kind: 'collect'; args: A; result: R };
 type Notify<A> = { kind: 'notify'; args: A; result: void };
@@ -87,10 +128,14 @@ export interface HookCatalogue {
   parse: Collect<{ context: MessageContext }, Record<string, unknown>>;
   route: Collect<{ context: MessageContext }, Route[]>;
   dedup: Collect<{ context: MessageContext }, DedupAnswer | null>;
+  /** Parts are merged (earlier plugins win a key) into the new message's attributes (JSON, ≤ 256 KB). */
   index: Collect<{ context: MessageContext; messageId: string }, Record<string, unknown>>;
   retention: Collect<{ context: MessageContext; routes: Route[] }, Record<string, unknown>>;
   stored: Notify<StoredInfo>;
   disconnect: Notify<{ session: SessionInfo }>;
+  access: Notify<AccessInfo>;
+  authenticate: Notify<AuthenticateInfo>;
+  beforeDelete: Gate<BeforeDeleteInfo>;
 }
 
 export type HookName = keyof HookCatalogue;

@@ -25,6 +25,11 @@ export interface PluginDefinition<S extends z.ZodType = z.ZodType> {
   /** Services this plugin decorates, declared so conflicts are found before any register() runs. */
   provides?: Array<keyof Services>;
   configSchema: S;
+  /**
+   * Environment variables that override this plugin's settings: variable name → dotted key in its
+   * config (e.g. { POSTERN_IMAP_PORT: 'port' }). Applied before configSchema parses; listed by `postern config env`.
+   */
+  env?: Record<string, string>;
   register(app: PluginApi, config: z.output<S>): void | Promise<void>;
 }
 

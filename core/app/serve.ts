@@ -16,6 +16,8 @@ import { createCaptureService } from '../intake/capture.ts';
 import { AdminRoutes } from '../admin/routes.ts';
 import { createArchiver } from '../pipeline/archive-message.ts';
 import { SmtpReceiver } from '../smtp/receiver.ts';
+import { startPop3Proxy } from '../pop3/start.ts';
+import { recoverHeldEntries, startRelay } from '../smtp/relay-setup.ts';
 import { AdminServer, isLoopback } from '../admin/server.ts';
 import { PosternError } from '../errors.ts';
 import { ensureToken } from '../admin/token.ts';
@@ -24,12 +26,19 @@ import multidropRouter from '../router/multidrop-router.ts';
 import { isPosternError } from '../errors.ts';
 import { App } from './app.ts';
 import { HookRegistry } from './hooks.ts';
+import { setupJobs } from '../jobs/setup.ts';
+import { setupAudit } from '../audit/setup.ts';
+import { configuredPolicies, setupCompliance } from '../compliance/setup.ts';
+import { setupImport } from '../import/setup.ts';
 
 export interface RunningServer {
   app: App;
   intake: Intake;
   queue: QueueManager;
   smtpPort: number | null;
+  pop3Port: number | null;
+  pop3sPort: number | null;
+  relayPort: number | null;
   adminPort: number;
   log: Logger;
   shutdown(reason: string): Promise<void>;
@@ -56,7 +65,10 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
     onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'archive' }, callers),
-  }), { codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile) });
+  }), {
+    codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile),
+    retention: { policies: configuredPolicies(config.compliance), holdEverything: config.compliance.holdEverything, sentFolder: config.routing.sentFolder },
+  });
   const intake = new Intake(new RocksEngine(join(config.dataDir, 'intake'), {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
@@ -80,9 +92,13 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     throw new PosternError('UNAVAILABLE', 'The archiving queue is not running yet');
   };
   app.decorate('capture', createCaptureService(intake, (record, inline) => enqueue(record, inline)));
+  const jobs = setupJobs(app, archive);
+  setupImport(app);
 
   await archive.open();
   app.onClose('core', () => archive.close());
+  const auditing = await setupAudit(app, archive, loaded.file);
+  const compliance = setupCompliance(app);
   if (!(await archive.getUser(config.routing.unmatchedUser))) {
     await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
   }
@@ -112,7 +128,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     queue.enqueue(record, inline);
     refreshIntakeGauges();
   };
+  await recoverHeldEntries(intake, existing, (record) => enqueue(record, null), log);
   refreshIntakeGauges();
+  await jobs.start([...config.jobs, ...auditing.jobs, ...compliance.jobs]);
 
   let ready = false;
   let smtp: SmtpReceiver | null = null;
@@ -128,9 +146,16 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     });
     smtpPort = await smtp.listen();
   }
+  const pop3 = await startPop3Proxy(config, { capture: app.service('capture'), users: archive, log, metrics, hostname });
+  const pop3Port = pop3?.port ?? null;
+  const relay = await startRelay({ config, hostname, intake, archive, hooks, log, metrics, enqueue: (record, inline) => enqueue(record, inline) });
+  const relayPort = relay?.port ?? null;
+  const pop3sPort = pop3?.tlsPort ?? null;
   const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;
   const startedAt = Date.now();
   const admin = new AdminServer({
+    onRequest: auditing.onAdminRequest,
+    access: compliance.access,
     config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes,
     status: {
       status: async () => {
@@ -140,9 +165,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           dataDir: config.dataDir,
           storage: archive.backend,
-          listeners: { smtp: smtpPort },
+          listeners: { smtp: smtpPort, pop3: pop3Port, pop3s: pop3sPort, relay: relayPort },
           plugins: app.plugins(),
-          intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, processing: queue.active },
+          intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, held: intake.heldCount(), processing: queue.active },
           archive: await archive.stats(),
           flagged: await archive.listFlagged(100),
         };
@@ -151,7 +176,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   });
   const adminPort = await admin.listen();
   ready = true;
-  log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, adminPort, config: loaded.file ?? '(defaults)' });
+  log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, config: loaded.file ?? '(defaults)' });
 
   let stopping: Promise<void> | null = null;
   const shutdown = (reason: string): Promise<void> => {
@@ -160,6 +185,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
       ready = false;
       const graceMs = config.shutdown.graceSeconds * 1000;
       await smtp?.close(graceMs);
+      await relay?.relay.close(graceMs);
+      await pop3?.close(graceMs);
+      await jobs.stop(graceMs);
       const drained = await queue.stop(graceMs);
       if (!drained) log.warn('Archiving did not finish in the grace period; remaining entries stay in the intake');
       await admin.close();
@@ -168,7 +196,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     })();
     return stopping;
   };
-  return { app, intake, queue, smtpPort, adminPort, log, shutdown };
+  return { app, intake, queue, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, log, shutdown };
 }
 
 /** The blob cipher from a key file (64 hex characters = 256 bits), or none when no file is configured. */

@@ -8,6 +8,8 @@ import type { Metrics } from '../metrics.ts';
 import type { HookRegistry } from './hooks.ts';
 import type { AdminRoutes } from '../admin/routes.ts';
 import type { CaptureService } from '../intake/capture.ts';
+import type { JobService } from '../jobs/service.ts';
+import type { AuditLog } from '../audit/types.ts';
 
 export interface Services {
   config: Config;
@@ -19,4 +21,8 @@ export interface Services {
   adminRoutes: AdminRoutes;
   /** Hand a message to the archiving half (proxies, importers); resolves after the durable intake commit. */
   capture: CaptureService;
+  /** Job kinds, definitions, schedules and results (register kinds during plugin register). */
+  jobs: JobService;
+  /** The tamper-evident audit log (core/audit): record compliance, admin, login, deletion and access events. */
+  audit: AuditLog;
 }

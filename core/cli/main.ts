@@ -5,10 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { loadConfig, envVariables, ConfigError } from '../config/load.ts';
-import { resolvePlugins } from '../app/app.ts';
+import { pluginEnvVariables, resolvePlugins } from '../app/app.ts';
 import { hashPassword } from '../smtp/password.ts';
 import type { ArchiveEntry, UserRecord } from '../storage/types.ts';
 import { AdminClientError, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
+import { addImapCommands } from './imap-commands.ts';
+import { addAuditCommands } from './audit-commands.ts';
+import { addImportCommands } from './import-commands.ts';
+import { addJobsCommands } from './jobs-commands.ts';
+import { addComplianceCommands } from './compliance-commands.ts';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/postern.yaml', import.meta.url));
 
@@ -57,8 +62,9 @@ config.command('check')
   });
 config.command('env')
   .description('list every environment variable that overrides a setting')
-  .action(() => {
+  .action(async () => {
     for (const v of envVariables()) process.stdout.write(`${v.name}\t${v.path.join('.')}\t(default ${JSON.stringify(v.sample)})\n`);
+    for (const v of await pluginEnvVariables()) process.stdout.write(`${v.name}\tplugins[${v.plugin}].config.${v.path}\t(plugin ${v.plugin})\n`);
   });
 config.command('hash-password')
   .description('read a password from standard input and print a hash for smtp.auth.users')
@@ -133,6 +139,8 @@ user.command('list')
     for (const u of res.users) process.stdout.write(`${u.name}\t${[...u.addresses, ...u.domains.map((d) => `@${d}`)].join(', ')}\n`);
   });
 
+addImapCommands(user, target);
+
 const archive = program.command('archive').description('read archived mail');
 archive.command('list <user>')
   .description('list messages in a folder: UID, date, from, subject (tab-separated)')
@@ -187,6 +195,11 @@ program.command('status')
     }
     process.stdout.write(lines.join('\n') + '\n');
   });
+
+addAuditCommands(program, target);
+addImportCommands(program, target);
+addJobsCommands(program, target);
+addComplianceCommands(program, target);
 
 try {
   await program.parseAsync(process.argv);

@@ -31,6 +31,57 @@ const smtpSchema = z.strictObject({
     tls: tls.default({ cert: '', key: '' }),
     auth: smtpAuthSchema.default({ mode: 'none', users: {}, allowInsecure: false }),
   });
+/** The POP3 proxy (core/pop3): clients retrieve through Postern from the upstream; every RETR is captured. */
+export const pop3Schema = z.strictObject({
+    enabled: z.boolean().default(true),
+    host: host.default('127.0.0.1'),
+    port: port.default(1110),
+    /** Implicit-TLS (POP3S) listener; 0 disables it. */
+    tlsPort: port.default(1995),
+    /** "host:port" of the real POP3 server; empty disables the proxy. */
+    upstream: z.string().regex(/^$|^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$/, 'must be "host:port" (or empty to disable)').default(''),
+    upstreamTls: z.enum(['none', 'starttls', 'implicit']).default('none'),
+    upstreamCa: z.string().default(''),
+    upstreamVerify: z.boolean().default(true),
+    tls: tls.default({ cert: '', key: '' }),
+    maxConnections: z.number().int().min(1).max(100000).default(200),
+    idleTimeoutSeconds: z.number().min(1).max(3600).default(600),
+    upstreamTimeoutSeconds: z.number().min(1).max(3600).default(60),
+    maxLineLength: z.number().int().min(64).max(65536).default(4096),
+    maxMessageSize: bytes.default(50 * 1024 * 1024),
+    /** USER/PASS and AUTH on a connection without TLS: false allows them only from loopback clients. */
+    allowPlaintextAuth: z.boolean().default(false),
+  });
+/** The SMTP relay proxy (core/smtp/relay-listener.ts): clients send through Postern to `upstream`. */
+const relaySchema = z.strictObject({
+    enabled: z.boolean().default(true),
+    host: host.default('127.0.0.1'),
+    port: port.default(2587),
+    hostname: z.string().default(''),
+    /** "host:port" of the real SMTP server; empty disables the relay (logged at start). */
+    upstream: z.string().regex(/^$|^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be "host:port" (or empty to disable the relay)').default(''),
+    /** auto = plain to a loopback upstream, STARTTLS (required) to any other. */
+    upstreamTls: z.enum(['auto', 'none', 'starttls', 'implicit']).default('auto'),
+    upstreamTlsVerify: z.boolean().default(true),
+    upstreamCa: z.string().default(''),
+    upstreamServername: z.string().default(''),
+    /** Idle upstream sessions (unauthenticated, between transactions) kept for the next client; 0 = none. */
+    upstreamPoolSize: z.number().int().min(0).max(1000).default(16),
+    auth: z.strictObject({
+      mode: z.enum(['passthrough', 'local', 'none']).default('passthrough'),
+      allowInsecure: z.boolean().default(false),
+    }).default({ mode: 'passthrough', allowInsecure: false }),
+    requireArchive: z.boolean().default(true),
+    maxMessageSize: bytes.default(50 * 1024 * 1024),
+    maxRecipients: z.number().int().min(1).max(100000).default(1000),
+    maxConnections: z.number().int().min(1).max(100000).default(100),
+    idleTimeoutSeconds: z.number().min(1).max(3600).default(300),
+    earlyTalkerDelayMs: z.number().int().min(0).max(10000).default(0),
+    connectTimeoutSeconds: z.number().min(0.1).max(600).default(15),
+    commandTimeoutSeconds: z.number().min(0.1).max(3600).default(60),
+    dataTimeoutSeconds: z.number().min(0.1).max(3600).default(600),
+    tls: tls.default({ cert: '', key: '' }),
+  });
 const adminSchema = z.strictObject({
     host: host.default('127.0.0.1'),
     port: port.default(9025),
@@ -71,6 +122,27 @@ const seedUserSchema = z.strictObject({
   pop3Users: z.array(z.string().min(1)).default([]),
 });
 
+const retentionNames = z.array(z.string().min(1).max(320)).min(1).max(1000);
+const complianceSchema = z.strictObject({
+    /** Retention rules (read-only here; `postern policy add` keeps more in the archive). */
+    policies: z.array(z.strictObject({
+      name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+      match: z.strictObject({
+        users: retentionNames.optional(), groups: retentionNames.optional(), addresses: retentionNames.optional(),
+        domains: retentionNames.optional(), folders: retentionNames.optional(), direction: z.enum(['received', 'sent']).optional(),
+      }).default({}),
+      minimum: z.string().regex(/^(\d{1,4}[dwmy]|forever)$/, 'must be like "30d", "6w", "18m", "7y" or "forever"'),
+      maximum: z.string().regex(/^\d{1,4}[dwmy]$/, 'must be like "30d", "6w", "18m" or "10y"').optional(),
+    })).default([]),
+    /** Hold every archived entry (no deletion or purge at all), whatever the stored switch says. */
+    holdEverything: z.boolean().default(false),
+    /** Administrators see only from/to/subject/date of other users' mail through the API, never bodies. */
+    previewBlocking: z.boolean().default(false),
+    /** Run the purge as the job "retention-purge" on this schedule (cron or "1d"); null: only on demand. */
+    purgeSchedule: z.string().min(1).nullable().default(null),
+    purgeBatchSize: z.number().int().min(1).max(10000).default(500),
+  });
+
 const storageSchema = z.strictObject({
     /** Blob compression at rest: codec, level, and the size below which chunks are stored raw. */
     compression: z.strictObject({
@@ -89,7 +161,9 @@ export const configSchema = z.strictObject({
     format: z.enum(['auto', 'json', 'pretty']).default('auto'),
   }).default({ level: 'info', format: 'auto' }),
   smtp: smtpSchema.default(() => smtpSchema.parse({})),
+  pop3: pop3Schema.default(() => pop3Schema.parse({})),
   admin: adminSchema.default(() => adminSchema.parse({})),
+  relay: relaySchema.default(() => relaySchema.parse({})),
   intake: intakeSchema.default(() => intakeSchema.parse({})),
   storage: storageSchema.default(() => storageSchema.parse({})),
   routing: routingSchema.default(() => routingSchema.parse({})),
@@ -100,6 +174,31 @@ export const configSchema = z.strictObject({
     graceSeconds: z.number().min(0).max(600).default(20),
   }).default({ graceSeconds: 20 }),
   users: z.array(seedUserSchema).default([]),
+  compliance: complianceSchema.default(() => complianceSchema.parse({})),
+  /** The audit log (always on for configuration and compliance changes) and scheduled integrity verification. */
+  audit: z.strictObject({
+    /** Also record reads of message bodies (IMAP FETCH of a body, `postern archive get`). */
+    recordMessageAccess: z.boolean().default(false),
+    /** Run integrity verification (`postern verify`) as the job "integrity-verify" on this schedule (cron or "1d"). */
+    verifySchedule: z.string().min(1).nullable().default(null),
+  }).default({ recordMessageAccess: false, verifySchedule: null }),
+  /** Scheduled and on-demand jobs (imports, purge, verify); options are checked by the job kind. */
+  jobs: z.array(z.strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+    kind: z.string().min(1),
+    schedule: z.string().min(1).nullable().default(null),
+    enabled: z.boolean().default(true),
+    options: z.record(z.string(), z.unknown()).default({}),
+  })).default([]),
+  /** The SMTP server through which job results reports (reportTo) are mailed. */
+  jobReports: z.strictObject({
+    host: z.string().default(''),
+    port: port.default(25),
+    tls: z.enum(['none', 'starttls', 'implicit']).default('starttls'),
+    acceptSelfSigned: z.boolean().default(false),
+    from: z.string().default('postern@localhost'),
+    timeoutSeconds: z.number().min(1).max(600).default(30),
+  }).default({ host: '', port: 25, tls: 'starttls', acceptSelfSigned: false, from: 'postern@localhost', timeoutSeconds: 30 }),
   plugins: z.array(z.strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
     config: z.record(z.string(), z.unknown()).default({}),

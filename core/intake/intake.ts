@@ -11,7 +11,8 @@ import type { KvEngine, KvOp } from '../storage/kv.ts';
 import { prefixEnd } from '../storage/kv-keys.ts';
 import { newIntakeId } from './ids.ts';
 
-export type IntakeState = 'active' | 'deferred' | 'corrupt';
+/** 'held': spooled by the relay proxy while the upstream decides; the queue manager ignores it. */
+export type IntakeState = 'active' | 'deferred' | 'corrupt' | 'held';
 
 export interface IntakeRecord {
   id: string;
@@ -29,6 +30,8 @@ export interface IntakeRecord {
   /** Epoch milliseconds of the next attempt (deferred entries). */
   nextAttemptAt: number;
   lastError: string | null;
+  /** Problems to flag the archived message with (e.g. "relay-outcome-unknown"). */
+  flags?: string[];
 }
 
 /**
@@ -95,12 +98,12 @@ export class IntakeWriter {
   }
 
   /** Make the message durable. Resolves only after fsync; the caller may then acknowledge. */
-  async commit(meta: IntakeMeta): Promise<{ record: IntakeRecord; inline: Buffer | null }> {
+  async commit(meta: IntakeMeta, options: { state?: 'active' | 'held' } = {}): Promise<{ record: IntakeRecord; inline: Buffer | null }> {
     if (this.done) throw new PosternError('INVALID_INPUT', 'Message was already committed or aborted');
     this.done = true;
     const record: IntakeRecord = {
       id: this.id, ...meta, receivedAt: new Date().toISOString(), size: this.size, sha256: this.hash.digest('hex'),
-      storage: this.file ? 'file' : 'inline', state: 'active', attempts: 0, nextAttemptAt: 0, lastError: null,
+      storage: this.file ? 'file' : 'inline', state: options.state ?? 'active', attempts: 0, nextAttemptAt: 0, lastError: null,
     };
     let inline: Buffer | null = null;
     if (this.file) {
@@ -135,6 +138,7 @@ export class IntakeWriter {
 export class Intake {
   private readonly spoolDir: string;
   private counts_: IntakeCounts = { active: 0, deferred: 0, corrupt: 0 };
+  private held_ = 0;
   private pendingRemovals: KvOp[] = [];
   private removalFlush: Promise<void> | null = null;
 
@@ -159,7 +163,8 @@ export class Intake {
       if (!fileIds.has(name.replace(/\.eml$/, ''))) rmSync(join(this.spoolDir, name), { force: true });
     }
     this.counts_ = { active: 0, deferred: 0, corrupt: 0 };
-    for (const r of records) this.counts_[r.state] += 1;
+    this.held_ = 0;
+    for (const r of records) this.tally(r.state, 1);
     return records;
   }
 
@@ -189,12 +194,31 @@ export class Intake {
     const ops: KvOp[] = [{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(record)) }];
     if (inline) ops.push({ type: 'put', key: DATA + record.id, value: inline });
     await this.kv.write(ops, { sync: true });
-    this.counts_.active += 1;
+    this.tally(record.state, 1);
     this.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9);
   }
 
   counts(): IntakeCounts {
     return { ...this.counts_ };
+  }
+
+  /** Entries held by the relay proxy while the upstream decides (not counted in counts()). */
+  heldCount(): number {
+    return this.held_;
+  }
+
+  private tally(state: IntakeState, delta: number): void {
+    if (state === 'held') this.held_ += delta;
+    else this.counts_[state] += delta;
+  }
+
+  /** A held entry becomes active (the queue manager may archive it), optionally flagged. */
+  async release(record: IntakeRecord, options: { flags?: string[]; sync?: boolean } = {}): Promise<IntakeRecord> {
+    const next: IntakeRecord = { ...record, state: 'active', ...(options.flags?.length ? { flags: [...(record.flags ?? []), ...options.flags] } : {}) };
+    await this.kv.write([{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) }], { sync: options.sync ?? true });
+    this.tally(record.state, -1);
+    this.tally('active', 1);
+    return next;
   }
 
   async get(id: string): Promise<IntakeRecord | null> {
@@ -219,8 +243,8 @@ export class Intake {
   async setState(record: IntakeRecord, state: IntakeState, update: Partial<Pick<IntakeRecord, 'attempts' | 'nextAttemptAt' | 'lastError'>>): Promise<IntakeRecord> {
     const next: IntakeRecord = { ...record, ...update, state };
     await this.kv.write([{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) }], { sync: true });
-    this.counts_[record.state] -= 1;
-    this.counts_[state] += 1;
+    this.tally(record.state, -1);
+    this.tally(state, 1);
     return next;
   }
 
@@ -236,7 +260,7 @@ export class Intake {
       return this.kv.write(ops, { sync: false });
     });
     await this.removalFlush;
-    this.counts_[record.state] -= 1;
+    this.tally(record.state, -1);
     if (record.storage === 'file') await unlink(this.spoolPath(record.id)).catch(() => undefined);
   }
 }

@@ -48,7 +48,7 @@ export class QueueManager {
     this.maxReady = options.maxReady ?? 50000;
   }
 
-  /** Start with what the intake held at open (active first, deferred on their schedule). */
+  /** Start with what the intake held at open (active first, deferred on their schedule; 'held' relay entries are never taken). */
   start(existing: IntakeRecord[]): void {
     this.stopped = false;
     for (const r of existing) {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { PosternError } from '../errors.ts';
+import { PosternError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { HookRegistry } from '../app/hooks.ts';
@@ -17,6 +17,39 @@ import { headerValues, parseHeaderBlock, summarize, type HeaderBlock } from '../
 import { detectJournalReport, parseJournalReport } from '../journal/journal-report.ts';
 
 const HEADER_SCAN_BYTES = 1024 * 1024;
+/** Upper bound on the JSON of one message's attributes (merged `index` hook results). */
+export const MAX_ATTRIBUTES_BYTES = 256 * 1024;
+
+/**
+ * Merge the `index` hook parts into the attributes stored with a new message (earlier plugins win a
+ * key). A key whose value is not JSON, or that would push the set over MAX_ATTRIBUTES_BYTES, is
+ * dropped and logged: the message is archived without it rather than failing or bloating the record.
+ */
+export function messageAttributes(parts: Array<Record<string, unknown>>, log: Logger): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  let size = 2;
+  for (const part of parts) {
+    for (const [key, value] of Object.entries(part)) {
+      if (key in out || value === undefined) continue;
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value) as string | undefined;
+      } catch (err) {
+        log.warn('Message attribute is not JSON; dropped', { key, err: errorMessage(err) });
+        continue;
+      }
+      if (text === undefined) continue;
+      const bytes = Buffer.byteLength(JSON.stringify(key)) + Buffer.byteLength(text) + 2;
+      if (size + bytes > MAX_ATTRIBUTES_BYTES) {
+        log.warn('Message attribute is too large; dropped', { key, bytes, limit: MAX_ATTRIBUTES_BYTES });
+        continue;
+      }
+      out[key] = JSON.parse(text) as unknown;
+      size += bytes;
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
 
 export interface ArchiverDeps {
   archive: ArchiveStore;
@@ -148,7 +181,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     const mergeInto = dedup?.mergeInto ?? undefined;
     const messageId = mergeInto ?? unit.captureId;
     await hooks.collect('retention', { context, routes }, log);
-    await hooks.collect('index', { context, messageId }, log);
+    const attributes = messageAttributes(await hooks.collect('index', { context, messageId }, log), log);
 
     const capture: CaptureRecord = {
       id: unit.captureId, listener: record.listener, receivedAt: record.receivedAt, mailFrom: record.envelope.mailFrom,
@@ -165,7 +198,9 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       fileInto: routes.map((r) => ({ user: r.user, folder: r.folder })),
       ...(mergeInto ? { mergeInto } : {}),
       identities: [blobIdentity(unit.blob.sha256), ...(dedup?.identities ?? [])],
-      ...(unit.flags.length ? { flags: unit.flags } : {}),
+      // Problems found while capturing (e.g. relay-outcome-unknown) join those found while unwrapping.
+      ...(unit.flags.length || record.flags?.length ? { flags: [...unit.flags, ...(record.flags ?? [])] } : {}),
+      ...(attributes ? { attributes } : {}),
     });
     metrics.commitDuration.observe({ store: 'archive' }, Number(process.hrtime.bigint() - started) / 1e9);
     if (result.alreadyCommitted) return;

@@ -9,6 +9,8 @@ import { describeUsers } from './conformance/users.ts';
 import { describeBlobs, describeCommitsAndReads } from './conformance/messages.ts';
 import { describeIdempotency } from './conformance/idempotency.ts';
 import { describeConcurrency } from './conformance/concurrency.ts';
+import { describeAuditAndIntegrity } from './conformance/audit.ts';
+import { describeRetention } from './conformance/retention.ts';
 
 export type { ConformanceHarness } from './conformance/fixtures.ts';
 
@@ -37,5 +39,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
     describeBlobs(helpers);
     describeIdempotency(helpers);
     describeConcurrency(helpers);
+    describeAuditAndIntegrity(helpers);
+    describeRetention(helpers);
   });
 }

@@ -5,11 +5,15 @@ import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { KvDirectory } from './kv-directory.ts';
+import { KvJobStore } from '../jobs/kv-job-store.ts';
+import { KvAuditStore } from '../audit/kv-audit-store.ts';
+import { KvIntegrityReader } from '../verify/kv-integrity-reader.ts';
+import { KvRetention, type RetentionOptions } from './kv-retention.ts';
 import { DEFAULT_BLOB_CODEC, decodeChunk, encodeChunkAsync, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
 import {
   USER_NAME, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
-  type FlaggedMessage, type ListOptions, type MessageRecord, type NewUser, type UserRecord,
+  type FlaggedMessage, type JobStore, type AuditStore, type IntegrityReader, type RetentionStore, type ListOptions, type MessageRecord, type NewUser, type UserRecord,
 } from './types.ts';
 
 export const CHUNK_SIZE = 1024 * 1024;
@@ -53,11 +57,34 @@ export class KvArchiveStore implements ArchiveStore {
   private readonly codec: BlobCodecOptions;
   private readonly cipher: ChunkCipher | undefined;
 
-  constructor(private readonly kv: KvEngine, options: { backend?: string; codec?: BlobCodecOptions; cipher?: ChunkCipher } = {}) {
+  private readonly retentionRole: KvRetention;
+  /** Deletions and hold changes waiting for the writer (run alone, between commit groups). */
+  private readonly exclusive: Array<() => Promise<void>> = [];
+
+  constructor(private readonly kv: KvEngine, options: { backend?: string; codec?: BlobCodecOptions; cipher?: ChunkCipher; retention?: RetentionOptions } = {}) {
     this.backend = options.backend ?? 'rocksdb';
     this.codec = options.codec ?? DEFAULT_BLOB_CODEC;
     this.cipher = options.cipher;
     this.directory = new KvDirectory(kv);
+    this.retentionRole = new KvRetention({
+      kv,
+      exclusive: (fn) => new Promise((resolve, reject) => {
+        this.exclusive.push(() => fn().then(resolve, reject));
+        this.pump();
+      }),
+      folderState: (user, folder) => this.folderState(user, folder, new Map()),
+      published: (folders, stats) => {
+        for (const [k, f] of folders) this.folderCache.set(k, f);
+        this.stats_ = stats;
+      },
+      stats: () => this.currentStats(),
+      getUser: (name) => this.directory.get(name),
+      getMessage: (id) => this.getMessage(id),
+    }, options.retention ?? {});
+  }
+
+  retention(): RetentionStore {
+    return this.retentionRole;
   }
 
   async open(): Promise<void> {
@@ -65,10 +92,11 @@ export class KvArchiveStore implements ArchiveStore {
     const raw = await this.kv.get(keys.stats());
     this.stats_ = { messages: 0, entries: 0, blobs: 0, blobBytes: 0, flagged: 0, ...(raw ? parse<Partial<StoredStats>>(raw) : {}) };
     await this.directory.load();
+    await this.retentionRole.load();
   }
 
   async close(): Promise<void> {
-    while (this.writing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.writing || this.queue.length > 0 || this.exclusive.length > 0) await new Promise((r) => setTimeout(r, 5));
     await this.kv.close();
   }
 
@@ -156,7 +184,17 @@ export class KvArchiveStore implements ArchiveStore {
   }
 
   private pump(): void {
-    if (this.writing || this.queue.length === 0) return;
+    if (this.writing) return;
+    const task = this.exclusive.shift();
+    if (task) {
+      this.writing = true;
+      void task().finally(() => {
+        this.writing = false;
+        this.pump();
+      });
+      return;
+    }
+    if (this.queue.length === 0) return;
     this.writing = true;
     const group = this.queue.splice(0, 256);
     this.writeGroup(group).finally(() => {
@@ -251,7 +289,10 @@ export class KvArchiveStore implements ArchiveStore {
     const isNew = !message;
     if (!message) {
       if (mergeInto) throw new PosternError('NOT_FOUND', `Message "${mergeInto}" to merge into does not exist`);
-      message = { id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [], flags: [] };
+      message = {
+        id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [], flags: [],
+        ...(commit.attributes && Object.keys(commit.attributes).length > 0 ? { attributes: commit.attributes } : {}),
+      };
     }
     const flags = [...new Set([...message.flags, ...(commit.flags ?? [])])];
     if (flags.length > message.flags.length) {
@@ -274,7 +315,7 @@ export class KvArchiveStore implements ArchiveStore {
       } else {
         const chunks = Math.max(1, Math.ceil(commit.blob.size / CHUNK_SIZE));
         if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });  // already encoded
-        else if (commit.blob.size <= CHUNK_SIZE) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed; retry`);
+        else if (commit.blob.size <= CHUNK_SIZE || !(await this.kv.get(keys.chunk(sha, 0)))) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed or was purged meanwhile; retry`);
         blobDelta = { size: commit.blob.size, chunks, refs: 1 };
         g.stats.blobs += 1;
         g.stats.blobBytes += commit.blob.size;
@@ -300,13 +341,14 @@ export class KvArchiveStore implements ArchiveStore {
       };
       local.push({ type: 'put', key: keys.entry(f.user, f.folder, uid), value: json(entry) });
       local.push({ type: 'put', key: keys.holds(f.user, f.folder, targetId), value: Buffer.from(String(uid)) });
+      local.push(...(await this.retentionRole.entryOps(entry, message, commit.retention)));
       newHolds.push(holdKey);
       entries.push({ user: f.user, folder: f.folder, uid });
     }
     local.push({ type: 'put', key: keys.capture(commit.capture.id), value: Buffer.from(targetId) });
     // Identity keys nobody owns yet now point at this message; later copies merge into it.
     const claimed = (commit.identities ?? []).filter((id) => !g.byIdentity.has(id));
-    for (const id of claimed) local.push({ type: 'put', key: keys.identity(id), value: Buffer.from(targetId) });
+    for (const id of claimed) local.push({ type: 'put', key: keys.identity(id), value: Buffer.from(targetId) }, this.retentionRole.identityOp(targetId, id));
 
     // Everything for this commit is decided: publish it into the group.
     g.ops.push(...local);
@@ -393,6 +435,20 @@ export class KvArchiveStore implements ArchiveStore {
       }
     }
     return Readable.from(chunks(), { objectMode: false });
+  }
+
+  private jobStore: KvJobStore | null = null;
+  jobs(): JobStore {
+    return (this.jobStore ??= new KvJobStore(this.kv));
+  }
+
+  private auditStore: KvAuditStore | null = null;
+  audit(): AuditStore {
+    return (this.auditStore ??= new KvAuditStore(this.kv));
+  }
+
+  integrity(): IntegrityReader {
+    return new KvIntegrityReader(this.kv, this.cipher);
   }
 
   async stats(): Promise<ArchiveStats> {

@@ -1,7 +1,12 @@
 // The storage interface every backend implements: metadata (users, folders, entries, messages),
-// blobs (original bytes by SHA-256), and the search and audit roles later issues fill in.
+// blobs (original bytes by SHA-256), audit (append-only numbered records; integrity scans for verify),
+// and the search role a later issue fills in.
 // Callers see only these types: no engine handles, iterators or key encodings cross this line.
 import type { Readable } from 'node:stream';
+import type { JobRecord, JobResult } from '../jobs/types.ts';
+import type {
+  DeleteResult, EntryRef, EntryRetention, HoldRecord, HoldStatus, NewHold, PurgeBatch, PurgeOptions, RetentionPolicy,
+} from '../compliance/types.ts';
 
 export interface UserRecord {
   name: string;
@@ -98,6 +103,11 @@ export interface MessageRecord extends MessageSummaryFields {
   captures: CaptureRecord[];
   /** Problems found while archiving (e.g. "journal-malformed: no message/rfc822 part"); never cleared. */
   flags: string[];
+  /**
+   * Plugin data computed once at archive time (merged `index` hook results, e.g. `{ imap: … }`); JSON
+   * values only. Stored with a new message; a merged capture keeps the first message's attributes.
+   */
+  attributes?: Record<string, unknown>;
 }
 
 export interface FolderStatus {
@@ -151,6 +161,10 @@ export interface ArchiveCommit {
   identities?: string[];
   /** Problems to flag the message with (merged into existing flags). */
   flags?: string[];
+  /** Plugin data stored with a new message (ignored on a merge); see MessageRecord.attributes. */
+  attributes?: Record<string, unknown>;
+  /** Retention for the new entries, merged with the store's policies (the longest minimum wins). */
+  retention?: Partial<EntryRetention>;
 }
 
 export interface CommitResult {
@@ -226,6 +240,101 @@ export interface ArchiveStore {
   /** The original bytes, streamed; null when the blob does not exist. */
   openBlob(blobId: string): Promise<Readable | null>;
   stats(): Promise<ArchiveStats>;
+  /** The jobs role: job definitions with status, per-job state (checkpoints) and the results history. */
+  jobs(): JobStore;
+  /** The audit role: an append-only, numbered record sequence (core/audit encodes and chains the records). */
+  audit(): AuditStore;
+  /** Full scans and raw chunk reads for integrity verification (core/verify). */
+  integrity(): IntegrityReader;
+  /** The retention role: policies, per-entry retention, legal holds, and the only way to delete mail. */
+  retention(): RetentionStore;
+}
+
+/**
+ * Retention and legal hold, enforced by the backend itself (ARCHITECTURE durability rule 4): whoever
+ * calls deleteEntries or purge, an entry under a hold, under hold-everything or before its retainUntil is
+ * never deleted (deleteEntries refuses the whole call with HELD; purge skips and counts it). Deleting an
+ * entry drops its message when no entry is left, and the blob's chunks when its reference count reaches
+ * zero, in one synced batch. retainUntil is computed at commit from the policies and only ever extended.
+ */
+export interface RetentionStore {
+  /** Configured (read-only) and stored policies, configured first. */
+  listPolicies(): Promise<RetentionPolicy[]>;
+  /** Add or replace a stored policy; applies to entries archived from now on. */
+  putPolicy(policy: RetentionPolicy): Promise<void>;
+  removePolicy(name: string): Promise<void>;
+  /** An entry's retention ({null, null} when no rule set any), or null when the entry does not exist. */
+  getRetention(ref: EntryRef): Promise<EntryRetention | null>;
+  /** Move retainUntil later; an earlier instant is refused (FORBIDDEN). */
+  extendRetention(ref: EntryRef, retainUntil: string): Promise<EntryRetention>;
+  createHold(hold: NewHold): Promise<HoldRecord>;
+  /** Release an active hold (kept, with releasedAt/releasedBy, for the record). */
+  releaseHold(name: string, by: string): Promise<HoldRecord>;
+  listHolds(options?: { includeReleased?: boolean }): Promise<HoldRecord[]>;
+  getHold(name: string): Promise<HoldRecord | null>;
+  setHoldEverything(on: boolean, by: string): Promise<void>;
+  /** The stored switch and the configuration's (either one holds everything). */
+  holdEverything(): Promise<{ stored: boolean; configured: boolean }>;
+  /** Whether an entry may be deleted now, and what protects it. */
+  holdStatus(ref: EntryRef): Promise<HoldStatus>;
+  /** All or nothing: HELD when any entry is protected, NOT_FOUND when one does not exist. */
+  deleteEntries(refs: EntryRef[]): Promise<DeleteResult>;
+  /** One bounded batch of the purge sweep over the per-date index. */
+  purge(options: PurgeOptions): Promise<PurgeBatch>;
+}
+
+/** One stored audit record: its sequence number (its position) and its encoded bytes, opaque to the backend. */
+export interface AuditStoreRecord {
+  seq: number;
+  data: Buffer;
+}
+
+/**
+ * Append-only storage of the audit log. There is no update or delete: append refuses a seq that exists or
+ * does not follow the head (CONFLICT). Each append is atomic and synced, and moves the head marker with it.
+ */
+export interface AuditStore {
+  append(records: AuditStoreRecord[], head: { seq: number; hash: string }): Promise<void>;
+  /** Records in seq order from fromSeq (default 1), or descending from the end with reverse. */
+  read(range?: { fromSeq?: number; limit?: number; reverse?: boolean }): AsyncIterable<AuditStoreRecord>;
+  /** The head marker written with the last append (seq and hash of the last record), or null. */
+  head(): Promise<{ seq: number; hash: string } | null>;
+}
+
+/** A blob manifest as stored: size, number of chunks and reference count (messages using it). */
+export interface BlobInfo {
+  sha256: string;
+  size: number;
+  chunks: number;
+  refs: number;
+}
+
+/** One item of an integrity scan: the parsed record, or the stored item that could not be read. */
+export type Scanned<T> = { ok: true; value: T } | { ok: false; where: string; error: string };
+
+/** What integrity verification reads: every blob, message and entry, and single chunks decoded. */
+export interface IntegrityReader {
+  blobs(): AsyncIterable<Scanned<BlobInfo>>;
+  blob(sha256: string): Promise<BlobInfo | null>;
+  /** Decoded bytes of chunk n of a blob; null when the chunk is absent; STORAGE_IO when it does not decode. */
+  chunk(sha256: string, n: number): Promise<Buffer | null>;
+  messages(): AsyncIterable<Scanned<MessageRecord>>;
+  /** Every archive entry of every user (including users removed from the directory). */
+  entries(): AsyncIterable<Scanned<ArchiveEntry>>;
+}
+
+/** Durable (synced) storage for the job scheduler; records are opaque JSON to the backend. */
+export interface JobStore {
+  getJob(name: string): Promise<JobRecord | null>;
+  listJobs(): Promise<JobRecord[]>;
+  putJob(record: JobRecord): Promise<void>;
+  /** Remove the job and its state; its results stay in the history. */
+  deleteJob(name: string): Promise<void>;
+  getState(name: string): Promise<unknown>;
+  putState(name: string, state: unknown): Promise<void>;
+  addResult(result: JobResult): Promise<void>;
+  /** Results whose start lies in [from, to), oldest first, optionally of one job. */
+  listResults(query: { from?: string; to?: string; job?: string; limit?: number }): Promise<JobResult[]>;
 }
 
 /** An address as stored: angle brackets and whitespace removed, domain lower-cased (RFC 5321 2.4). */

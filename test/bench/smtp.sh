@@ -104,6 +104,7 @@ POSTERN_ADMIN_PORT="$(free_port)"
 while [ "$POSTERN_ADMIN_PORT" = "$POSTERN_SMTP_PORT" ]; do POSTERN_ADMIN_PORT="$(free_port)"; done
 export POSTERN_SMTP_PORT POSTERN_ADMIN_PORT
 export POSTERN_SMTP_HOST=127.0.0.1 POSTERN_ADMIN_HOST=127.0.0.1 POSTERN_LOG_FORMAT=json
+export POSTERN_IMAP_PORT=0 POSTERN_IMAPS_PORT=0   # the shipped config enables IMAP; keep its standard ports free
 mkdir -p "$POSTERN_DATA_DIR"
 node core/cli/postern.js serve >"$WORK/postern.log" 2>&1 &
 POSTERN_PID=$!

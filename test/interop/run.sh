@@ -20,6 +20,15 @@ files=(
   test/interop/postfix.test.ts
   test/interop/postfix-attribution.test.ts
   test/interop/promtool.test.ts
+  test/interop/relay-postfix.test.ts
+  test/interop/dovecot-harness.test.ts
+  test/interop/imap-imapflow.test.ts
+  test/interop/imap-imaplib.test.ts
+  test/interop/imap-curl.test.ts
+  test/interop/imap-mutt.test.ts
+  test/interop/import-imap.test.ts
+  test/interop/import-pop3.test.ts
+  test/interop/pop3-proxy.test.ts
 )
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "test/interop/run.sh: missing test file $f" >&2; exit 1; }

@@ -94,6 +94,18 @@ export function describeCommitsAndReads({ withUsers }: SuiteHelpers): void {
       assert.ok(!Number.isNaN(Date.parse(m.archivedAt)), `archivedAt "${m.archivedAt}" is a date`);
       assert.equal(await store.getMessage('msg-unknown'), null);
     }));
+
+    it('stores attributes with a new message and keeps the first ones when a copy merges in', () => withUsers(async (store) => {
+      const attributes = { imap: { envelope: '(NIL "Message 1" NIL NIL NIL NIL NIL NIL NIL NIL)', parts: { n: [1, 2, { deep: 'ü' }] }, headerSize: 74 } };
+      await store.commit({ ...commitOf({ n: 1, fileInto: [INBOX('alice')] }), attributes });
+      await store.commit({ ...commitOf({ n: 2, captureId: 'cap-2', fileInto: [INBOX('bob')], mergeInto: 'msg-1' }), attributes: { imap: 'other' } });
+      const m = await store.getMessage('msg-1');
+      assert.ok(m);
+      assert.deepEqual(m.attributes, attributes);
+      assert.equal(m.captures.length, 2);
+      await store.commit(commitOf({ n: 3, fileInto: [INBOX('alice')] }));
+      assert.equal((await store.getMessage('msg-3'))?.attributes, undefined, 'a message committed without attributes has none');
+    }));
   });
 }
 

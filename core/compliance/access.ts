@@ -1,0 +1,107 @@
+// Who may do what through the admin API. Two credentials: the bearer token (acts as "admin-token",
+// every privilege) or HTTP Basic with a user's name and archive password (acts as that user, who needs
+// the `login` privilege). Privileges are MailStore's: admin (everything but bypassing preview blocking),
+// archive/export/delete/compliance for their areas, auditor (read every archive, change nothing).
+// Preview blocking: administrators see only from/to/subject/date of other users' mail, never bodies.
+// Trusts the archive's user records; hands the server an authentication and a per-request decision.
+import { PosternError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { AuditLog } from '../audit/types.ts';
+import type { ArchiveStore, MessageRecord, Privilege, UserRecord } from '../storage/types.ts';
+import { verifyPassword } from '../smtp/password.ts';
+
+export const TOKEN_PRINCIPAL = 'admin-token';
+
+/** Areas (first path segment) whose routes check privileges themselves (core/compliance/routes.ts). */
+export const COMPLIANCE_AREAS = new Set(['policies', 'holds', 'hold-everything', 'retention', 'entries', 'purge', 'auditors', 'privileges', 'account']);
+/** Areas an auditor may read with GET besides archives (never change). */
+const AUDITOR_READABLE = new Set(['status', 'users', 'audit', 'verify', 'policies', 'holds', 'hold-everything', 'retention']);
+
+export interface RequestView {
+  /** Show only the headers of messages (preview blocking); bodies are refused. */
+  headersOnly: boolean;
+}
+
+export interface ApiAccess {
+  /** The user named by an `Authorization: Basic` header when the password matches, else null. */
+  authenticate(header: string, remote: string): Promise<string | null>;
+  /** Whether principal may make this request (FORBIDDEN otherwise) and how much of a message it sees. */
+  check(principal: string, method: string, parts: string[]): Promise<RequestView>;
+}
+
+/** Privileges of a principal: the token has every one. */
+export async function privilegesOf(archive: ArchiveStore, principal: string): Promise<Set<Privilege>> {
+  if (principal === TOKEN_PRINCIPAL) return new Set(['admin', 'login', 'archive', 'export', 'delete', 'compliance']);
+  const user = await archive.getUser(principal);
+  return new Set(user?.privileges ?? []);
+}
+
+/** FORBIDDEN unless principal holds one of the privileges (admin counts as all but auditor). */
+export async function requirePrivilege(archive: ArchiveStore, principal: string, ...any: Privilege[]): Promise<Set<Privilege>> {
+  const have = await privilegesOf(archive, principal);
+  if (have.has('auditor') && !any.includes('auditor')) throw new PosternError('FORBIDDEN', 'Auditors can read archives but not change anything');
+  if (any.some((p) => have.has(p)) || (have.has('admin') && !any.every((p) => p === 'auditor'))) return have;
+  throw new PosternError('FORBIDDEN', `"${principal}" needs the ${any.map((p) => `"${p}"`).join(' or ')} privilege`);
+}
+
+/** What preview blocking lets an administrator see of someone else's message. */
+export function headersOnlyMessage(m: MessageRecord): Pick<MessageRecord, 'id' | 'from' | 'to' | 'subject' | 'date'> & { previewBlocked: true } {
+  return { id: m.id, from: m.from, to: m.to, subject: m.subject, date: m.date, previewBlocked: true };
+}
+
+export function createApiAccess(deps: { archive: ArchiveStore; previewBlocking: boolean; log: Logger; audit: () => AuditLog | null }): ApiAccess {
+  const { archive } = deps;
+  const record = async (actor: string, outcome: 'success' | 'failure', remote: string): Promise<void> => {
+    try {
+      await deps.audit()?.record({ category: 'login', action: 'api.login', actor, target: '', outcome, remote });
+    } catch (err) {
+      deps.log.error('Audit record of an API login failed', { err: (err as Error).message });
+    }
+  };
+  return {
+    async authenticate(header, remote) {
+      const m = /^Basic\s+([A-Za-z0-9+/=]{1,1024})$/i.exec(header);
+      if (!m) return null;
+      const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 1) return null;
+      const name = decoded.slice(0, colon);
+      const password = decoded.slice(colon + 1);
+      const user = /^[a-z0-9_][a-z0-9._-]{0,63}$/.test(name) ? await archive.getUser(name) : null;
+      const ok = user !== null && user.passwordHash !== null && user.privileges.includes('login') && (await verifyPassword(password, user.passwordHash));
+      await record(ok ? name : 'unknown', ok ? 'success' : 'failure', remote);
+      if (!ok) deps.log.warn('Admin API login failed', { remote });
+      return ok ? name : null;
+    },
+
+    async check(principal, method, parts) {
+      const [area = '', owner] = parts;
+      const readsArchive = area === 'archive' && owner !== undefined;
+      const isRaw = readsArchive && parts.length === 5 && parts[4] === 'raw';
+      if (principal === TOKEN_PRINCIPAL) {
+        if (isRaw && deps.previewBlocking) throw new PosternError('FORBIDDEN', 'Preview blocking is on: administrators see only the headers of archived mail');
+        return { headersOnly: readsArchive && deps.previewBlocking };
+      }
+      const user: UserRecord | null = await archive.getUser(principal);
+      if (!user) throw new PosternError('FORBIDDEN', `User "${principal}" no longer exists`);
+      const has = (p: Privilege): boolean => user.privileges.includes(p);
+      const read = method === 'GET';
+      if (COMPLIANCE_AREAS.has(area)) return { headersOnly: false }; // the routes check their own privileges
+      if (readsArchive && read) {
+        if (owner === principal || has('auditor')) return { headersOnly: false };
+        if (has('admin')) {
+          if (isRaw && deps.previewBlocking) throw new PosternError('FORBIDDEN', 'Preview blocking is on: administrators see only the headers of other users\' mail');
+          return { headersOnly: deps.previewBlocking };
+        }
+        throw new PosternError('FORBIDDEN', `"${principal}" may read only their own archive`);
+      }
+      if (area === 'users' && read && owner === principal && parts.length === 2) return { headersOnly: false };
+      if (has('auditor')) {
+        if (read && AUDITOR_READABLE.has(area)) return { headersOnly: false };
+        throw new PosternError('FORBIDDEN', 'Auditors can read archives but not change anything');
+      }
+      if (has('admin')) return { headersOnly: false };
+      throw new PosternError('FORBIDDEN', `"${principal}" needs the "admin" privilege for ${method} /${parts.join('/')}`);
+    },
+  };
+}

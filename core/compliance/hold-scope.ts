@@ -1,0 +1,151 @@
+// Legal-hold scopes: validation of a scope from outside, the header search expression, and whether a
+// hold covers one archive entry. Pure functions over the stored message record; the store evaluates
+// them inside deleteEntries/purge so no caller can skip them.
+//
+// Search expression syntax: whitespace-separated terms, all of which must match (AND). A term is
+// `field:value` or a bare `value`; a value may be double-quoted to contain spaces ("field:\"a b\"").
+// Fields: from, to, cc, subject, message-id, participant (any of from/to/cc and envelope addresses).
+// A bare value matches from, to, cc or subject. Matching is a case-insensitive substring test.
+// Example: `from:@example.com subject:"contract 42"`.
+import { PosternError } from '../errors.ts';
+import { USER_NAME, addressKey, type MessageRecord } from '../storage/types.ts';
+import { HOLD_NAME, type HoldScope, type NewHold } from './types.ts';
+import { isoInstant } from './retention-rules.ts';
+
+export const QUERY_FIELDS = ['from', 'to', 'cc', 'subject', 'message-id', 'participant'] as const;
+export type QueryField = (typeof QUERY_FIELDS)[number];
+export interface QueryTerm { field: QueryField | null; value: string }
+
+const MAX_QUERY = 1000;
+const MAX_TERMS = 32;
+
+/** Parses a search expression into terms; INVALID_INPUT names the offending part. */
+export function parseHoldQuery(text: string): QueryTerm[] {
+  if (text.length > MAX_QUERY) throw new PosternError('INVALID_INPUT', `Hold query is longer than ${MAX_QUERY} characters`);
+  const terms: QueryTerm[] = [];
+  const re = /\s*(?:([A-Za-z-]+):)?(?:"([^"]*)"|([^\s"]+))\s*/y;
+  let pos = 0;
+  const src = text.trim();
+  while (pos < src.length) {
+    re.lastIndex = pos;
+    const m = re.exec(src);
+    if (!m || re.lastIndex === pos) throw new PosternError('INVALID_INPUT', `Hold query cannot be parsed at "${src.slice(pos, pos + 20)}" (unbalanced quote?)`);
+    pos = re.lastIndex;
+    const field = m[1]?.toLowerCase() ?? null;
+    if (field !== null && !(QUERY_FIELDS as readonly string[]).includes(field)) {
+      throw new PosternError('INVALID_INPUT', `Hold query field "${field}" is unknown; use ${QUERY_FIELDS.join(', ')}`);
+    }
+    const value = (m[2] ?? m[3] ?? '').toLowerCase();
+    if (value === '') throw new PosternError('INVALID_INPUT', `Hold query term "${m[0].trim()}" has an empty value`);
+    terms.push({ field: field as QueryField | null, value });
+  }
+  if (terms.length === 0) throw new PosternError('INVALID_INPUT', 'Hold query is empty');
+  if (terms.length > MAX_TERMS) throw new PosternError('INVALID_INPUT', `Hold query has more than ${MAX_TERMS} terms`);
+  return terms;
+}
+
+/** Checks and normalises a new hold (name, scope); at least one scope criterion is required. */
+export function validateNewHold(h: NewHold): NewHold {
+  if (!HOLD_NAME.test(h.name)) throw new PosternError('INVALID_INPUT', `Hold name "${h.name}" must match ${HOLD_NAME.source}`);
+  if ((h.description ?? '').length > 2000) throw new PosternError('INVALID_INPUT', 'Hold description is longer than 2000 characters');
+  return { ...h, scope: validateHoldScope(h.scope) };
+}
+
+export function validateHoldScope(s: HoldScope): HoldScope {
+  const out: HoldScope = {};
+  const bounded = (v: string[], what: string): void => {
+    if (v.length === 0 || v.length > 1000) throw new PosternError('INVALID_INPUT', `Hold ${what} must list 1 to 1000 values`);
+  };
+  if (s.users !== undefined) {
+    bounded(s.users, 'users');
+    for (const u of s.users) if (!USER_NAME.test(u)) throw new PosternError('INVALID_INPUT', `Hold user "${u}" is not a valid user name`);
+    out.users = [...new Set(s.users)];
+  }
+  if (s.addresses !== undefined) {
+    bounded(s.addresses, 'addresses');
+    for (const a of s.addresses) if (!/^[^\s@<>]+@[^\s@<>]+$/.test(a)) throw new PosternError('INVALID_INPUT', `Hold address "${a}" is not an address`);
+    out.addresses = [...new Set(s.addresses.map(addressKey))];
+  }
+  if (s.dateRange !== undefined) {
+    const { from, to, field } = s.dateRange;
+    if (field !== 'date' && field !== 'archivedAt') throw new PosternError('INVALID_INPUT', `Hold date field "${String(field)}" must be "date" or "archivedAt"`);
+    if (from === undefined && to === undefined) throw new PosternError('INVALID_INPUT', 'Hold date range needs "from", "to" or both');
+    const range: NonNullable<HoldScope['dateRange']> = { field };
+    if (from !== undefined) range.from = isoInstant(from, 'Hold date range "from"');
+    if (to !== undefined) range.to = isoInstant(to, 'Hold date range "to"');
+    if (range.from !== undefined && range.to !== undefined && range.from > range.to) throw new PosternError('INVALID_INPUT', 'Hold date range "from" is after "to"');
+    out.dateRange = range;
+  }
+  if (s.query !== undefined) {
+    parseHoldQuery(s.query);
+    out.query = s.query.trim();
+  }
+  if (Object.keys(out).length === 0) throw new PosternError('INVALID_INPUT', 'A hold needs a scope: users, addresses, dateRange and/or query (use hold-everything for all mail)');
+  return out;
+}
+
+const ADDR = /[^\s<>,;:"()[\]]+@[^\s<>,;:"()[\]]+/g;
+
+/** Every participant address of a message, case-folded: summary From/To/Cc and all capture envelopes. */
+export function participantsOf(m: MessageRecord): string[] {
+  const set = new Set<string>();
+  for (const field of [m.from, m.to, m.cc]) for (const a of field.match(ADDR) ?? []) set.add(addressKey(a));
+  for (const c of m.captures) {
+    if (c.mailFrom) set.add(addressKey(c.mailFrom));
+    for (const r of c.rcptTo) set.add(addressKey(r));
+    for (const r of c.journal?.recipients ?? []) set.add(addressKey(r.address));
+    if (c.journal?.sender) set.add(addressKey(c.journal.sender));
+  }
+  return [...set];
+}
+
+function termMatches(t: QueryTerm, m: MessageRecord, participants: string[]): boolean {
+  const has = (s: string | null): boolean => (s ?? '').toLowerCase().includes(t.value);
+  switch (t.field) {
+    case 'from': return has(m.from);
+    case 'to': return has(m.to);
+    case 'cc': return has(m.cc);
+    case 'subject': return has(m.subject);
+    case 'message-id': return has(m.messageIdHeader);
+    case 'participant': return participants.some((p) => p.includes(t.value));
+    default: return has(m.from) || has(m.to) || has(m.cc) || has(m.subject);
+  }
+}
+
+const parsed = new Map<string, QueryTerm[]>();
+/** Parsed queries of stored holds, cached (bounded: holds are few; the cache is cleared when it fills). */
+function parsedQuery(text: string): QueryTerm[] {
+  let terms = parsed.get(text);
+  if (!terms) {
+    if (parsed.size >= 1024) parsed.clear();
+    terms = parseHoldQuery(text);
+    parsed.set(text, terms);
+  }
+  return terms;
+}
+
+/** Whether a hold's scope covers an entry of `user` pointing at message `m`. */
+export function holdCovers(scope: HoldScope, user: string, m: MessageRecord): boolean {
+  if (scope.users && !scope.users.includes(user)) return false;
+  let participants: string[] | null = null;
+  if (scope.addresses) {
+    participants = participantsOf(m);
+    if (!scope.addresses.some((a) => participants?.includes(a))) return false;
+  }
+  if (scope.dateRange) {
+    const { from, to, field } = scope.dateRange;
+    const raw = field === 'date' ? m.date : m.archivedAt;
+    // A message without a parsable Date header is covered: a hold errs on the side of keeping.
+    const t = raw === null ? NaN : Date.parse(raw);
+    if (!Number.isNaN(t)) {
+      if (from !== undefined && t < Date.parse(from)) return false;
+      if (to !== undefined && t > Date.parse(to)) return false;
+    }
+  }
+  if (scope.query) {
+    participants ??= participantsOf(m);
+    const p = participants;
+    if (!parsedQuery(scope.query).every((t) => termMatches(t, m, p))) return false;
+  }
+  return true;
+}

@@ -1,0 +1,162 @@
+// Admin API routes for retention, legal hold, deletion, purge, auditors and privileges (/api/v1/…):
+//   GET    policies                      list (compliance, auditor)        POST policies      add (compliance)
+//   DELETE policies/:name                remove (compliance)
+//   GET    holds[?all=1]                 list (compliance, auditor)        POST holds         create (compliance)
+//   GET    holds/:name                   show (compliance, auditor)        POST holds/:name/release (compliance)
+//   GET    hold-everything               state                             PUT  hold-everything {on} (compliance)
+//   GET    retention/:user/:uid?folder=  retention and hold status (compliance, delete, auditor)
+//   POST   retention/:user/:uid/extend   {folder, retainUntil} (compliance)
+//   POST   entries/delete                {entries: [{user, folder, uid}]} (delete) — 423 when held
+//   POST   purge                         {dryRun, batchSize} (delete)
+//   POST   auditors                      create auditor-YYYYMMDD-HHMMSS, password returned once (admin)
+//   PATCH  privileges/:user              {add, remove} (admin)
+//   PUT    account/password              {password, user?}: one's own (not auditors), or anyone's (admin)
+// Validates bodies with zod at the edge; privileges come from core/compliance/access.ts.
+import { z } from 'zod';
+import { HttpError, readJson, validated } from '../admin/http.ts';
+import type { AdminRoutes, RouteContext } from '../admin/routes.ts';
+import { PosternError } from '../errors.ts';
+import { PRIVILEGES, USER_NAME, type ArchiveStore } from '../storage/types.ts';
+import { TOKEN_PRINCIPAL, requirePrivilege } from './access.ts';
+import type { ComplianceService } from './service.ts';
+import type { EntryRef, HoldScope, PolicyMatch } from './types.ts';
+
+const names = z.array(z.string().min(1).max(320)).min(1).max(1000);
+const policyBody = z.strictObject({
+  name: z.string().min(1).max(64),
+  match: z.strictObject({
+    users: names.optional(), groups: names.optional(), addresses: names.optional(), domains: names.optional(),
+    folders: names.optional(), direction: z.enum(['received', 'sent']).optional(),
+  }).default({}),
+  minimum: z.string().min(1).max(16),
+  maximum: z.string().min(1).max(16).optional(),
+});
+const holdBody = z.strictObject({
+  name: z.string().min(1).max(64),
+  description: z.string().max(2000).optional(),
+  scope: z.strictObject({
+    users: names.optional(),
+    addresses: names.optional(),
+    dateRange: z.strictObject({ from: z.string().max(64).optional(), to: z.string().max(64).optional(), field: z.enum(['date', 'archivedAt']).default('date') }).optional(),
+    query: z.string().min(1).max(1000).optional(),
+  }),
+});
+const entryRef = z.strictObject({ user: z.string().regex(USER_NAME), folder: z.string().min(1).max(1000), uid: z.number().int().min(1).max(0xffffffff) });
+const deleteBody = z.strictObject({ entries: z.array(entryRef).min(1).max(10000) });
+const purgeBody = z.strictObject({ dryRun: z.boolean().default(false), batchSize: z.number().int().min(1).max(10000).default(500) });
+const extendBody = z.strictObject({ folder: z.string().min(1).max(1000).default('Inbox'), retainUntil: z.string().min(10).max(64) });
+const privilegesBody = z.strictObject({ add: z.array(z.enum(PRIVILEGES)).max(16).default([]), remove: z.array(z.enum(PRIVILEGES)).max(16).default([]) });
+const passwordBody = z.strictObject({ password: z.string().min(8).max(1024), user: z.string().regex(USER_NAME).optional() });
+
+function uidOf(raw: string | undefined): number {
+  if (!raw || !/^\d{1,10}$/.test(raw) || Number(raw) < 1 || Number(raw) > 0xffffffff) throw new HttpError(400, `UID "${raw ?? ''}" must be a number from 1 to 4294967295`);
+  return Number(raw);
+}
+
+/** Drops undefined members (exactOptionalPropertyTypes) from a parsed body. */
+function clean<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function addComplianceRoutes(routes: AdminRoutes, archive: ArchiveStore, service: ComplianceService): void {
+  const store = archive.retention();
+  const add = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', pattern: string, handler: (ctx: RouteContext) => Promise<{ status?: number; body: unknown }>): void =>
+    routes.add(method, pattern, handler, 'compliance');
+  const param = (ctx: RouteContext, name: string): string => ctx.params[name] ?? '';
+
+  add('GET', 'policies', async ({ principal }) => {
+    await requirePrivilege(archive, principal, 'compliance', 'auditor');
+    return { body: { policies: await store.listPolicies() } };
+  });
+  add('POST', 'policies', async ({ principal, req }) => {
+    await requirePrivilege(archive, principal, 'compliance');
+    const b = validated(policyBody, await readJson(req));
+    const policy = await service.addPolicy(principal, { name: b.name, match: clean(b.match) as PolicyMatch, minimum: b.minimum, ...(b.maximum ? { maximum: b.maximum } : {}) });
+    return { status: 201, body: { policy } };
+  });
+  add('DELETE', 'policies/:name', async (ctx) => {
+    await requirePrivilege(archive, ctx.principal, 'compliance');
+    await service.removePolicy(ctx.principal, param(ctx, 'name'));
+    return { body: { removed: param(ctx, 'name') } };
+  });
+
+  add('GET', 'holds', async ({ principal, url }) => {
+    await requirePrivilege(archive, principal, 'compliance', 'auditor');
+    const all = url.searchParams.get('all');
+    return { body: { holds: await store.listHolds({ includeReleased: all === '1' || all === 'true' }), holdEverything: await store.holdEverything() } };
+  });
+  add('POST', 'holds', async ({ principal, req }) => {
+    await requirePrivilege(archive, principal, 'compliance');
+    const b = validated(holdBody, await readJson(req));
+    const scope = clean({ ...b.scope, ...(b.scope.dateRange ? { dateRange: clean(b.scope.dateRange) } : {}) }) as HoldScope;
+    const hold = await service.createHold(principal, { name: b.name, scope, ...(b.description !== undefined ? { description: b.description } : {}) });
+    return { status: 201, body: { hold } };
+  });
+  add('GET', 'holds/:name', async (ctx) => {
+    await requirePrivilege(archive, ctx.principal, 'compliance', 'auditor');
+    const hold = await store.getHold(param(ctx, 'name'));
+    if (!hold) throw new HttpError(404, `Hold "${param(ctx, 'name')}" does not exist`);
+    return { body: { hold } };
+  });
+  add('POST', 'holds/:name/release', async (ctx) => {
+    await requirePrivilege(archive, ctx.principal, 'compliance');
+    return { body: { hold: await service.releaseHold(ctx.principal, param(ctx, 'name')) } };
+  });
+  add('GET', 'hold-everything', async ({ principal }) => {
+    await requirePrivilege(archive, principal, 'compliance', 'auditor');
+    return { body: await store.holdEverything() };
+  });
+  add('PUT', 'hold-everything', async ({ principal, req }) => {
+    await requirePrivilege(archive, principal, 'compliance');
+    const { on } = validated(z.strictObject({ on: z.boolean() }), await readJson(req));
+    await service.setHoldEverything(principal, on);
+    return { body: await store.holdEverything() };
+  });
+
+  add('GET', 'retention/:user/:uid', async (ctx) => {
+    await requirePrivilege(archive, ctx.principal, 'compliance', 'delete', 'auditor');
+    const ref: EntryRef = { user: param(ctx, 'user'), folder: ctx.url.searchParams.get('folder') ?? 'Inbox', uid: uidOf(ctx.params.uid) };
+    return { body: { entry: ref, ...(await store.holdStatus(ref)) } };
+  });
+  add('POST', 'retention/:user/:uid/extend', async (ctx) => {
+    await requirePrivilege(archive, ctx.principal, 'compliance');
+    const b = validated(extendBody, await readJson(ctx.req));
+    const ref: EntryRef = { user: param(ctx, 'user'), folder: b.folder, uid: uidOf(ctx.params.uid) };
+    await service.extendRetention(ctx.principal, ref, b.retainUntil);
+    return { body: { entry: ref, retention: await store.getRetention(ref) } };
+  });
+
+  add('POST', 'entries/delete', async ({ principal, req }) => {
+    await requirePrivilege(archive, principal, 'delete');
+    const { entries } = validated(deleteBody, await readJson(req));
+    return { body: await service.deleteEntries(principal, entries, req.socket.remoteAddress ?? '') };
+  });
+  add('POST', 'purge', async ({ principal, req }) => {
+    await requirePrivilege(archive, principal, 'delete');
+    const b = validated(purgeBody, await readJson(req));
+    return { body: await service.purge(principal, { dryRun: b.dryRun, batchSize: b.batchSize }) };
+  });
+
+  add('POST', 'auditors', async ({ principal }) => {
+    await requirePrivilege(archive, principal, 'admin');
+    const { user, password } = await service.createAuditor(principal);
+    return { status: 201, body: { name: user.name, privileges: user.privileges, password } };
+  });
+  add('PATCH', 'privileges/:user', async (ctx) => {
+    await requirePrivilege(archive, ctx.principal, 'admin');
+    const b = validated(privilegesBody, await readJson(ctx.req));
+    const user = await service.changePrivileges(ctx.principal, param(ctx, 'user'), b.add, b.remove);
+    return { body: { name: user.name, privileges: user.privileges } };
+  });
+  add('PUT', 'account/password', async ({ principal, req }) => {
+    const b = validated(passwordBody, await readJson(req));
+    const target = b.user ?? principal;
+    if (target === TOKEN_PRINCIPAL) throw new HttpError(400, 'The admin token has no password; name a "user"');
+    if (target !== principal) await requirePrivilege(archive, principal, 'admin');
+    else if ((await archive.getUser(principal))?.privileges.includes('auditor')) {
+      throw new PosternError('FORBIDDEN', 'Auditors cannot change their own password; an administrator can');
+    }
+    await service.setPassword(principal, target, b.password);
+    return { body: { user: target, passwordSet: true } };
+  });
+}

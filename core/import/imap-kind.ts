@@ -1,0 +1,219 @@
+// Job kind "import-imap": pulls a journal/multidrop mailbox (or one user's mailbox, folders kept)
+// from an IMAP server with imapflow. Per folder it keeps a checkpoint (UIDVALIDITY + last UID) in the
+// job state, saved after each message's intake commit, so an interrupted run resumes and a repeated
+// run fetches nothing old; a UIDVALIDITY change restarts the folder (dedup absorbs the copies).
+// Deletes from the source only when enabled and only after the commit. Trusts nothing the server
+// sends beyond imapflow's parsing; every message is bounded by the capture limit.
+import { ImapFlow, type ListResponse } from 'imapflow';
+import { z } from 'zod';
+import { errorMessage } from '../errors.ts';
+import type { JobKind, JobRunContext } from '../jobs/types.ts';
+import {
+  RunTally, SOURCE_SECRETS, checkSource, dayStart, resolvePassword, sleep, sourceOptions, submitMessage,
+  type ImportDeps, type SourceOptions,
+} from './source.ts';
+import type { RunReport } from './report-mail.ts';
+import { tlsOptionsFor } from './tls-pin.ts';
+
+const imapSchema = z.strictObject({
+  ...sourceOptions,
+  port: sourceOptions.port.default(993),
+  /** Folders to import (IMAP paths), or "all" (every selectable folder). */
+  folders: z.union([z.literal('all'), z.array(z.string().min(1).max(1000)).min(1)]).default('all'),
+}).superRefine(checkSource);
+
+export type ImapImportOptions = z.infer<typeof imapSchema>;
+
+interface FolderCheckpoint { uidValidity: string; lastUid: number }
+interface ImapState { folders: Record<string, FolderCheckpoint> }
+
+const DELETE_BATCH = 50;
+
+/** A logged-in client, closed when the signal aborts; `done` logs out and detaches from the signal. */
+async function connect(o: ImapImportOptions, signal: AbortSignal): Promise<{ client: ImapFlow; done(): Promise<void> }> {
+  const tls = await tlsOptionsFor(o.server, o.port, o, 'imap');
+  const client = new ImapFlow({
+    host: o.server,
+    port: o.port,
+    secure: o.tls === 'implicit',
+    doSTARTTLS: o.tls === 'starttls' ? true : o.tls === 'none' ? false : undefined,
+    tls,
+    auth: { user: o.username, pass: resolvePassword(o) },
+    logger: false,
+    disableAutoIdle: true,
+    connectionTimeout: 30_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 120_000,
+  });
+  client.on('error', () => undefined);
+  const onAbort = (): void => client.close();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await client.connect();
+  } catch (err) {
+    signal.removeEventListener('abort', onAbort);
+    const e = err as Error & { responseText?: string; authenticationFailed?: boolean };
+    throw new Error(`Cannot log in to ${o.server}:${o.port}: ${e.authenticationFailed ? 'authentication failed' : e.responseText ?? e.message}`);
+  }
+  return {
+    client,
+    async done() {
+      signal.removeEventListener('abort', onAbort);
+      await client.logout().catch(() => client.close());
+    },
+  };
+}
+
+async function selectableFolders(client: ImapFlow, o: ImapImportOptions): Promise<ListResponse[]> {
+  const all = (await client.list()).filter((f) => !f.flags.has('\\Noselect') && !f.flags.has('\\NonExistent'));
+  if (o.folders === 'all') return all;
+  return o.folders.map((p) => all.find((f) => f.path === p) ?? { path: p, name: p, delimiter: '/', flags: new Set<string>(), parent: [], parentPath: '', pathAsListed: p, listed: false, subscribed: false });
+}
+
+/** The archive folder a source folder maps to in single-user mode (INBOX → the user's received folder). */
+function archiveFolder(f: ListResponse): string | undefined {
+  if (f.path.toUpperCase() === 'INBOX') return undefined;
+  return f.delimiter ? f.path.split(f.delimiter).join('/') : f.path;
+}
+
+function searchQuery(o: ImapImportOptions, lastUid: number): Record<string, unknown> {
+  const q: Record<string, unknown> = { uid: `${lastUid + 1}:*` };
+  if (o.startDate) q.since = dayStart(o.startDate);
+  if (o.endDate) q.before = new Date(dayStart(o.endDate).getTime() + 86_400_000);
+  return q;
+}
+
+async function importFolder(client: ImapFlow, f: ListResponse, o: ImapImportOptions, deps: ImportDeps, ctx: JobRunContext, state: ImapState, tally: RunTally, signal: AbortSignal): Promise<RunReport['folders'][number]> {
+  const row = { folder: f.path, found: 0, archived: 0, duplicates: 0, failed: 0 };
+  const lock = await client.getMailboxLock(f.path, { readOnly: !o.deleteAfterArchive });
+  try {
+    const box = client.mailbox;
+    if (!box) throw new Error(`Folder "${f.path}" could not be opened`);
+    const uidValidity = String(box.uidValidity);
+    let cp = state.folders[f.path];
+    if (cp && cp.uidValidity !== uidValidity) {
+      ctx.error(`Folder "${f.path}": UIDVALIDITY changed (${cp.uidValidity} → ${uidValidity}); importing it again (duplicates are recognised)`);
+      cp = undefined;
+    }
+    const lastUid = cp?.lastUid ?? 0;
+    const found = box.exists === 0 ? [] : ((await client.search(searchQuery(o, lastUid), { uid: true })) || []).filter((u) => u > lastUid).sort((a, b) => a - b);
+    row.found = found.length;
+    tally.count({ found: found.length });
+    const toDelete: number[] = [];
+    const flush = async (): Promise<void> => {
+      if (toDelete.length === 0) return;
+      await client.messageDelete(toDelete.join(','), { uid: true });
+      toDelete.length = 0;
+    };
+    for (const [i, uid] of found.entries()) {
+      if (signal.aborted) throw signal.reason as Error;
+      ctx.progress(`importing ${f.path}`, `message ${i + 1} of ${found.length} (UID ${uid})`);
+      // The size first: an oversized message is never downloaded.
+      const meta = await client.fetchOne(String(uid), { size: true, uid: true }, { uid: true });
+      const tooBig = meta !== false && (meta.size ?? 0) > deps.maxBytes;
+      const msg = meta && !tooBig ? await client.fetchOne(String(uid), { source: true, uid: true }, { uid: true }) : false;
+      const source = msg ? msg.source : undefined;
+      const problem = tooBig || (source && source.length > deps.maxBytes) ? `message is larger than ${deps.maxBytes} bytes`
+        : !source ? 'the server returned no message' : null;
+      if (problem !== null || !source) {
+        row.failed++;
+        tally.count({ failed: 1 });
+        tally.error(`${f.path} UID ${uid}: ${problem ?? 'the server returned no message'}`);
+      } else {
+        const result = await submitMessage(deps, o, source, 'import-imap', {
+          job: ctx.jobName, sent: f.specialUse === '\\Sent', ...(o.mode === 'single-user' ? defined(archiveFolder(f)) : {}),
+        }, signal);
+        row[result === 'archived' ? 'archived' : 'duplicates']++;
+        tally.count(result === 'archived' ? { archived: 1 } : { duplicates: 1 });
+        if (o.deleteAfterArchive) toDelete.push(uid);
+      }
+      // The checkpoint moves only after the intake commit (or a recorded failure) of this UID.
+      state.folders[f.path] = { uidValidity, lastUid: uid };
+      await ctx.saveState(state);
+      if (toDelete.length >= DELETE_BATCH) await flush();
+      if (o.delaySeconds > 0) await sleep(o.delaySeconds * 1000, signal);
+    }
+    await flush();
+    if (!state.folders[f.path]) {
+      state.folders[f.path] = { uidValidity, lastUid };
+      await ctx.saveState(state);
+    }
+  } finally {
+    lock.release();
+  }
+  return row;
+}
+
+function defined(folder: string | undefined): { folder?: string } {
+  return folder === undefined ? {} : { folder };
+}
+
+export function imapImportKind(deps: ImportDeps): JobKind<ImapImportOptions> {
+  return {
+    kind: 'import-imap',
+    description: 'Import a journal/multidrop or single-user mailbox from an IMAP server',
+    schema: imapSchema as z.ZodType<ImapImportOptions>,
+    secrets: SOURCE_SECRETS,
+    async list(o, lctx) {
+      const { client, done } = await connect(o, lctx.signal);
+      try {
+        const out: Array<{ folder: string; messages: number; uidValidity: string; uidNext: number }> = [];
+        for (const f of await selectableFolders(client, o)) {
+          const s = await client.status(f.path, { messages: true, uidValidity: true, uidNext: true });
+          if (s) out.push({ folder: f.path, messages: s.messages ?? 0, uidValidity: String(s.uidValidity ?? ''), uidNext: s.uidNext ?? 0 });
+        }
+        return { server: `${o.server}:${o.port}`, folders: out };
+      } finally {
+        await done();
+      }
+    },
+    async run(o, ctx) {
+      const startedAt = new Date();
+      const tally = new RunTally(ctx);
+      const timeout = AbortSignal.timeout(o.timeoutSeconds * 1000);
+      const signal = AbortSignal.any([ctx.signal, timeout]);
+      const folders: RunReport['folders'] = [];
+      let outcome = 'succeeded';
+      let fatal: unknown = null;
+      try {
+        ctx.progress('connecting', `${o.server}:${o.port}`);
+        const { client, done } = await connect(o, signal);
+        try {
+          const state = (await ctx.loadState<ImapState>()) ?? { folders: {} };
+          for (const f of await selectableFolders(client, o)) {
+            if (signal.aborted) throw signal.reason as Error;
+            try {
+              folders.push(await importFolder(client, f, o, deps, ctx, state, tally, signal));
+            } catch (err) {
+              // A folder the server refuses (e.g. a listed name that does not exist) is an error of
+              // this run; a lost connection or an abort ends the run.
+              if (signal.aborted || !client.usable) throw err;
+              tally.error(`Folder "${f.path}": ${(err as { responseText?: string }).responseText ?? errorMessage(err)}`);
+            }
+          }
+        } finally {
+          await done();
+        }
+      } catch (err) {
+        if (timeout.aborted && !ctx.signal.aborted) {
+          outcome = 'timed out';
+          tally.error(`Timed out after ${o.timeoutSeconds} s; the next run continues from the checkpoint`);
+        } else {
+          outcome = ctx.signal.aborted ? 'cancelled' : 'failed';
+          fatal = err;
+        }
+      }
+      if (outcome === 'succeeded' && (tally.counts.failed > 0 || tally.errors.length > 0)) outcome = 'completed with errors';
+      if (o.reportTo) {
+        const errors = fatal ? [...tally.errors, errorMessage(fatal)] : tally.errors;
+        const why = await deps.mailer.send(o.reportTo, {
+          job: ctx.jobName, kind: 'import-imap', server: `${o.server}:${o.port}`, startedAt, endedAt: new Date(), outcome, counts: tally.counts, errors, folders,
+        });
+        if (why) ctx.error(`Results report to ${o.reportTo} not sent: ${why}`);
+      }
+      if (fatal) throw fatal;
+      ctx.progress('done', outcome);
+      return { summary: { folders } };
+    },
+  };
+}

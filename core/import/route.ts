@@ -1,0 +1,59 @@
+// Admin route POST /api/v1/import/message: one raw message (message/rfc822 body, bounded) from the
+// file importer CLI, handed to capture.submit with listener "import". With ?user=NAME the message is
+// assigned exclusively to that user's archive (folder kept from ?folder=), else the multidrop router
+// decides. Reports whether identical bytes were archived before (a duplicate). Trusts the token only.
+import { createHash } from 'node:crypto';
+import type { AdminRoutes } from '../admin/routes.ts';
+import { HttpError } from '../admin/http.ts';
+import type { CaptureService } from '../intake/capture.ts';
+import type { Assignment } from '../intake/intake.ts';
+import { USER_NAME, blobIdentity, type ArchiveStore } from '../storage/types.ts';
+
+export interface ImportReply {
+  id: string;
+  size: number;
+  sha256: string;
+  /** Identical bytes were already archived before this import. */
+  duplicate: boolean;
+}
+
+const FOLDER = /^[^\u0000-\u001f*%]{1,255}$/u;
+
+export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureService; archive: ArchiveStore; maxBytes: number }): void {
+  routes.add('POST', 'import/message', async (ctx) => {
+    const q = ctx.url.searchParams;
+    const user = q.get('user') ?? '';
+    const folder = q.get('folder') ?? '';
+    const direction = q.get('direction') ?? 'received';
+    if (user !== '' && !USER_NAME.test(user)) throw new HttpError(400, `user: "${user}" is not a valid user name`);
+    if (folder !== '' && (!FOLDER.test(folder) || folder.split('/').some((s) => s === ''))) throw new HttpError(400, `folder: "${folder}" is not a valid folder name`);
+    if (direction !== 'received' && direction !== 'sent') throw new HttpError(400, 'direction: must be "received" or "sent"');
+    if (folder !== '' && user === '') throw new HttpError(400, 'folder: only meaningful with user');
+    if (user !== '' && !(await deps.archive.getUser(user))) throw new HttpError(404, `User "${user}" does not exist`);
+    const declared = Number(ctx.req.headers['content-length'] ?? NaN);
+    if (declared > deps.maxBytes) throw new HttpError(413, `Message exceeds ${deps.maxBytes} bytes`);
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > deps.maxBytes) throw new HttpError(413, `Message exceeds ${deps.maxBytes} bytes`);
+      parts.push(chunk);
+    }
+    if (size === 0) throw new HttpError(400, 'The message is empty');
+    const bytes = Buffer.concat(parts, size);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const duplicate = (await deps.archive.messageByIdentity(blobIdentity(sha256))) !== null;
+    const assign: Assignment | undefined = user === '' ? undefined : {
+      user, direction: direction as Assignment['direction'], exclusive: true, reason: `import --user ${user}`,
+      ...(folder !== '' ? { folder } : {}),
+    };
+    const record = await deps.capture.submit(bytes, {
+      listener: 'import',
+      envelope: { mailFrom: '', rcptTo: [] },
+      session: { remoteAddress: ctx.req.socket.remoteAddress ?? '', helo: 'import', user: null },
+      ...(assign ? { assign } : {}),
+    }, { maxBytes: deps.maxBytes });
+    const body: ImportReply = { id: record.id, size: record.size, sha256: record.sha256, duplicate };
+    return { status: 201, body };
+  }, 'import');
+}

@@ -1,0 +1,98 @@
+// Admin API routes of the jobs service: kinds, list/show/create/update/delete, run (or a dry list),
+// cancel and the results history. Validates bodies and queries at the edge; maps typed errors to
+// HTTP statuses; hands secrets only in (the service seals them), never out.
+import { z } from 'zod';
+import type { AdminRoutes, RouteContext, RouteReply } from '../admin/routes.ts';
+import { HttpError, readJson, validated } from '../admin/http.ts';
+import { isPosternError } from '../errors.ts';
+import type { JobService } from './service.ts';
+
+const definition = z.strictObject({
+  name: z.string().min(1).max(64),
+  kind: z.string().min(1).max(64),
+  schedule: z.string().min(1).max(200).nullable().default(null),
+  enabled: z.boolean().default(true),
+  options: z.record(z.string(), z.unknown()).default({}),
+  by: z.string().max(100).optional(),
+});
+const change = z.strictObject({
+  schedule: z.string().min(1).max(200).nullable().optional(),
+  enabled: z.boolean().optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
+  by: z.string().max(100).optional(),
+});
+const runBody = z.strictObject({ list: z.boolean().default(false), by: z.string().max(100).optional() });
+const ISO_DAY_OR_TIME = /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/;
+
+function who(ctx: RouteContext, by: string | undefined): string {
+  return by ? `${ctx.principal} (${by.replace(/[^\w.@ -]/g, '')})` : ctx.principal;
+}
+
+async function guarded(fn: () => Promise<RouteReply>): Promise<RouteReply> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!isPosternError(err)) throw err;
+    const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAVAILABLE' || err.code === 'SHUTTING_DOWN' ? 503 : 400;
+    throw new HttpError(status, err.message);
+  }
+}
+
+export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
+  const name = (ctx: RouteContext): string => ctx.params.name ?? '';
+  routes.add('GET', 'jobs', async () => ({ body: { jobs: jobs.list(), kinds: jobs.listKinds() } }));
+  routes.add('GET', 'job-results', async (ctx) => guarded(async () => {
+    const q = ctx.url.searchParams;
+    const query: { from?: string; to?: string; job?: string; limit?: number } = {};
+    for (const k of ['from', 'to'] as const) {
+      const v = q.get(k);
+      if (v === null || v === '') continue;
+      if (!ISO_DAY_OR_TIME.test(v) || Number.isNaN(Date.parse(v))) throw new HttpError(400, `${k}: "${v}" is not a date (yyyy-mm-dd or an ISO time)`);
+      query[k] = new Date(v).toISOString();
+    }
+    const job = q.get('job');
+    if (job) query.job = job;
+    const limit = q.get('limit');
+    if (limit !== null) {
+      const n = Number(limit);
+      if (!Number.isInteger(n) || n < 1 || n > 10000) throw new HttpError(400, 'limit: must be an integer from 1 to 10000');
+      query.limit = n;
+    }
+    return { body: { results: await jobs.results(query) } };
+  }));
+  routes.add('POST', 'job-list', async (ctx) => guarded(async () => {
+    const b = validated(z.strictObject({ kind: z.string().min(1).max(64), options: z.record(z.string(), z.unknown()) }), await readJson(ctx.req));
+    return { body: { list: await jobs.adhocList(b.kind, b.options) } };
+  }));
+  routes.add('GET', 'jobs/:name', async (ctx) => guarded(async () => ({ body: { job: jobs.show(name(ctx)) } })));
+  routes.add('POST', 'jobs', async (ctx) => guarded(async () => {
+    const b = validated(definition, await readJson(ctx.req));
+    const job = await jobs.create({ name: b.name, kind: b.kind, schedule: b.schedule, enabled: b.enabled, options: b.options }, who(ctx, b.by));
+    return { status: 201, body: { job } };
+  }));
+  routes.add('PATCH', 'jobs/:name', async (ctx) => guarded(async () => {
+    const b = validated(change, await readJson(ctx.req));
+    const c: { schedule?: string | null; enabled?: boolean; options?: Record<string, unknown> } = {};
+    if (b.schedule !== undefined) c.schedule = b.schedule;
+    if (b.enabled !== undefined) c.enabled = b.enabled;
+    if (b.options !== undefined) c.options = b.options;
+    return { body: { job: await jobs.update(name(ctx), c, who(ctx, b.by)) } };
+  }));
+  routes.add('DELETE', 'jobs/:name', async (ctx) => guarded(async () => {
+    await jobs.remove(name(ctx), who(ctx, ctx.url.searchParams.get('by') ?? undefined));
+    return { body: { removed: name(ctx) } };
+  }));
+  routes.add('POST', 'jobs/:name/run', async (ctx) => guarded(async () => {
+    const b = validated(runBody, await readJson(ctx.req));
+    if (b.list) return { body: { list: await jobs.dryList(name(ctx)) } };
+    return { status: 202, body: { job: await jobs.run(name(ctx), 'manual', who(ctx, b.by)) } };
+  }));
+  routes.add('POST', 'jobs/:name/cancel', async (ctx) => guarded(async () => {
+    const b = validated(runBody, await readJson(ctx.req));
+    return { body: { job: jobs.cancel(name(ctx), who(ctx, b.by)) } };
+  }));
+  routes.add('GET', 'jobs/:name/results', async (ctx) => guarded(async () => {
+    jobs.show(name(ctx));
+    return { body: { results: await jobs.results({ job: name(ctx), limit: 1000 }) } };
+  }));
+}

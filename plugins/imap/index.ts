@@ -1,0 +1,93 @@
+// imap: read-only IMAP4rev1 access to the archives. On the `index` hook it computes ENVELOPE, BODY,
+// BODYSTRUCTURE and the part index once per new message (stored with the message); on `stored` it
+// wakes sessions that have the folder selected (IDLE/NOOP announce * n EXISTS). It runs the STARTTLS
+// and implicit-TLS listeners (certificate reloaded on SIGHUP), adds the admin routes that set archive
+// passwords and IMAP access (with the provisioning notification mail), and offers the `imap` service (listening ports) to tests and status.
+import { hostname as osHostname } from 'node:os';
+import { definePlugin } from '../../core/app/plugin.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { loadTls } from '../../core/tls/dev-certificate.ts';
+import { imapConfig, imapEnv } from './config.ts';
+import { FolderIndexes } from './folder-index.ts';
+import { LoginThrottle } from './auth.ts';
+import { MessageStore } from './message-store.ts';
+import { ImapServer, type ImapPorts } from './server.ts';
+import { addImapRoutes } from './admin-routes.ts';
+import { computeImapData } from './message/index.ts';
+import { buildMessage, renderTemplate, sendMail } from './notify.ts';
+
+export interface ImapService {
+  /** The bound ports (0 in the config means a free port was picked). */
+  ports(): ImapPorts;
+  connections(): number;
+}
+
+declare module '../../core/app/services.ts' {
+  interface Services {
+    imap: ImapService;
+  }
+}
+
+export default definePlugin({
+  name: 'imap',
+  provides: ['imap'],
+  configSchema: imapConfig,
+  env: imapEnv,
+  async register(app, config) {
+    const core = app.service('config');
+    const archive = app.service('archive');
+    const hooks = app.service('hooks');
+    const metrics = app.service('metrics');
+    const log = app.log;
+    const hostname = core.smtp.hostname || osHostname();
+    const indexes = new FolderIndexes(archive);
+
+    app.on('index', async ({ context }) => ({ imap: await computeImapData(context.open() as AsyncIterable<Buffer>) }));
+    app.on('stored', ({ entries }) => {
+      indexes.added(entries);
+    });
+    let bound: ImapPorts = { port: null, tlsPort: null };
+    addImapRoutes(app.service('adminRoutes'), archive, log, 'imap', async (user) => {
+      if (!config.notify.enabled) return 'not sent (notify.enabled is false)';
+      const to = user.addresses[0];
+      if (!to) return 'not sent (the user has no address)';
+      const body = renderTemplate(config.notify.template, {
+        user: user.name, address: to, host: config.publicHost || hostname,
+        port: String(bound.port ?? config.port ?? ''), tlsPort: String(bound.tlsPort ?? config.tlsPort ?? ''),
+      });
+      try {
+        await sendMail(config.notify, hostname, to, buildMessage(config.notify.from, to, config.notify.subject, body, hostname));
+        log.info('IMAP access notification sent', { user: user.name });
+        return `sent to ${to}`;
+      } catch (err) {
+        log.warn('IMAP access notification failed', { user: user.name, err: errorMessage(err) });
+        return `failed: ${errorMessage(err)}`;
+      }
+    });
+
+    const material = await loadTls(config.tls, core.dataDir, hostname, log);
+    const server = new ImapServer({
+      config, archive, hooks, log, metrics, indexes,
+      messages: new MessageStore(archive, config.cacheMessages, config.cacheBytes),
+      throttle: new LoginThrottle(config.throttle),
+      receivedFolder: core.routing.receivedFolder,
+      sentFolder: core.routing.sentFolder,
+    }, material);
+    const ports = await server.listen();
+    bound = ports;
+    log.info('IMAP listening', { host: config.host, port: ports.port, tlsPort: ports.tlsPort, allowPlaintext: config.allowPlaintext });
+
+    const reload = (): void => {
+      loadTls(config.tls, core.dataDir, hostname, log).then((m) => {
+        server.setTls(m);
+        log.info('IMAP TLS certificate reloaded');
+      }, (err: unknown) => log.error('Reloading the IMAP TLS certificate failed; keeping the old one', { err: errorMessage(err) }));
+    };
+    process.on('SIGHUP', reload);
+    app.decorate('imap', { ports: () => server.addresses(), connections: () => server.connections });
+    app.onClose(async () => {
+      process.off('SIGHUP', reload);
+      await server.close();
+    });
+  },
+});

@@ -1,0 +1,182 @@
+// What FETCH and SEARCH need of one archived message: its blob id and precomputed IMAP data (stored
+// with the message at archive time; computed once from the blob for messages archived before the
+// plugin), its top-level header bytes, and its original bytes as a stream. Recently used messages and
+// headers are kept in bounded LRUs (by count and by bytes), so repeated FETCH/SEARCH read no storage.
+import { Readable } from 'node:stream';
+import { PosternError } from '../../core/errors.ts';
+import type { ArchiveStore } from '../../core/storage/types.ts';
+import { computeImapData, imapDataOf, type ImapMessageData } from './message/index.ts';
+
+class Lru<V> {
+  private readonly map = new Map<string, { value: V; cost: number }>();
+  private total = 0;
+  constructor(private readonly maxEntries: number, private readonly maxCost: number) {}
+  get(key: string): V | undefined {
+    const hit = this.map.get(key);
+    if (!hit) return undefined;
+    this.map.delete(key);
+    this.map.set(key, hit);
+    return hit.value;
+  }
+  set(key: string, value: V, cost: number): void {
+    if (this.maxEntries === 0 || cost > this.maxCost) return;
+    const old = this.map.get(key);
+    if (old) this.total -= old.cost;
+    this.map.delete(key);
+    this.map.set(key, { value, cost });
+    this.total += cost;
+    while (this.map.size > this.maxEntries || this.total > this.maxCost) {
+      const [k, v] = this.map.entries().next().value as [string, { cost: number }];
+      this.map.delete(k);
+      this.total -= v.cost;
+    }
+  }
+}
+
+/**
+ * A cached message's bytes as a stream. Iterating it yields the buffer from a plain generator, so a
+ * reader that stops early (a section, a matched search) costs nothing: breaking out of a Readable's
+ * own iterator builds an AbortError with a stack trace, which showed up as a tenth of the CPU.
+ */
+class BufferStream extends Readable {
+  constructor(private readonly bytes: Buffer) {
+    super();
+  }
+  override _read(): void {
+    this.push(this.bytes);
+    this.push(null);
+  }
+  override [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    const bytes = this.bytes;
+    return (async function* () {
+      yield bytes;
+    })();
+  }
+}
+
+/** The lines of every occurrence of a header field (continuation lines included), then a blank line. */
+export function extractField(header: Buffer, field: string): Buffer {
+  const start = new RegExp(`^${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[ \t]*:`, 'i');
+  const out: Buffer[] = [];
+  let keep = false;
+  let pos = 0;
+  while (pos < header.length) {
+    const lf = header.indexOf(10, pos);
+    const end = lf < 0 ? header.length : lf + 1;
+    const first = header[pos];
+    if (first === 13 || first === 10) break;
+    if (first !== 32 && first !== 9) {
+      keep = start.test(header.subarray(pos, Math.min(end, pos + field.length + 16)).toString('latin1'));
+    }
+    if (keep) out.push(header.subarray(pos, end));
+    pos = end;
+  }
+  out.push(Buffer.from('\r\n'));
+  return Buffer.concat(out);
+}
+
+/** A message as the IMAP server uses it. */
+export interface LoadedMessage {
+  id: string;
+  blobId: string;
+  size: number;
+  data: ImapMessageData;
+}
+
+const CACHE_BYTES = 64 * 1024 * 1024;
+const HEADER_CACHE_BYTES = 32 * 1024 * 1024;
+/** Messages up to this size are kept whole in the byte cache (like a page cache over the blobs). */
+const BLOB_CACHE_MAX_MESSAGE = 1024 * 1024;
+
+export class MessageStore {
+  private readonly messages: Lru<LoadedMessage>;
+  private readonly headers: Lru<Buffer>;
+  private readonly blobs: Lru<Buffer>;
+  private readonly fields: Lru<Buffer>;
+
+  constructor(private readonly archive: ArchiveStore, cacheMessages: number, cacheBytes: number) {
+    this.messages = new Lru(cacheMessages, CACHE_BYTES);
+    this.headers = new Lru(cacheMessages, HEADER_CACHE_BYTES);
+    this.blobs = new Lru(cacheMessages, cacheBytes);
+    this.fields = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
+  }
+
+  /**
+   * Only the lines of one header field (with continuations) as a header block, so SEARCH FROM/SUBJECT/…
+   * decodes a few bytes instead of the whole header again; kept per message and field.
+   */
+  async fieldLines(message: LoadedMessage, field: string): Promise<Buffer> {
+    const key = `${message.id}\u0000${field.toLowerCase()}`;
+    const cached = this.fields.get(key);
+    if (cached) return cached;
+    const lines = extractField(await this.header(message), field);
+    this.fields.set(key, lines, lines.length + 100);
+    return lines;
+  }
+
+  /** The message with its IMAP data, or null when it does not exist. */
+  async load(id: string): Promise<LoadedMessage | null> {
+    const cached = this.messages.get(id);
+    if (cached) return cached;
+    const record = await this.archive.getMessage(id);
+    if (!record) return null;
+    let data = imapDataOf(record.attributes);
+    if (!data) {
+      const blob = await this.openBlob(record.id, record.blobId);
+      data = await computeImapData(blob as AsyncIterable<Buffer>);
+    }
+    const loaded = { id: record.id, blobId: record.blobId, size: record.size, data };
+    const cost = data.envelope.length + data.body.length + data.bodystructure.length + JSON.stringify(data.parts).length + 200;
+    this.messages.set(id, loaded, cost);
+    return loaded;
+  }
+
+  private async openBlob(id: string, blobId: string): Promise<Readable> {
+    const blob = await this.archive.openBlob(blobId);
+    if (!blob) throw new PosternError('STORAGE_IO', `Message "${id}" has no blob "${blobId}"`);
+    return blob;
+  }
+
+  /** The original bytes: from the byte cache, or read whole into it when small enough, else streamed. */
+  opener(message: LoadedMessage): () => Promise<Readable> {
+    return async () => {
+      const cached = this.blobs.get(message.blobId);
+      if (cached) return new BufferStream(cached);
+      const blob = await this.openBlob(message.id, message.blobId);
+      if (message.size > BLOB_CACHE_MAX_MESSAGE) return blob;
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of blob as AsyncIterable<Buffer>) {
+        parts.push(chunk);
+        size += chunk.length;
+        if (size > BLOB_CACHE_MAX_MESSAGE) throw new PosternError('STORAGE_IO', `Message "${message.id}" is larger than its recorded size`);
+      }
+      const whole = Buffer.concat(parts, size);
+      this.blobs.set(message.blobId, whole, whole.length + 100);
+      return new BufferStream(whole);
+    };
+  }
+
+  /** The top-level header (with the blank line): the first `headerSize` bytes of the blob. */
+  async header(message: LoadedMessage): Promise<Buffer> {
+    const cached = this.headers.get(message.id);
+    if (cached) return cached;
+    const whole = this.blobs.get(message.blobId);
+    if (whole) return whole.subarray(0, message.data.headerSize);
+    const blob = await this.opener(message)();
+    const parts: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of blob as AsyncIterable<Buffer>) {
+        parts.push(chunk);
+        size += chunk.length;
+        if (size >= message.data.headerSize) break;
+      }
+    } finally {
+      blob.destroy();
+    }
+    const header = Buffer.from(Buffer.concat(parts, size).subarray(0, message.data.headerSize));
+    this.headers.set(message.id, header, header.length + 100);
+    return header;
+  }
+}

@@ -1,0 +1,146 @@
+// SEARCH evaluation over one message: BODY/TEXT match the decoded text (transfer encodings and charsets
+// decoded, streaming, one pass, bounded work), HEADER/FROM/TO/… match RFC 2047-decoded header values.
+// Matching is a case-insensitive substring test. Trusts ImapMessageData from imapDataOf(); the blob is
+// only read, never buffered whole. Hands on booleans.
+import type { Readable } from 'node:stream';
+import libmime from 'libmime';
+import { transferDecoder, type ChunkDecoder } from '../../../core/mime/transfer-decoding.ts';
+import { headerFieldsOf, MAX_HEADER_BYTES } from './structure.ts';
+import { partIndexOf, type ImapMessageData, type PartIndex } from './types.ts';
+
+/** Decoded bytes examined per message at most; the rest of a huge message is not searched. */
+export const MAX_SEARCH_BYTES = 64 * 1024 * 1024;
+const MAX_DECODE_VALUE = 64 * 1024;
+
+const fold = (s: string): string => s.normalize('NFC').toLowerCase();
+
+function decodedValue(raw: string): string {
+  const v = raw.length > MAX_DECODE_VALUE ? raw.slice(0, MAX_DECODE_VALUE) : raw;
+  try {
+    const d = libmime.decodeWords(v);
+    return typeof d === 'string' ? d : v;
+  } catch {
+    return v;
+  }
+}
+
+/** SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT: case-insensitive substring of the decoded (RFC 2047) header values; empty needle = field present. */
+export function headerMatches(headerBytes: Buffer, field: string, needle: string): boolean {
+  const name = field.toLowerCase();
+  const want = fold(needle);
+  for (const f of headerFieldsOf(headerBytes.subarray(0, MAX_HEADER_BYTES))) {
+    if (f.name.toLowerCase() !== name) continue;
+    if (want === '') return true;
+    if (fold(decodedValue(f.value)).includes(want) || fold(f.value).includes(want)) return true;
+  }
+  return false;
+}
+
+function textDecoder(charset: string | undefined): TextDecoder {
+  try {
+    return new TextDecoder(charset ?? 'utf-8');
+  } catch {
+    return new TextDecoder('windows-1252');
+  }
+}
+
+interface Segment {
+  start: number;
+  end: number;
+  kind: 'header' | 'text';
+  part: PartIndex;
+}
+
+/** What a search reads: headers (decoded as fields) and text/* bodies, in byte order. */
+function segmentsOf(root: PartIndex, where: 'BODY' | 'TEXT'): Segment[] {
+  const out: Segment[] = [];
+  // The part index is bounded in depth (types.ts), so the recursion is too.
+  const walk = (p: PartIndex): void => {
+    if (p.p) for (const c of p.p) walk(c);
+    else if (p.m) {
+      out.push({ start: p.m.h, end: p.m.b, kind: 'header', part: p.m });
+      walk(p.m);
+    } else if (p.t.startsWith('text/') || p.t === 'message/delivery-status') out.push({ start: p.b, end: p.e, kind: 'text', part: p });
+  };
+  if (where === 'TEXT') out.push({ start: root.h, end: root.b, kind: 'header', part: root });
+  walk(root);
+  return out.filter((s) => s.end > s.start).sort((a, b) => a.start - b.start);
+}
+
+/** Case-insensitive substring search over text arriving in pieces. */
+class Matcher {
+  private tail = '';
+  found = false;
+  constructor(private readonly needle: string) {}
+  feed(text: string): void {
+    if (this.found || text === '') return;
+    const hay = this.tail + fold(text);
+    if (hay.includes(this.needle)) this.found = true;
+    this.tail = hay.slice(Math.max(0, hay.length - this.needle.length + 1));
+  }
+  reset(): void {
+    this.tail = '';
+  }
+}
+
+/** SEARCH BODY/TEXT: case-insensitive substring match on decoded text (transfer encodings and charsets decoded to UTF-8). */
+export async function textMatches(open: () => Promise<Readable>, data: ImapMessageData, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
+  const want = fold(needle);
+  if (want === '') return true;
+  const root = partIndexOf(data.parts);
+  if (!root) return false;
+  const segments = segmentsOf(root, where);
+  if (segments.length === 0) return false;
+  const matcher = new Matcher(want);
+  let seg = 0;
+  let transfer: ChunkDecoder | null = null;
+  let chars: TextDecoder | null = null;
+  let header: Buffer[] = [];
+  let budget = MAX_SEARCH_BYTES;
+  const finish = (s: Segment): void => {
+    if (s.kind === 'header') {
+      const fields = headerFieldsOf(Buffer.concat(header));
+      matcher.feed(fields.map((f) => `${f.name}: ${decodedValue(f.value)}`).join('\n'));
+      header = [];
+    } else if (transfer && chars) {
+      matcher.feed(chars.decode(transfer.end(), { stream: true }) + chars.decode());
+    }
+    transfer = null;
+    chars = null;
+    matcher.reset();
+  };
+  const feed = (s: Segment, bytes: Buffer): void => {
+    budget -= bytes.length;
+    if (s.kind === 'header') {
+      if (header.reduce((n, b) => n + b.length, 0) < MAX_HEADER_BYTES) header.push(Buffer.from(bytes));
+      return;
+    }
+    transfer ??= transferDecoder(s.part.x);
+    chars ??= textDecoder(s.part.c);
+    matcher.feed(chars.decode(transfer.write(bytes), { stream: true }));
+  };
+  const src = await open();
+  let pos = 0;
+  try {
+    for await (const c of src) {
+      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+      const from = pos;
+      pos += chunk.length;
+      while (seg < segments.length && !matcher.found && budget > 0) {
+        const s = segments[seg] as Segment;
+        if (s.start >= pos) break;
+        const a = Math.max(s.start, from);
+        const b = Math.min(s.end, pos);
+        if (b > a) feed(s, chunk.subarray(a - from, b - from));
+        if (s.end > pos) break;
+        finish(s);
+        seg++;
+      }
+      if (matcher.found || seg >= segments.length || budget <= 0) break;
+    }
+    if (!matcher.found && seg < segments.length) finish(segments[seg] as Segment);
+  } finally {
+    src.destroy();
+  }
+  return matcher.found;
+}

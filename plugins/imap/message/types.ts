@@ -1,0 +1,72 @@
+// The data the imap plugin stores with each message (MessageRecord.attributes.imap) and its validation.
+// Trusts nothing read back from storage: imapDataOf checks every field and bound before handing it on.
+// Hands on ImapMessageData (serialized ENVELOPE/BODY/BODYSTRUCTURE plus the part index) and SectionSpec.
+
+/** Limits shared by the parser, the validator and the section resolver. */
+export const MAX_DEPTH = 32;
+export const MAX_PARTS = 2000;
+
+/**
+ * One MIME entity, by byte offsets into the original message: header [h, b), body [b, e). A multipart
+ * lists its children in `p`; a message/rfc822 part holds its encapsulated message in `m`.
+ */
+export interface PartIndex {
+  h: number;
+  b: number;
+  e: number;
+  /** "type/subtype", lower case. */
+  t: string;
+  /** Content-Transfer-Encoding, lower case, when not 7bit. */
+  x?: string;
+  /** Charset parameter, lower case, when present. */
+  c?: string;
+  p?: PartIndex[];
+  m?: PartIndex;
+}
+
+export interface ImapMessageData {
+  /** Serialized IMAP ENVELOPE; strings are UTF-8 (literal lengths count UTF-8 bytes). */
+  envelope: string;
+  /** Serialized non-extensible BODY. */
+  body: string;
+  /** Serialized BODYSTRUCTURE with extension data. */
+  bodystructure: string;
+  /** Opaque part index used by sectionOf() and textMatches() (a PartIndex). */
+  parts: unknown;
+  /** Bytes of the top-level header including the blank line. */
+  headerSize: number;
+}
+
+export interface SectionSpec {
+  part: number[];
+  text: 'ALL' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
+  fields: string[];
+}
+
+const isOffset = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** The part index when `value` is a well-formed one (offsets ordered, depth and count bounded). */
+export function partIndexOf(value: unknown): PartIndex | null {
+  let count = 0;
+  const check = (v: unknown, depth: number): boolean => {
+    if (typeof v !== 'object' || v === null || depth > MAX_DEPTH + 2 || ++count > MAX_PARTS * 2) return false;
+    const n = v as Record<string, unknown>;
+    if (!isOffset(n.h) || !isOffset(n.b) || !isOffset(n.e) || n.h > n.b || n.b > n.e) return false;
+    if (typeof n.t !== 'string' || (n.x !== undefined && typeof n.x !== 'string') || (n.c !== undefined && typeof n.c !== 'string')) return false;
+    if (n.p !== undefined && (!Array.isArray(n.p) || !n.p.every((c) => check(c, depth + 1)))) return false;
+    if (n.m !== undefined && !check(n.m, depth + 1)) return false;
+    return true;
+  };
+  return check(value, 0) ? (value as PartIndex) : null;
+}
+
+/** The stored data of a message (from MessageRecord.attributes), validated; null if absent/invalid. */
+export function imapDataOf(attributes: Record<string, unknown> | undefined): ImapMessageData | null {
+  const v = attributes?.imap;
+  if (typeof v !== 'object' || v === null) return null;
+  const d = v as Record<string, unknown>;
+  if (typeof d.envelope !== 'string' || typeof d.body !== 'string' || typeof d.bodystructure !== 'string') return null;
+  if (!d.envelope.startsWith('(') || !d.body.startsWith('(') || !d.bodystructure.startsWith('(')) return null;
+  if (!isOffset(d.headerSize) || partIndexOf(d.parts) === null) return null;
+  return { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize };
+}

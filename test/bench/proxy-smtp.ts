@@ -1,0 +1,129 @@
+// SMTP relay proxy benchmark: Postfix's smtp-source sends the same load (a) directly to smtp-sink
+// and (b) through Postern's relay port (a real `postern serve`, durable defaults, fresh data dir)
+// to the same smtp-sink. Prints messages/s for both and the ratio proxied/direct (target >= 0.7).
+// After the proxied run it waits for the archive to drain and checks every message was captured.
+//
+//   npx tsx test/bench/proxy-smtp.ts
+//   BENCH_MESSAGES=2000 BENCH_SESSIONS=16 BENCH_REUSE=1 npx tsx test/bench/proxy-smtp.ts
+//
+// Environment (defaults in brackets): BENCH_MESSAGES [5000], BENCH_SESSIONS [8], BENCH_SIZE [20000]
+// bytes, BENCH_REUSE [0] (1 = many messages per connection, smtp-source -d). Loopback only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
+
+export interface SmtpProxyBenchOptions {
+  messages?: number;
+  sessions?: number;
+  size?: number;
+  /** Send many messages per connection (smtp-source -d) instead of one per connection. */
+  reuse?: boolean;
+  log?: (line: string) => void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitPort(port: number, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`Nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err}`))));
+  });
+}
+
+/** Seconds for smtp-source to send the whole load to port. */
+async function timeSource(port: number, o: Required<Omit<SmtpProxyBenchOptions, 'log'>>): Promise<number> {
+  const args = ['-s', String(o.sessions), '-m', String(o.messages), '-l', String(o.size), '-f', 'bench-sender@bench.test', '-t', 'bench@bench.test', ...(o.reuse ? ['-d'] : []), `127.0.0.1:${port}`];
+  const started = process.hrtime.bigint();
+  await run('/usr/sbin/smtp-source', args);
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promise<{ direct: number; proxied: number }> {
+  const o = { messages: opts.messages ?? 5000, sessions: opts.sessions ?? 8, size: opts.size ?? 20000, reuse: opts.reuse ?? false };
+  const log = opts.log ?? (() => undefined);
+  const sinkPort = await freePort();
+  const sink: ChildProcess = spawn('/usr/sbin/smtp-sink', ['-u', userInfo().username, '-m', '512', `127.0.0.1:${sinkPort}`, '512'], { stdio: 'ignore' });
+  const dataDir = mkdtempSync(join(tmpdir(), 'postern-bench-relay-'));
+  try {
+    await waitPort(sinkPort);
+    // Warm-up, then the direct run.
+    await timeSource(sinkPort, { ...o, messages: Math.min(200, o.messages) });
+    const directSeconds = await timeSource(sinkPort, o);
+    const direct = o.messages / directSeconds;
+    log(`direct  : ${o.messages} messages in ${directSeconds.toFixed(2)} s = ${direct.toFixed(0)} msg/s`);
+
+    const relayPort = await freePort();
+    const server = await spawnServer(dataDir, { POSTERN_RELAY_PORT: String(relayPort), POSTERN_RELAY_UPSTREAM: `127.0.0.1:${sinkPort}` });
+    try {
+      await server.api('POST', '/api/v1/users', { name: 'bench', addresses: ['bench@bench.test'] }).catch(() => undefined);
+      await timeSource(relayPort, { ...o, messages: Math.min(200, o.messages) });
+      const proxiedSeconds = await timeSource(relayPort, o);
+      const proxied = o.messages / proxiedSeconds;
+      log(`proxied : ${o.messages} messages in ${proxiedSeconds.toFixed(2)} s = ${proxied.toFixed(0)} msg/s`);
+      const drainStart = Date.now();
+      await waitDrained(server, 600000);
+      log(`archive drained ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the last reply`);
+      const metrics = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`).then((r) => r.text());
+      const delivered = Number(/postern_relay_transactions_total\{outcome="delivered"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      const expected = o.messages + Math.min(200, o.messages);
+      if (delivered !== expected) throw new Error(`Relay counted ${delivered} delivered transactions, expected ${expected}`);
+      log(`ratio   : ${(proxied / direct).toFixed(2)}x direct (target >= 0.7)`);
+      return { direct, proxied };
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  } finally {
+    sink.kill('SIGTERM');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const num = (name: string, dflt: number): number => {
+    const v = process.env[name];
+    if (v === undefined || v === '') return dflt;
+    if (!/^[1-9]\d*$/.test(v)) throw new Error(`${name} must be a positive integer (got "${v}")`);
+    return Number(v);
+  };
+  const opts = { messages: num('BENCH_MESSAGES', 5000), sessions: num('BENCH_SESSIONS', 8), size: num('BENCH_SIZE', 20000), reuse: process.env.BENCH_REUSE === '1' };
+  console.log(`SMTP relay proxy bench: ${opts.messages} messages of ${opts.size} bytes, ${opts.sessions} sessions, ${opts.reuse ? 'many messages' : 'one message'} per connection`);
+  runSmtpProxyBench({ ...opts, log: (l) => console.log(l) }).then(({ direct, proxied }) => {
+    console.log(`direct=${direct.toFixed(0)} proxied=${proxied.toFixed(0)} ratio=${(proxied / direct).toFixed(2)}`);
+  }, (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,54 @@
+// IMAP output encodings and mailbox naming: quoted strings vs literals, dates, modified UTF-7, LIST patterns.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeMailboxName, encodeMailboxName, internalDate, parseSearchDate, str } from '../../../../plugins/imap/encode.ts';
+import { patternMatcher } from '../../../../plugins/imap/mailboxes.ts';
+import { yearOf } from '../../../../plugins/imap/folder-index.ts';
+
+describe('IMAP encodings', () => {
+  it('quotes plain ASCII and sends anything else as a literal', () => {
+    assert.equal(str('a "b" \\c'), '"a \\"b\\" \\\\c"');
+    assert.equal(str('März'), '{5}\r\nMärz');
+    assert.equal(str('a\r\nb'), '{4}\r\na\r\nb');
+  });
+
+  it('formats INTERNALDATE and parses SEARCH dates', () => {
+    assert.equal(internalDate('2026-03-05T07:08:09.123Z'), '"05-Mar-2026 07:08:09 +0000"');
+    assert.equal(parseSearchDate('1-Feb-1994'), Math.floor(Date.UTC(1994, 1, 1) / 86400000));
+    assert.equal(parseSearchDate('"01-feb-1994"'), Math.floor(Date.UTC(1994, 1, 1) / 86400000));
+    for (const bad of ['1994-02-01', '1-Foo-1994', '0-Feb-1994', '32-Feb-1994', 'yesterday']) assert.equal(parseSearchDate(bad), null, bad);
+  });
+
+  it('round-trips mailbox names through modified UTF-7 (RFC 3501 5.1.3)', () => {
+    assert.equal(encodeMailboxName('Entwürfe'), 'Entw&APw-rfe');
+    assert.equal(encodeMailboxName('~peter/mail/台北/日本語'), '~peter/mail/&U,BTFw-/&ZeVnLIqe-');
+    assert.equal(encodeMailboxName('A&B'), 'A&-B');
+    for (const name of ['Entwürfe', 'A&B', '台北', 'plain', '😀 smile']) assert.equal(decodeMailboxName(encodeMailboxName(name)), name);
+    for (const bad of ['&Jjo', '&!!-', 'caf\u00e9', '&AGE']) assert.equal(decodeMailboxName(bad), null, bad);
+  });
+
+  it('matches LIST patterns with * and %, INBOX case-insensitively', () => {
+    const m = patternMatcher('', '%');
+    assert.ok(m('INBOX') && m('Sent') && !m('INBOX/2024'));
+    assert.ok(patternMatcher('', '*')('Users/bob/Inbox'));
+    assert.ok(patternMatcher('', 'inbox/%')('INBOX/2024'));
+    assert.ok(patternMatcher('INBOX/', '20*')('INBOX/2024'));
+    assert.ok(!patternMatcher('', 'a.c')('abc'), 'regex characters are literal');
+  });
+
+  it('files messages by their Date year, falling back to the archive date', () => {
+    assert.equal(yearOf({ date: '2021-06-01T00:00:00.000Z', internalDate: '2026-01-01T00:00:00.000Z' }), 2021);
+    assert.equal(yearOf({ date: null, internalDate: '2025-01-01T00:00:00.000Z' }), 2025);
+    assert.equal(yearOf({ date: '1901-01-01T00:00:00.000Z', internalDate: '2025-01-01T00:00:00.000Z' }), 2025);
+  });
+});
+
+describe('header field extraction for SEARCH', () => {
+  it('keeps every occurrence of the field with its continuation lines, and nothing else', async () => {
+    const { extractField } = await import('../../../../plugins/imap/message-store.ts');
+    const header = Buffer.from('From: a@x\r\nSubject: one\r\n two\r\nX-Subject: no\r\nsubject : again\r\nTo: b@y\r\n\r\nSubject: body\r\n');
+    assert.equal(extractField(header, 'Subject').toString(), 'Subject: one\r\n two\r\nsubject : again\r\n\r\n');
+    assert.equal(extractField(header, 'Cc').toString(), '\r\n');
+    assert.equal(extractField(header, 'x-subject').toString(), 'X-Subject: no\r\n\r\n');
+  });
+});
