@@ -57,7 +57,8 @@ export function addImapCommands(user: Command, target: () => AdminTarget): void 
     .action(async (name: string) => {
       const password = await readPassword(`New archive password for ${name}: `);
       if (password === '') throw new AdminClientError('No password given on standard input', null);
-      await callJson(target(), 'PUT', `/api/v1/users/${encodeURIComponent(name)}/password`, { password });
+      // The core account route: the admin token may set anyone's password (audited as a compliance change).
+      await callJson(target(), 'PUT', '/api/v1/account/password', { user: name, password });
       process.stdout.write(`Password set for ${name}\n`);
     });
   user.command('imap <name> <state>')

@@ -46,7 +46,7 @@ const deleteBody = z.strictObject({ entries: z.array(entryRef).min(1).max(10000)
 const purgeBody = z.strictObject({ dryRun: z.boolean().default(false), batchSize: z.number().int().min(1).max(10000).default(500) });
 const extendBody = z.strictObject({ folder: z.string().min(1).max(1000).default('Inbox'), retainUntil: z.string().min(10).max(64) });
 const privilegesBody = z.strictObject({ add: z.array(z.enum(PRIVILEGES)).max(16).default([]), remove: z.array(z.enum(PRIVILEGES)).max(16).default([]) });
-const passwordBody = z.strictObject({ password: z.string().min(8).max(1024), user: z.string().regex(USER_NAME).optional() });
+const passwordBody = z.strictObject({ password: z.string().min(8, 'must be at least 8 characters').max(1024, 'must be at most 1024 characters'), user: z.string().regex(USER_NAME).optional() });
 
 function uidOf(raw: string | undefined): number {
   if (!raw || !/^\d{1,10}$/.test(raw) || Number(raw) < 1 || Number(raw) > 0xffffffff) throw new HttpError(400, `UID "${raw ?? ''}" must be a number from 1 to 4294967295`);

@@ -1,30 +1,19 @@
-// Admin API routes of the imap plugin: set a user's archive password (PUT users/:name/password, body
-// { password }, stored only as a scrypt hash) and switch IMAP access (PUT users/:name/imap, body
-// { enabled }; switching it on sends the provisioning notification when configured). Bodies are
-// validated; the password is never logged or returned.
+// Admin API route of the imap plugin: switch IMAP access (PUT users/:name/imap, body { enabled };
+// switching it on sends the provisioning notification when configured). The body is validated.
+// Passwords are set through the core account route (PUT account/password, core/compliance/routes.ts).
 import { z } from 'zod';
 import type { AdminRoutes } from '../../core/admin/routes.ts';
 import { HttpError, readJson, validated } from '../../core/admin/http.ts';
-import { hashPassword } from '../../core/smtp/password.ts';
 import { publicUser } from '../../core/admin/server.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ArchiveStore, UserRecord } from '../../core/storage/types.ts';
 
-const passwordBody = z.strictObject({ password: z.string().min(8, 'must be at least 8 characters').max(1024) });
 const imapBody = z.strictObject({ enabled: z.boolean() });
 
 /** Called when IMAP access was switched on for a user; returns what happened to the notification. */
 export type AccessEnabled = (user: UserRecord) => Promise<string>;
 
 export function addImapRoutes(routes: AdminRoutes, archive: ArchiveStore, log: Logger, owner: string, onEnabled: AccessEnabled): void {
-  routes.add('PUT', 'users/:name/password', async ({ params, req }) => {
-    const name = params.name ?? '';
-    const body = validated(passwordBody, await readJson(req));
-    if (!(await archive.getUser(name))) throw new HttpError(404, `User "${name}" does not exist`);
-    const user = await archive.updateUser(name, { passwordHash: await hashPassword(body.password) });
-    log.info('Archive password set', { user: user.name });
-    return { body: { user: publicUser(user) } };
-  }, owner);
   routes.add('PUT', 'users/:name/imap', async ({ params, req }) => {
     const name = params.name ?? '';
     const body = validated(imapBody, await readJson(req));

@@ -161,7 +161,7 @@ export async function enableImapUser(adminPort: number, dataDir: string, user: s
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   };
-  await call('PUT', `/api/v1/users/${user}/password`, { password });
+  await call('PUT', '/api/v1/account/password', { user, password });
   await call('PUT', `/api/v1/users/${user}/imap`, { enabled: true });
 }
 

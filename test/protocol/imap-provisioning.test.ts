@@ -67,7 +67,7 @@ describe('IMAP provisioning from the CLI', () => {
     assert.match(r.stderr, /User "nobody" does not exist/);
     r = await cli(['user', 'imap', 'erin', 'maybe']);
     assert.match(r.stderr, /State must be "on" or "off"/);
-    assert.equal((await api('PUT', 'users/erin/password', { password: 'long enough', extra: 1 })).status, 400);
+    assert.equal((await api('PUT', 'account/password', { user: 'erin', password: 'long enough', extra: 1 })).status, 400);
     assert.equal((await api('PUT', 'users/erin/imap', { enabled: 'yes' })).status, 400);
     assert.equal((await api('PUT', 'users/nobody/imap', { enabled: true })).status, 404);
   });
