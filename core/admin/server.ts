@@ -161,7 +161,13 @@ export class AdminServer {
       this.deps.log.warn('Admin API request without a valid token', { path, remote: req.socket.remoteAddress });
       throw new HttpError(401, 'Missing or wrong bearer token');
     }
-    const parts = path.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+    const parts = path.slice('/api/v1/'.length).split('/').map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        throw new HttpError(400, `Path segment "${part.slice(0, 64)}" has a malformed percent escape`);
+      }
+    });
     const [head, a, b, c, d] = parts;
     who.principal = basic ?? TOKEN_PRINCIPAL;
     const view: RequestView = (await this.deps.access?.check(who.principal, method, parts)) ?? { headersOnly: false };

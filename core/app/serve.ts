@@ -86,6 +86,8 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   app.decorate('hooks', hooks);
   const adminRoutes = new AdminRoutes();
   app.decorate('adminRoutes', adminRoutes);
+  const listenerPorts = new Map<string, number | null>();
+  app.decorate('listeners', { set: (name, port) => void listenerPorts.set(name, port), all: () => Object.fromEntries(listenerPorts) });
   // The queue manager exists only after the plugins are loaded; captures wait for it (none can
   // arrive before listeners start, which is after the queue starts).
   let enqueue: (record: IntakeRecord, inline: Buffer | null) => void = () => {
@@ -165,7 +167,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           dataDir: config.dataDir,
           storage: archive.backend,
-          listeners: { smtp: smtpPort, pop3: pop3Port, pop3s: pop3sPort, relay: relayPort },
+          listeners: { smtp: smtpPort, pop3: pop3Port, pop3s: pop3sPort, relay: relayPort, ...Object.fromEntries(listenerPorts) },
           plugins: app.plugins(),
           intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, held: intake.heldCount(), processing: queue.active },
           archive: await archive.stats(),
@@ -176,7 +178,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   });
   const adminPort = await admin.listen();
   ready = true;
-  log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, config: loaded.file ?? '(defaults)' });
+  log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, listeners: Object.fromEntries(listenerPorts), config: loaded.file ?? '(defaults)' });
 
   let stopping: Promise<void> | null = null;
   const shutdown = (reason: string): Promise<void> => {

@@ -25,4 +25,12 @@ export interface Services {
   jobs: JobService;
   /** The tamper-evident audit log (core/audit): record compliance, admin, login, deletion and access events. */
   audit: AuditLog;
+  /** Listening ports by name (smtp, relay, pop3, imap …): modules register theirs; shown by status and the ready log line. */
+  listeners: ListenerPorts;
+}
+
+export interface ListenerPorts {
+  /** Record a listener's bound port (null = configured off). */
+  set(name: string, port: number | null): void;
+  all(): Record<string, number | null>;
 }

@@ -8,7 +8,8 @@ import { PosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditLog } from '../audit/types.ts';
 import type { ArchiveStore, MessageRecord, Privilege, UserRecord } from '../storage/types.ts';
-import { verifyPassword } from '../smtp/password.ts';
+import { randomBytes } from 'node:crypto';
+import { hashPassword, verifyPassword } from '../smtp/password.ts';
 
 export const TOKEN_PRINCIPAL = 'admin-token';
 
@@ -51,6 +52,9 @@ export function headersOnlyMessage(m: MessageRecord): Pick<MessageRecord, 'id' |
 
 export function createApiAccess(deps: { archive: ArchiveStore; previewBlocking: boolean; log: Logger; audit: () => AuditLog | null }): ApiAccess {
   const { archive } = deps;
+  // Unknown users, users without a password or without `login` cost one scrypt like everyone else, so
+  // response time does not tell which names exist (made once, on the first failed lookup).
+  let dummy: Promise<string> | null = null;
   const record = async (actor: string, outcome: 'success' | 'failure', remote: string): Promise<void> => {
     try {
       await deps.audit()?.record({ category: 'login', action: 'api.login', actor, target: '', outcome, remote });
@@ -68,7 +72,9 @@ export function createApiAccess(deps: { archive: ArchiveStore; previewBlocking: 
       const name = decoded.slice(0, colon);
       const password = decoded.slice(colon + 1);
       const user = /^[a-z0-9_][a-z0-9._-]{0,63}$/.test(name) ? await archive.getUser(name) : null;
-      const ok = user !== null && user.passwordHash !== null && user.privileges.includes('login') && (await verifyPassword(password, user.passwordHash));
+      const usable = user !== null && user.passwordHash !== null && user.privileges.includes('login');
+      const hash = usable && user.passwordHash !== null ? user.passwordHash : await (dummy ??= hashPassword(randomBytes(16).toString('hex')));
+      const ok = (await verifyPassword(password, hash)) && usable;
       await record(ok ? name : 'unknown', ok ? 'success' : 'failure', remote);
       if (!ok) deps.log.warn('Admin API login failed', { remote });
       return ok ? name : null;

@@ -121,6 +121,21 @@ export function computeRetention(
   return { retainUntil, purgeAfter };
 }
 
+/**
+ * An archived entry's retention after a later capture asked for `wanted`: retainUntil only moves later;
+ * purgeAfter only moves later, and an entry never purged (purgeAfter null) stays so; a wanted purgeAfter
+ * of null with a retainUntil means "no maximum" and lifts the purge date. Never purged before retainUntil.
+ */
+export function extendOnly(current: EntryRetention | null, wanted: EntryRetention): EntryRetention {
+  const later = (a: string | null, b: string | null): string | null => (a === null ? b : b === null || a > b ? a : b);
+  const retainUntil = later(current?.retainUntil ?? null, wanted.retainUntil);
+  let purgeAfter: string | null = current === null || current.purgeAfter === null ? null
+    : wanted.purgeAfter === null ? (wanted.retainUntil !== null ? null : current.purgeAfter)
+      : later(current.purgeAfter, wanted.purgeAfter);
+  if (purgeAfter !== null && retainUntil !== null && purgeAfter < retainUntil) purgeAfter = retainUntil;
+  return { retainUntil, purgeAfter };
+}
+
 /** An ISO instant from outside, normalised; INVALID_INPUT otherwise. */
 export function isoInstant(value: string, what: string): string {
   const t = Date.parse(value);

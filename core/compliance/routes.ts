@@ -17,7 +17,7 @@ import { HttpError, readJson, validated } from '../admin/http.ts';
 import type { AdminRoutes, RouteContext } from '../admin/routes.ts';
 import { PosternError } from '../errors.ts';
 import { PRIVILEGES, USER_NAME, type ArchiveStore } from '../storage/types.ts';
-import { TOKEN_PRINCIPAL, requirePrivilege } from './access.ts';
+import { COMPLIANCE_AREAS, TOKEN_PRINCIPAL, requirePrivilege } from './access.ts';
 import type { ComplianceService } from './service.ts';
 import type { EntryRef, HoldScope, PolicyMatch } from './types.ts';
 
@@ -60,6 +60,7 @@ function clean<T extends object>(o: T): T {
 
 export function addComplianceRoutes(routes: AdminRoutes, archive: ArchiveStore, service: ComplianceService): void {
   const store = archive.retention();
+  routes.reserve(COMPLIANCE_AREAS, 'compliance');
   const add = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', pattern: string, handler: (ctx: RouteContext) => Promise<{ status?: number; body: unknown }>): void =>
     routes.add(method, pattern, handler, 'compliance');
   const param = (ctx: RouteContext, name: string): string => ctx.params[name] ?? '';

@@ -202,13 +202,13 @@ export class ComplianceService {
       return;
     }
     try {
-      this.count(run, entries, await this.store.deleteEntries(entries));
+      this.count(run, entries, await this.store.deleteEntries(entries, { purgeDue: true }));
     } catch (err) {
       if (!isPosternError(err, 'HELD') && !isPosternError(err, 'NOT_FOUND')) throw err;
       // Something changed since the listing (a new hold): go one by one, skipping what is now held.
       for (const e of entries) {
         try {
-          this.count(run, [e], await this.store.deleteEntries([e]));
+          this.count(run, [e], await this.store.deleteEntries([e], { purgeDue: true }));
         } catch (one) {
           if (isPosternError(one, 'HELD')) run.skippedHeld += 1;
           else if (!isPosternError(one, 'NOT_FOUND')) throw one;

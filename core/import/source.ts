@@ -40,6 +40,10 @@ export const sourceOptions = {
 };
 
 export const SOURCE_SECRETS = ['password'] as const;
+/** Options that say where the password is sent (JobKind.secretScope): changing one needs it again. */
+export const SOURCE_SECRET_SCOPE = ['server', 'port', 'tls', 'acceptSelfSigned', 'fingerprint', 'username'] as const;
+/** Options naming a file or variable on the server host (JobKind.hostLocal): token or configuration only. */
+export const SOURCE_HOST_LOCAL = ['passwordFile', 'passwordEnv'] as const;
 
 export interface SourceOptions {
   server: string; port: number; tls: 'implicit' | 'starttls' | 'none'; acceptSelfSigned: boolean; fingerprint?: string | undefined;

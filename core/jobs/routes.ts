@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { AdminRoutes, RouteContext, RouteReply } from '../admin/routes.ts';
 import { HttpError, readJson, validated } from '../admin/http.ts';
-import { isPosternError } from '../errors.ts';
+import { PosternError, isPosternError } from '../errors.ts';
+import { TOKEN_PRINCIPAL } from '../compliance/access.ts';
 import type { JobService } from './service.ts';
 
 const definition = z.strictObject({
@@ -28,12 +29,21 @@ function who(ctx: RouteContext, by: string | undefined): string {
   return by ? `${ctx.principal} (${by.replace(/[^\w.@ -]/g, '')})` : ctx.principal;
 }
 
+/** FORBIDDEN when a principal other than the token sets an option naming a server file or variable. */
+function refuseHostLocal(ctx: RouteContext, jobs: JobService, kind: string, options: Record<string, unknown> | undefined): void {
+  if (ctx.principal === TOKEN_PRINCIPAL || !options) return;
+  const named = jobs.hostLocalOptions(kind).filter((k) => options[k] !== undefined);
+  if (named.length > 0) {
+    throw new PosternError('FORBIDDEN', `Options ${named.map((k) => `"${k}"`).join(', ')} name files or variables on the server host: set them only with the admin token or in the configuration file`);
+  }
+}
+
 async function guarded(fn: () => Promise<RouteReply>): Promise<RouteReply> {
   try {
     return await fn();
   } catch (err) {
     if (!isPosternError(err)) throw err;
-    const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAVAILABLE' || err.code === 'SHUTTING_DOWN' ? 503 : 400;
+    const status = err.code === 'FORBIDDEN' ? 403 : err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAVAILABLE' || err.code === 'SHUTTING_DOWN' ? 503 : 400;
     throw new HttpError(status, err.message);
   }
 }
@@ -62,16 +72,19 @@ export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
   }));
   routes.add('POST', 'job-list', async (ctx) => guarded(async () => {
     const b = validated(z.strictObject({ kind: z.string().min(1).max(64), options: z.record(z.string(), z.unknown()) }), await readJson(ctx.req));
+    refuseHostLocal(ctx, jobs, b.kind, b.options);
     return { body: { list: await jobs.adhocList(b.kind, b.options) } };
   }));
   routes.add('GET', 'jobs/:name', async (ctx) => guarded(async () => ({ body: { job: jobs.show(name(ctx)) } })));
   routes.add('POST', 'jobs', async (ctx) => guarded(async () => {
     const b = validated(definition, await readJson(ctx.req));
+    refuseHostLocal(ctx, jobs, b.kind, b.options);
     const job = await jobs.create({ name: b.name, kind: b.kind, schedule: b.schedule, enabled: b.enabled, options: b.options }, who(ctx, b.by));
     return { status: 201, body: { job } };
   }));
   routes.add('PATCH', 'jobs/:name', async (ctx) => guarded(async () => {
     const b = validated(change, await readJson(ctx.req));
+    refuseHostLocal(ctx, jobs, jobs.show(name(ctx)).kind, b.options);
     const c: { schedule?: string | null; enabled?: boolean; options?: Record<string, unknown> } = {};
     if (b.schedule !== undefined) c.schedule = b.schedule;
     if (b.enabled !== undefined) c.enabled = b.enabled;

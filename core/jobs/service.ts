@@ -17,6 +17,7 @@ export const JOB_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const MAX_ERRORS = 200;
 const MAX_DETAIL = 500;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_JOBS = 1000;
 
 type AnyKind = JobKind<unknown>;
 
@@ -31,6 +32,8 @@ export interface JobServiceDeps {
   log: Logger;
   metrics: Metrics;
   secrets: SecretBox;
+  /** Jobs the API may define (configuration jobs count too); default MAX_JOBS. */
+  maxJobs?: number;
 }
 
 export class JobService implements JobRegistry {
@@ -110,6 +113,8 @@ export class JobService implements JobRegistry {
 
   async create(def: JobDefinition, by: string): Promise<JobRecord> {
     if (this.records.has(def.name)) throw new PosternError('CONFLICT', `Job "${def.name}" already exists`);
+    const max = this.deps.maxJobs ?? MAX_JOBS;
+    if (this.records.size >= max) throw new PosternError('INVALID_INPUT', `There can be at most ${max} jobs; delete one first`);
     this.validate(def);
     const rec = this.newRecord(def, this.deps.secrets.sealOptions(def.options, this.kindOf(def.kind).secrets ?? []), 'api', by, new Date().toISOString());
     this.records.set(def.name, rec);
@@ -119,17 +124,23 @@ export class JobService implements JobRegistry {
     return this.shown(this.get(def.name));
   }
 
-  /** Change a job; options given replace the old ones (secrets left out or "(secret)" keep theirs). */
+  /**
+   * Change a job; options given replace the old ones. Secrets left out or given as "(secret)" keep their
+   * stored value, unless an option of the kind's secretScope (where the secret is sent) changes.
+   */
   async update(name: string, change: Partial<Omit<JobDefinition, 'name' | 'kind'>>, by: string): Promise<JobRecord> {
     const rec = this.get(name);
     if (rec.source === 'config') throw new PosternError('CONFLICT', `Job "${name}" is defined in the configuration file; change it there`);
-    const secretNames = this.kindOf(rec.kind).secrets ?? [];
+    const kind = this.kindOf(rec.kind);
+    const secretNames = kind.secrets ?? [];
     const base = rec.pending ?? { name, kind: rec.kind, schedule: rec.schedule, options: rec.options, enabled: rec.enabled };
     let options = base.options;
     if (change.options) {
       options = { ...change.options };
+      const next = options;
+      const moved = (kind.secretScope ?? []).some((k) => JSON.stringify(next[k]) !== JSON.stringify(base.options[k]));
       for (const s of secretNames) if (options[s] === undefined || options[s] === '(secret)') {
-        if (base.options[s] !== undefined) options[s] = base.options[s];
+        if (base.options[s] !== undefined && !moved) options[s] = base.options[s];
         else delete options[s];
       }
     }
@@ -254,6 +265,11 @@ export class JobService implements JobRegistry {
   /** Wait for a running job to finish (tests, `jobs run --wait`). */
   async waitFor(name: string): Promise<void> {
     await this.live.get(name)?.done;
+  }
+
+  /** Option keys of a kind that only the admin token may set (JobKind.hostLocal). */
+  hostLocalOptions(kind: string): readonly string[] {
+    return this.kindOf(kind).hostLocal ?? [];
   }
 
   /** A dry run: what the job would do now, without changing anything. */

@@ -50,6 +50,18 @@ export interface JobRegistry {
 /** A kind may name option keys that hold secrets: stored encrypted, redacted when shown, never logged. */
 export interface JobKindExtras<D = unknown> {
   secrets?: readonly string[];
+  /**
+   * Option keys that name something on the server host (a file, an environment variable). Only the admin
+   * token (or the configuration file) may set them: through a password-authenticated administrator they
+   * would make the server read any file it can and send it to a host of the caller's choosing.
+   */
+  hostLocal?: readonly string[];
+  /**
+   * Options that say where the secrets go (server, port, user name, TLS). An update that changes any of
+   * them keeps no stored secret: the caller gives it again, so a changed definition cannot send a stored
+   * password to another host.
+   */
+  secretScope?: readonly string[];
   /** A dry run: what a run would do (e.g. folders and message counts), without changing anything. */
   list?(options: D, ctx: JobListContext): Promise<unknown>;
 }

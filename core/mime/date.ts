@@ -1,6 +1,6 @@
 // Parses RFC 5322 dates (current and obsolete syntax, section 3.3 and 4.3) into ISO 8601 UTC strings, and strips RFC 5322 comments.
 // Trusts nothing about the input: any string is accepted, only its first 512 characters are read for a date, and no function throws.
-// Hands on an ISO 8601 string or null (parseDate) and comment-free text (stripComments) to header summaries and envelope parsing.
+// Hands on an ISO 8601 string or null (parseDate, parseDateZone with the written zone) and comment-free text (stripComments) to header summaries and envelope parsing.
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const MONTH_FULL = [
@@ -78,7 +78,7 @@ export function parseDate(value: string): string | null {
   try {
     const input = String(value).slice(0, 512);
     const own = parseRfc5322Date(input);
-    if (own !== null) return own;
+    if (own !== null) return own.iso;
     const trimmed = input.trim();
     if (ISO_FALLBACK.test(trimmed)) {
       const ms = Date.parse(trimmed.replace(' ', 'T'));
@@ -90,7 +90,19 @@ export function parseDate(value: string): string | null {
   }
 }
 
-function parseRfc5322Date(input: string): string | null {
+/**
+ * An RFC 5322 date with the zone it was written in (minutes east of UTC; 0 when absent or unknown),
+ * for "the date in the sender's time zone" (IMAP SENTON/SENTBEFORE/SENTSINCE); null when unreadable.
+ */
+export function parseDateZone(value: string): { iso: string; offsetMinutes: number } | null {
+  try {
+    return parseRfc5322Date(String(value).slice(0, 512));
+  } catch {
+    return null;
+  }
+}
+
+function parseRfc5322Date(input: string): { iso: string; offsetMinutes: number } | null {
   const tokens: string[] = [];
   for (const tok of stripComments(input).split(/[\s,]+/)) {
     if (tok === '') continue;
@@ -171,6 +183,11 @@ function parseRfc5322Date(input: string): string | null {
       // Any other word (e.g. an unofficial zone name after a numeric offset) is ignored.
       continue;
     }
+    // "GMT+1", "UTC-05": no RFC 5322 zone, and POSIX reads the sign the other way round; read as +0000, as Dovecot does.
+    if (/^(?:gmt|utc?)[+-]\d{1,4}$/i.test(tok)) {
+      offset ??= 0;
+      continue;
+    }
     return null;
   }
 
@@ -184,5 +201,5 @@ function parseRfc5322Date(input: string): string | null {
   if (!Number.isFinite(ms)) return null;
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) return null;
-  return d.toISOString();
+  return { iso: d.toISOString(), offsetMinutes: offset ?? 0 };
 }

@@ -65,8 +65,14 @@ export async function relayListing(ctx: BodyContext): Promise<StoppedOutcome | n
   }
 }
 
+/** Destroys a client connection after handing the kernel what is still corked (the status line, body bytes). */
+export function flushAndDestroy(client: Socket | TLSSocket): void {
+  while (client.writableCorked > 0) client.uncork();
+  client.destroy();
+}
+
 function stopped(ctx: BodyContext, err: RelayStopped, n: number | null): StoppedOutcome {
-  ctx.client.destroy();
+  flushAndDestroy(ctx.client);
   if (err.reason === 'client') {
     ctx.log.info('POP3 client went away during a response; capture discarded, nothing deleted upstream', { msgNumber: n });
     return 'client_closed';

@@ -12,7 +12,7 @@ import type { CaptureService } from '../intake/capture.ts';
 import type { IntakeMeta } from '../intake/intake.ts';
 import { reconcileCapa } from './capa.ts';
 import type { RecentCaptures } from './recent-captures.ts';
-import { relayCaptured, relayListing, type BodyContext } from './retrieval.ts';
+import { flushAndDestroy, relayCaptured, relayListing, type BodyContext } from './retrieval.ts';
 import { ReadError, SocketReader } from './socket-reader.ts';
 import { Pop3UpstreamError, Upstream, type UpstreamOptions } from './upstream.ts';
 import { upgradeClient } from './client-tls.ts';
@@ -151,7 +151,17 @@ export class Pop3Session {
 
   private reply(line: string): void {
     // Lines are latin1 strings holding the bytes as received: write them back byte for byte.
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(Buffer.from(line + '\r\n', 'latin1'));
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(line + '\r\n', 'latin1');
+  }
+
+  /**
+   * Holds the client's writes until the end of this tick: a status line and the body bytes already
+   * buffered from the upstream (and the "." when nothing has to be committed) leave in one write.
+   */
+  private corkForTick(): void {
+    const socket = this.socket;
+    socket.cork();
+    process.nextTick(() => socket.uncork());
   }
 
   private closeWith(outcome: SessionOutcome, reply: string, logMsg: string): void {
@@ -204,18 +214,19 @@ export class Pop3Session {
         return this.dele(cmd.numbers[0] as number);
       default: {
         // STAT NOOP RSET LIST UIDL TOP: relay; a multi-line reply when LIST/UIDL have no argument, or TOP.
-        const st = await this.forward(cmd.line);
         const multi = cmd.verb === 'TOP' || ((cmd.verb === 'LIST' || cmd.verb === 'UIDL') && cmd.numbers.length === 0);
+        const st = await this.forward(cmd.line, multi);
         if (st.kind === '+OK' && multi) return this.relayPlain();
         return true;
       }
     }
   }
 
-  /** Sends a command upstream and relays its status line. */
-  private async forward(line: string): Promise<{ kind: string; line: string }> {
+  /** Sends a command upstream and relays its status line (corked with the body that follows a multi-line +OK). */
+  private async forward(line: string, multiLine = false): Promise<{ kind: string; line: string }> {
     this.up.send(line);
     const st = await this.up.readStatus(false);
+    if (multiLine && st.kind === '+OK') this.corkForTick();
     this.reply(st.line);
     return st;
   }
@@ -327,7 +338,7 @@ export class Pop3Session {
   }
 
   private async retr(n: number): Promise<boolean> {
-    const st = await this.forward(`RETR ${n}`);
+    const st = await this.forward(`RETR ${n}`, true);
     if (st.kind !== '+OK') return true;
     return this.capturedRelay(n, true);
   }
@@ -377,12 +388,12 @@ export class Pop3Session {
       this.log.warn('Upstream POP3 server failed; closing the session', { kind: err.kind, err: err.message });
       // Mid-body there is no safe way to say so: the withheld terminator and the close tell the client.
       if (!this.inBody) this.reply(`-ERR [SYS/TEMP] Upstream POP3 server failed: ${err.message}`);
-      this.socket.destroy();
+      flushAndDestroy(this.socket);
       return;
     }
     this.outcome = 'error';
     this.log.error('POP3 session failed', { err: err instanceof Error ? err.message : String(err) });
-    this.socket.destroy();
+    flushAndDestroy(this.socket);
   }
 }
 

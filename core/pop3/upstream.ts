@@ -91,7 +91,7 @@ export class Upstream {
 
   /** Writes one command line; the string holds bytes (latin1), as parsed from the client. */
   send(line: string): void {
-    this.socket.write(Buffer.from(line + '\r\n', 'latin1'));
+    this.socket.write(line + '\r\n', 'latin1');
   }
 
   /** One status line; `sasl` also admits a "+ …" continuation. */

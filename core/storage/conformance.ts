@@ -1,7 +1,8 @@
 // The conformance suite every ArchiveStore backend must pass. It speaks only the interface in types.ts
 // (no engine handles, no key encodings), so the same tests hold the embedded and scale-out backends to
 // one behaviour. A backend's test file calls runArchiveStoreConformance with a factory for fresh stores.
-// The describe blocks live in conformance/ (users, messages, idempotency, concurrency) over shared fixtures.
+// The describe blocks live in conformance/ (users, messages, idempotency, concurrency, audit, retention,
+// jobs) over shared fixtures.
 import { describe } from 'node:test';
 import type { ArchiveStore } from './types.ts';
 import type { ConformanceHarness } from './conformance/fixtures.ts';
@@ -11,6 +12,7 @@ import { describeIdempotency } from './conformance/idempotency.ts';
 import { describeConcurrency } from './conformance/concurrency.ts';
 import { describeAuditAndIntegrity } from './conformance/audit.ts';
 import { describeRetention } from './conformance/retention.ts';
+import { describeJobs } from './conformance/jobs.ts';
 
 export type { ConformanceHarness } from './conformance/fixtures.ts';
 
@@ -41,5 +43,6 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
     describeConcurrency(helpers);
     describeAuditAndIntegrity(helpers);
     describeRetention(helpers);
+    describeJobs(helpers);
   });
 }

@@ -9,7 +9,7 @@ import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { addressKey, type ArchiveEntry, type ArchiveStats, type MessageRecord, type RetentionStore, type UserRecord } from './types.ts';
-import { computeRetention, isoInstant, validatePolicy } from '../compliance/retention-rules.ts';
+import { computeRetention, extendOnly, isoInstant, validatePolicy } from '../compliance/retention-rules.ts';
 import { holdCovers, participantsOf, validateNewHold } from '../compliance/hold-scope.ts';
 import type {
   DeleteResult, EntryRef, EntryRetention, HoldRecord, HoldStatus, NewHold, PurgeBatch, PurgeOptions, RetentionPolicy,
@@ -71,11 +71,41 @@ export class KvRetention implements RetentionStore {
 
   // ---- commit time ------------------------------------------------------------------------------
 
-  /** Ops that record a new entry's retention, purge-index slot and reverse reference. */
-  async entryOps(entry: ArchiveEntry, message: MessageRecord, explicit?: Partial<EntryRetention>): Promise<KvOp[]> {
+  /** Ops that record a new entry's retention, purge-index slot and reverse reference, and the retention stored. */
+  async entryOps(entry: ArchiveEntry, message: MessageRecord, explicit?: Partial<EntryRetention>): Promise<{ ops: KvOp[]; retention: EntryRetention | null }> {
     const ops: KvOp[] = [{ type: 'put', key: keys.messageEntry(entry.messageId, entry.user, entry.folder), value: Buffer.from(String(entry.uid)) }];
+    const r = await this.compute(entry, message, explicit);
+    if (r === null) return { ops, retention: null };
+    ops.push({ type: 'put', key: keys.retention(entry.user, entry.folder, entry.uid), value: json(r) });
+    if (r.purgeAfter !== null) ops.push({ type: 'put', key: keys.purgeIndex(r.purgeAfter, entry.user, entry.folder, entry.uid), value: Buffer.alloc(0) });
+    return { ops, retention: r };
+  }
+
+  /**
+   * A later capture of a message already filed in this entry's folder: the retention it would have got
+   * (current policies, its explicit values, from the entry's archive time) may only extend the entry's,
+   * never shorten it; an entry never purged (no purgeAfter) stays never purged. Ops are empty when
+   * nothing changes.
+   */
+  async mergeOps(entry: ArchiveEntry, message: MessageRecord, explicit: Partial<EntryRetention> | undefined, current: EntryRetention | null): Promise<{ ops: KvOp[]; retention: EntryRetention | null }> {
+    const wanted = await this.compute(entry, message, explicit);
+    if (wanted === null) return { ops: [], retention: current };
+    const next = extendOnly(current, wanted);
+    const { retainUntil, purgeAfter } = next;
+    if (retainUntil === (current?.retainUntil ?? null) && purgeAfter === (current?.purgeAfter ?? null)) return { ops: [], retention: current };
+    const { user, folder, uid } = entry;
+    const ops: KvOp[] = [{ type: 'put', key: keys.retention(user, folder, uid), value: json(next) }];
+    if (current?.purgeAfter !== purgeAfter) {
+      if (current?.purgeAfter) ops.push({ type: 'del', key: keys.purgeIndex(current.purgeAfter, user, folder, uid) });
+      if (purgeAfter !== null) ops.push({ type: 'put', key: keys.purgeIndex(purgeAfter, user, folder, uid), value: Buffer.alloc(0) });
+    }
+    return { ops, retention: next };
+  }
+
+  /** The retention the policies and explicit values give an entry, or null when no rule sets any. */
+  private async compute(entry: ArchiveEntry, message: MessageRecord, explicit?: Partial<EntryRetention>): Promise<EntryRetention | null> {
     const policies = this.policies();
-    if (policies.length === 0 && !explicit?.retainUntil && !explicit?.purgeAfter) return ops;
+    if (policies.length === 0 && !explicit?.retainUntil && !explicit?.purgeAfter) return null;
     const clean: Partial<EntryRetention> = {};
     if (explicit?.retainUntil) clean.retainUntil = isoInstant(explicit.retainUntil, 'retainUntil');
     if (explicit?.purgeAfter) clean.purgeAfter = isoInstant(explicit.purgeAfter, 'purgeAfter');
@@ -85,10 +115,7 @@ export class KvRetention implements RetentionStore {
       participants: policies.length > 0 ? participantsOf(message) : [], folder: entry.folder,
       direction: entry.folder === (this.options.sentFolder ?? 'Sent') ? 'sent' : 'received',
     }, new Date(entry.internalDate), clean);
-    if (r.retainUntil === null && r.purgeAfter === null) return ops;
-    ops.push({ type: 'put', key: keys.retention(entry.user, entry.folder, entry.uid), value: json(r) });
-    if (r.purgeAfter !== null) ops.push({ type: 'put', key: keys.purgeIndex(r.purgeAfter, entry.user, entry.folder, entry.uid), value: Buffer.alloc(0) });
-    return ops;
+    return r.retainUntil === null && r.purgeAfter === null ? null : r;
   }
 
   /** Remembers which identity keys a message claimed, so deleting it releases them. */
@@ -219,7 +246,7 @@ export class KvRetention implements RetentionStore {
   // ---- deletion ---------------------------------------------------------------------------------
 
   /** Deletes entries, all or none: any held entry (hold or retention) refuses the whole call with HELD. */
-  async deleteEntries(refs: EntryRef[]): Promise<DeleteResult> {
+  async deleteEntries(refs: EntryRef[], options: { purgeDue?: boolean } = {}): Promise<DeleteResult> {
     if (refs.length === 0) return { deleted: 0, messagesRemoved: 0, blobsRemoved: 0 };
     if (refs.length > MAX_DELETE) throw new PosternError('INVALID_INPUT', `At most ${MAX_DELETE} entries per deletion`);
     return this.host.exclusive(async () => {
@@ -232,7 +259,8 @@ export class KvRetention implements RetentionStore {
         const status = this.evaluate(ref.user, l.message, l.retention, now);
         if (status.held) throw new PosternError('HELD', `Entry ${ref.user}/${ref.folder}/${ref.uid} cannot be deleted: ${status.reasons.join(', ')}`);
       }
-      return this.remove(loaded.filter((l): l is Loaded => l !== null));
+      const due = (l: Loaded): boolean => !options.purgeDue || (l.retention?.purgeAfter != null && l.retention.purgeAfter <= now);
+      return this.remove(loaded.filter((l): l is Loaded => l !== null && due(l)));
     });
   }
 

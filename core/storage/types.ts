@@ -255,7 +255,8 @@ export interface ArchiveStore {
  * calls deleteEntries or purge, an entry under a hold, under hold-everything or before its retainUntil is
  * never deleted (deleteEntries refuses the whole call with HELD; purge skips and counts it). Deleting an
  * entry drops its message when no entry is left, and the blob's chunks when its reference count reaches
- * zero, in one synced batch. retainUntil is computed at commit from the policies and only ever extended.
+ * zero, in one synced batch. retainUntil is computed at commit from the policies and only ever extended
+ * (also when a later capture of the same message is merged into an entry already in that folder).
  */
 export interface RetentionStore {
   /** Configured (read-only) and stored policies, configured first. */
@@ -277,8 +278,11 @@ export interface RetentionStore {
   holdEverything(): Promise<{ stored: boolean; configured: boolean }>;
   /** Whether an entry may be deleted now, and what protects it. */
   holdStatus(ref: EntryRef): Promise<HoldStatus>;
-  /** All or nothing: HELD when any entry is protected, NOT_FOUND when one does not exist. */
-  deleteEntries(refs: EntryRef[]): Promise<DeleteResult>;
+  /**
+   * All or nothing: HELD when any entry is protected, NOT_FOUND when one does not exist. With `purgeDue`
+   * (the purge deleting a batch it listed) entries no longer past their purgeAfter are left out, not deleted.
+   */
+  deleteEntries(refs: EntryRef[], options?: { purgeDue?: boolean }): Promise<DeleteResult>;
   /** One bounded batch of the purge sweep over the per-date index. */
   purge(options: PurgeOptions): Promise<PurgeBatch>;
 }

@@ -1,6 +1,10 @@
 // Admin API route of the imap plugin: switch IMAP access (PUT users/:name/imap, body { enabled };
 // switching it on sends the provisioning notification when configured). The body is validated.
 // Passwords are set through the core account route (PUT account/password, core/compliance/routes.ts).
+// Access through a group (accessGroups) sends no notification: groups change in core (PATCH users/:name
+// with addGroups, POST users, config seeding) and no hook reports user changes to plugins. Doing it
+// cleanly needs a core `userChanged` notify hook ({ before, after, actor }) fired after those writes;
+// the plugin would then mail when imapAccess || groups ∩ accessGroups turns from false to true.
 import { z } from 'zod';
 import type { AdminRoutes } from '../../core/admin/routes.ts';
 import { HttpError, readJson, validated } from '../../core/admin/http.ts';

@@ -1,5 +1,6 @@
 // IMAP output encodings: strings as quoted strings or literals, NIL, INTERNALDATE, and mailbox names
-// in modified UTF-7 (RFC 3501 5.1.3). Pure functions; callers hand in already-decided values.
+// in modified UTF-7 (RFC 3501 5.1.3), and SEARCH dates. Pure functions; callers hand in already-decided values.
+import { parseDateZone } from '../../core/mime/date.ts';
 
 /** A string as an IMAP quoted string when safe, else as a literal (non-ASCII, CR/LF, long). */
 export function str(value: string): string {
@@ -40,6 +41,22 @@ export function dayNumber(when: string | number | null): number | null {
   if (when === null) return null;
   const t = new Date(when).getTime();
   return Number.isNaN(t) ? null : Math.floor(t / 86400000);
+}
+
+/**
+ * SENTBEFORE/SENTON/SENTSINCE day of a message from its Date field lines: the calendar day in the zone
+ * the date was written in (RFC 3501 disregards time and timezone), as Dovecot compares it; a missing
+ * or unreadable Date counts as day 0 (1-Jan-1970), as in Dovecot.
+ */
+export function sentDay(dateLines: Buffer): number {
+  const text = dateLines.toString('latin1');
+  const colon = text.indexOf(':');
+  if (colon < 0) return 0;
+  const end = text.search(/\r?\n(?![ \t])/);
+  const value = text.slice(colon + 1, end < 0 ? undefined : end).replace(/\r?\n/g, '');
+  const parsed = parseDateZone(value);
+  if (!parsed) return 0;
+  return Math.floor((Date.parse(parsed.iso) + parsed.offsetMinutes * 60_000) / 86400000);
 }
 
 /** Modified UTF-7 of a mailbox name. */

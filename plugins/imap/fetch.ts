@@ -141,6 +141,13 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
   return `${uid ? 'UID ' : ''}FETCH completed`;
 }
 
+/** Precomputed IMAP data: byte strings go out byte for byte (8-bit header bytes unchanged), older data as UTF-8. */
+function writeData(s: Session, text: string, data: ImapMessageData): void {
+  // eslint-disable-next-line no-control-regex
+  if (data.encoding === 'latin1' && /[^\u0000-\u007f]/.test(text)) s.out.write(Buffer.from(text, 'latin1'));
+  else s.out.write(text);
+}
+
 async function writeItems(s: Session, out: Item[], sections: Array<{ size: number; stream: Readable }>, m: { uid: number; entry: EntryInfo | null; data: ImapMessageData | null }): Promise<void> {
   const { uid: msgUid, entry, data } = m;
   for (const [n, item] of out.entries()) {
@@ -150,9 +157,9 @@ async function writeItems(s: Session, out: Item[], sections: Array<{ size: numbe
       case 'FLAGS': s.out.write(`${sp}FLAGS ${flagsOf(s, msgUid)}`); break;
       case 'INTERNALDATE': s.out.write(`${sp}INTERNALDATE ${internalDate((entry as EntryInfo).internalDate)}`); break;
       case 'RFC822.SIZE': s.out.write(`${sp}RFC822.SIZE ${(entry as EntryInfo).size}`); break;
-      case 'ENVELOPE': s.out.write(`${sp}ENVELOPE ${(data as ImapMessageData).envelope}`); break;
-      case 'BODY': s.out.write(`${sp}BODY ${(data as ImapMessageData).body}`); break;
-      case 'BODYSTRUCTURE': s.out.write(`${sp}BODYSTRUCTURE ${(data as ImapMessageData).bodystructure}`); break;
+      case 'ENVELOPE': writeData(s, `${sp}ENVELOPE ${(data as ImapMessageData).envelope}`, data as ImapMessageData); break;
+      case 'BODY': writeData(s, `${sp}BODY ${(data as ImapMessageData).body}`, data as ImapMessageData); break;
+      case 'BODYSTRUCTURE': writeData(s, `${sp}BODYSTRUCTURE ${(data as ImapMessageData).bodystructure}`, data as ImapMessageData); break;
       case 'section': {
         const { size, stream } = sections.shift() as { size: number; stream: Readable };
         if (size === 0) {

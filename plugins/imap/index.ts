@@ -2,7 +2,7 @@
 // BODYSTRUCTURE and the part index once per new message (stored with the message); on `stored` it
 // wakes sessions that have the folder selected (IDLE/NOOP announce * n EXISTS). It runs the STARTTLS
 // and implicit-TLS listeners (certificate reloaded on SIGHUP), adds the admin routes that set archive
-// passwords and IMAP access (with the provisioning notification mail), and offers the `imap` service (listening ports) to tests and status.
+// passwords and IMAP access (with the provisioning notification mail), offers the `imap` service (listening ports) to tests, and registers its ports as `imap`/`imaps` listeners for status.
 import { hostname as osHostname } from 'node:os';
 import { definePlugin } from '../../core/app/plugin.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -75,6 +75,9 @@ export default definePlugin({
     }, material);
     const ports = await server.listen();
     bound = ports;
+    const listeners = app.service('listeners');
+    listeners.set('imap', ports.port);
+    listeners.set('imaps', ports.tlsPort);
     log.info('IMAP listening', { host: config.host, port: ports.port, tlsPort: ports.tlsPort, allowPlaintext: config.allowPlaintext });
 
     const reload = (): void => {

@@ -1,11 +1,12 @@
 // SEARCH / UID SEARCH with the RFC 3501 key set: sequence sets, UID, ALL, the flag keys (only \Seen
 // exists here, per session; \Recent never), FROM/TO/CC/BCC/SUBJECT/HEADER (decoded header values),
-// BODY/TEXT (decoded text), BEFORE/ON/SINCE (archive date), SENTBEFORE/SENTON/SENTSINCE (Date header),
+// BODY/TEXT (decoded text), BEFORE/ON/SINCE (archive date), SENTBEFORE/SENTON/SENTSINCE (the Date
+// header's day in the sender's zone, as Dovecot compares it; an unreadable or missing Date is 1-Jan-1970),
 // LARGER/SMALLER, NOT, OR, parenthesised groups, CHARSET UTF-8/US-ASCII. Keys are parsed into a tree
 // first (BAD on any error), then evaluated per message, cheapest keys first, loading only what is needed.
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedCommand, type SeqRange, type Token } from './parser.ts';
-import { dayNumber, parseSearchDate } from './encode.ts';
+import { dayNumber, parseSearchDate, sentDay } from './encode.ts';
 import { headerMatches, textMatches } from './message/index.ts';
 import type { LoadedMessage } from './message-store.ts';
 import { YIELD_EVERY, yieldToOthers } from './fetch.ts';
@@ -101,7 +102,8 @@ class KeyParser {
 function cost(key: Key): number {
   switch (key.k) {
     case 'const': case 'seen': case 'seq': case 'uid': return 0;
-    case 'date': case 'size': return 1;
+    case 'size': return 1;
+    case 'date': return key.sent ? 2 : 1;
     case 'header': return 2;
     case 'text': return 3;
     case 'not': return cost(key.key);
@@ -169,8 +171,15 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
         return key.op === 'larger' ? e.size > key.n : e.size < key.n;
       }
       case 'date': {
-        const e = sel.index.entry(c.uid);
-        const day = e ? dayNumber(key.sent ? e.date : e.internalDate) : null;
+        let day: number | null;
+        if (key.sent) {
+          const m = await messageOf(c);
+          if (!m) return false;
+          day = sentDay(await messages.fieldLines(m, 'Date'));
+        } else {
+          const e = sel.index.entry(c.uid);
+          day = e ? dayNumber(e.internalDate) : null;
+        }
         if (day === null) return false;
         return key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day;
       }

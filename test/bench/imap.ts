@@ -8,10 +8,11 @@
 //     BODYSTRUCTURE of 50-message ranges, FETCH of whole bodies, UID FETCH of attributes, SEARCH on a
 //     header and on the body, LIST and STATUS. Each client's command sequence comes from a seeded RNG,
 //     so both servers get the same commands. Prints commands/s per type and overall, and the ratio.
-//  3. Opens I connections that log in, SELECT INBOX and IDLE (test/bench/imap-memory.ts), first to
-//     Dovecot for comparison (summed Pss of its processes), then to a restarted Postern (a fresh heap;
-//     VmRSS of its process after full GCs), and prints memory per connection: the slope over the
-//     second half, what closing them all releases, and the growth from before the first.
+//  3. Opens connections that log in, SELECT INBOX and IDLE (test/bench/imap-memory.ts) in steps, first
+//     to Dovecot for comparison (0, I/2, I; summed Pss of its processes), then to a restarted Postern
+//     (0, I/2, I, 2·I; a fresh heap; VmRSS of its process and the V8 heap after full GCs), sampling
+//     each step several times, and prints memory per connection as the least-squares slope over the
+//     steps, and what closing them all releases.
 // Clients are raw sockets (test/bench/imap-client.ts), not imapflow, whose response parsing would
 // make the client the bottleneck on a small machine. Both servers run without TLS.
 //
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
     const cert = await makeCertificate(dir);
     const port = await freePort();
     const tlsPort = await freePort();
-    const config = posternConfig(dir, { port, tlsPort, certFile: cert.certFile, keyFile: cert.keyFile, imap: { allowPlaintext: true, maxConnections: IDLE + CLIENTS + 100 } });
+    const config = posternConfig(dir, { port, tlsPort, certFile: cert.certFile, keyFile: cert.keyFile, imap: { allowPlaintext: true, maxConnections: 2 * IDLE + CLIENTS + 100 } });
     const dataDir = join(dir, 'data');
     server = await spawnServer(dataDir, { POSTERN_CONFIG: config, POSTERN_IMAP_PORT: String(port), POSTERN_IMAPS_PORT: String(tlsPort) });
     await server.api('POST', '/api/v1/users', { name: USER, addresses: [ADDRESS] });
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
       if (dk) console.log(`  ${kind.padEnd(20)} ${(k.ms / k.n).toFixed(2).padStart(9)} ms vs ${(dk.ms / dk.n).toFixed(2).padStart(9)} ms`);
     }
     if (process.env.IMAP_BENCH_DOVECOT_IDLE !== '0') {
-      await idleMemory({ name: 'Dovecot (for comparison)', kind: 'dovecot', port: dovecot.imapPort, pid: dovecot.pid, count: IDLE, user: USER, password: PASSWORD });
+      await idleMemory({ name: 'Dovecot (for comparison)', kind: 'dovecot', port: dovecot.imapPort, pid: dovecot.pid, steps: [0, Math.floor(IDLE / 2), IDLE], user: USER, password: PASSWORD });
     }
     await dovecot.stop();
     dovecot = undefined;
@@ -219,7 +220,7 @@ async function main(): Promise<void> {
     server = await spawnServer(dataDir, { POSTERN_CONFIG: config, POSTERN_IMAP_PORT: String(port), POSTERN_IMAPS_PORT: String(tlsPort), NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc --import ${pathToFileURL(hook).href}`.trim() });
     const pid = server.child.pid;
     if (pid === undefined) throw new Error('no Postern pid');
-    await idleMemory({ name: 'Postern', kind: 'postern', port, pid, reportFile, count: IDLE, user: USER, password: PASSWORD });
+    await idleMemory({ name: 'Postern', kind: 'postern', port, pid, reportFile, steps: [0, Math.floor(IDLE / 2), IDLE, 2 * IDLE], user: USER, password: PASSWORD });
     console.log('  (Postern target <= 100 KB per idle connection, goal 50 KB; the slope is the steady-state figure)');
   } finally {
     await dovecot?.stop().catch(() => undefined);

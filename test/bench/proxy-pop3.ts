@@ -1,8 +1,13 @@
 // POP3 proxy benchmark: the same client retrieves N corpus messages directly from a real Dovecot
 // and then through a real `postern serve` proxying to that Dovecot (first retrieval: every message
 // captured durably before its final "." is released). Prints messages/s for both and the ratio.
-//   npx tsx test/bench/proxy-pop3.ts [--messages 600] [--sessions 4]
+//   npx tsx test/bench/proxy-pop3.ts [--messages 600] [--sessions 4] [--warmup 1000]
+// BENCH_METRICS=1 adds Postern's CPU per message (per thread) and intake commit figures;
+// BENCH_PERF=<file> records the captured pass with `perf`; POSTERN_PROFILE=<dir> writes a V8 profile.
 // runPop3Bench() is what `npm run bench:proxy` calls together with the SMTP half.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus } from '../helpers/corpus.ts';
 import { startDovecot } from '../interop/dovecot.ts';
@@ -14,6 +19,8 @@ export interface Pop3BenchOptions {
   messages?: number;
   /** Concurrent POP3 sessions, one mailbox each. */
   sessions?: number;
+  /** Messages captured through Postern (other mailboxes) before anything is measured. */
+  warmup?: number;
   log?: (line: string) => void;
 }
 
@@ -27,6 +34,7 @@ export interface Pop3BenchResult {
 }
 
 const PASSWORD = 'bench-pw';
+const PROFILER = fileURLToPath(new URL('./proxy-cpu-profiler.ts', import.meta.url));
 
 function corpus(count: number): Buffer[] {
   const all = loadCorpus()
@@ -70,14 +78,85 @@ async function pass(port: number, users: string[]): Promise<number> {
   return counts.reduce((a, b) => a + b, 0) / seconds;
 }
 
+/** The pid listening on a loopback TCP port (from `ss`), to read its CPU time; null if unknown. */
+function listenerPid(port: number): number | null {
+  try {
+    const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+    const m = /pid=(\d+)/.exec(out);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** User + system CPU seconds the process has used so far (Linux /proc). */
+function cpuSeconds(pid: number | null): number {
+  if (pid === null) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds per thread name (main loop, libuv pool, V8 workers, RocksDB), for BENCH_METRICS=1. */
+function threadCpu(pid: number | null): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === null) return out;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : (/\((.*)\)/.exec(stat)?.[1] ?? '?').replace(/\d+$/, '');
+      const f = stat.replace(/^.*\) /, '').split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function threadCpuDelta(before: Map<string, number>, after: Map<string, number>, messages: number): string {
+  return [...after].map(([name, s]) => [name, s - (before.get(name) ?? 0)] as const).filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name} ${((1000 * s) / messages).toFixed(2)}`).join(', ');
+}
+
+/**
+ * Waits until the intake depth gauge reads 0, polling /metrics every 25 ms (cheap, unlike the CLI
+ * `status` that the harness's waitDrained spawns, whose start-up would compete for the CPU).
+ */
+async function drainedByMetrics(srv: { metrics(): Promise<string> }, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!/^postern_intake_depth_messages 0$/m.test(await srv.metrics())) {
+    if (Date.now() > deadline) throw new Error('The intake did not drain in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Mean intake commit latency and callers per synced batch, from /metrics (BENCH_METRICS=1). */
+function commitSummary(metrics: string): string {
+  const val = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
+  const sum = val(/^postern_commit_duration_seconds_sum\{store="intake"\} (\S+)$/m);
+  const count = val(/^postern_commit_duration_seconds_count\{store="intake"\} (\S+)$/m);
+  const callers = val(/^postern_group_commit_callers_sum\{store="intake"\} (\S+)$/m);
+  const batches = val(/^postern_group_commit_callers_count\{store="intake"\} (\S+)$/m);
+  return `  intake: ${count} commits, mean ${((1000 * sum) / count).toFixed(2)} ms, ${(callers / batches).toFixed(2)} callers per synced batch`;
+}
+
 export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3BenchResult> {
   const total = opts.messages ?? 600;
   const sessions = opts.sessions ?? 4;
   const log = opts.log ?? ((l: string) => console.error(l));
-  const messages = corpus(total);
+  // Warm-up messages (other mailboxes, other bytes) go through Postern before anything is measured,
+  // so the measured pass sees a warmed-up server: with 200 the optimising compiler still took about a
+  // third of Postern's CPU during the pass (perf), with 1000+ it had settled (BENCH_WARMUP in bench:proxy).
+  const warmCount = opts.warmup ?? 1000;
+  const all = corpus(total + warmCount);
+  const messages = all.slice(0, total);
+  const warmMessages = all.slice(total);
   const users = Array.from({ length: sessions }, (_, i) => `bench${i}`);
+  const warmUsers = users.map((u) => `warm-${u}`);
+  const mailboxes = (names: string[], msgs: Buffer[]): Array<{ name: string; password: string; messages: Buffer[] }> =>
+    names.map((name, i) => ({ name, password: PASSWORD, messages: msgs.filter((_, k) => k % sessions === i) }));
   const dc = await startDovecot({
-    users: users.map((name, i) => ({ name, password: PASSWORD, messages: messages.filter((_, k) => k % sessions === i) })),
+    users: [...mailboxes(users, messages), ...mailboxes(warmUsers, warmMessages)],
     protocols: ['pop3'], implicitTls: false, name: 'bench-pop3',
   });
   let srv: Awaited<ReturnType<typeof startPostern>> | null = null;
@@ -85,21 +164,46 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
     const pop3Port = await freePort();
     srv = await startPostern({
       name: 'bench-pop3',
-      env: { POSTERN_POP3_UPSTREAM: `127.0.0.1:${dc.pop3Port}`, POSTERN_POP3_PORT: String(pop3Port), POSTERN_POP3_TLS_PORT: '0', POSTERN_LOG_LEVEL: 'warn' },
+      env: {
+        POSTERN_POP3_UPSTREAM: `127.0.0.1:${dc.pop3Port}`, POSTERN_POP3_PORT: String(pop3Port), POSTERN_POP3_TLS_PORT: '0', POSTERN_LOG_LEVEL: 'warn',
+        // POSTERN_PROFILE=<dir>: the server writes a V8 CPU profile there when it exits.
+        ...(process.env.POSTERN_PROFILE || process.env.POSTERN_V8_FLAGS ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import tsx --import ${PROFILER}`.trim() } : {}),
+      },
     });
-    for (const u of users) await srv.cliOk(['user', 'add', u, '--address', `${u}@bench.example`, '--pop3-user', u]);
+    for (const u of [...users, ...warmUsers]) await srv.cliOk(['user', 'add', u, '--address', `${u}@bench.example`, '--pop3-user', u]);
     const bytes = messages.reduce((a, m) => a + m.length, 0);
-    log(`pop3 bench: ${total} messages (${(bytes / total / 1024).toFixed(1)} KiB average) over ${sessions} sessions`);
+    log(`pop3 bench: ${total} messages (${(bytes / total / 1024).toFixed(1)} KiB average) over ${sessions} sessions, after ${warmCount} warm-up messages`);
+    await pass(pop3Port, warmUsers);
+    await srv.waitDrained(120_000);
     await pass(dc.pop3Port, users); // warm Dovecot's caches and indexes
     const direct = await pass(dc.pop3Port, users);
     log(`  direct from Dovecot:          ${direct.toFixed(0)} msg/s`);
+    const pid = listenerPid(pop3Port);
+    const cpu = (since: number): string => `; Postern CPU ${((1000 * (cpuSeconds(pid) - since)) / total).toFixed(2)} ms/message`;
+    let cpu0 = cpuSeconds(pid);
+    const threads0 = threadCpu(pid);
+    // BENCH_PERF=<file>: `perf record` the server (all threads, native frames) over the captured pass.
+    const perf = process.env.BENCH_PERF && pid !== null ? spawn('perf', ['record', '-q', '-g', '-p', String(pid), '-o', process.env.BENCH_PERF], { stdio: 'ignore' }) : null;
+    if (perf) await new Promise((r) => setTimeout(r, 500));
     const proxied = await pass(pop3Port, users);
-    log(`  through Postern (captured):   ${proxied.toFixed(0)} msg/s  (${(proxied / direct).toFixed(2)}x direct)`);
-    await srv.waitDrained(120_000);
+    const drainStart = Date.now();
+    await drainedByMetrics(srv, 120_000);
+    const drained = `; archive drained ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the pass`;
+    if (perf) {
+      perf.kill('SIGINT');
+      await once(perf, 'exit');
+    }
+    log(`  through Postern (captured):   ${proxied.toFixed(0)} msg/s  (${(proxied / direct).toFixed(2)}x direct${cpu(cpu0)} incl. archiving${drained})`);
+    if (process.env.BENCH_METRICS === '1') {
+      log(commitSummary(await srv.metrics()));
+      log(`  CPU ms/message by thread: ${threadCpuDelta(threads0, threadCpu(pid), total)}`);
+    }
+    cpu0 = cpuSeconds(pid);
     const proxiedAgain = await pass(pop3Port, users);
-    log(`  through Postern (again):      ${proxiedAgain.toFixed(0)} msg/s  (${(proxiedAgain / direct).toFixed(2)}x direct)`);
+    log(`  through Postern (again):      ${proxiedAgain.toFixed(0)} msg/s  (${(proxiedAgain / direct).toFixed(2)}x direct${cpu(cpu0)})`);
     const archived = (await srv.waitDrained(120_000)).archive.messages;
-    if (archived < total) throw new Error(`Only ${archived} of ${total} messages archived`);
+    if (process.env.BENCH_KEEP_LOG) copyFileSync(srv.logFile, process.env.BENCH_KEEP_LOG);
+    if (archived < total + warmCount) throw new Error(`Only ${archived} of ${total + warmCount} messages archived`);
     return { direct, proxied, proxiedAgain };
   } finally {
     await srv?.stop();
@@ -114,6 +218,6 @@ function flag(name: string, fallback: number): number {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const r = await runPop3Bench({ messages: flag('messages', 600), sessions: flag('sessions', 4) });
+  const r = await runPop3Bench({ messages: flag('messages', 600), sessions: flag('sessions', 4), warmup: flag('warmup', 1000) });
   console.log(JSON.stringify({ pop3: { directMsgPerSec: Math.round(r.direct), proxiedMsgPerSec: Math.round(r.proxied), ratio: Number((r.proxied / r.direct).toFixed(2)), proxiedAgainMsgPerSec: Math.round(r.proxiedAgain) } }));
 }

@@ -6,10 +6,10 @@
 //   npx tsx test/bench/proxy-smtp.ts
 //   BENCH_MESSAGES=2000 BENCH_SESSIONS=16 BENCH_REUSE=1 npx tsx test/bench/proxy-smtp.ts
 //
-// Environment (defaults in brackets): BENCH_MESSAGES [5000], BENCH_SESSIONS [8], BENCH_SIZE [20000]
+// Environment (defaults in brackets): BENCH_WARMUP [1000] messages through Postern first, BENCH_MESSAGES [5000], BENCH_SESSIONS [8], BENCH_SIZE [20000]
 // bytes, BENCH_REUSE [0] (1 = many messages per connection, smtp-source -d). Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
 
 export interface SmtpProxyBenchOptions {
   messages?: number;
+  /** Messages relayed through Postern before the measured run (JIT warm-up); default 1000. */
+  warmup?: number;
   sessions?: number;
   size?: number;
   /** Send many messages per connection (smtp-source -d) instead of one per connection. */
@@ -52,6 +54,17 @@ async function waitPort(port: number, timeoutMs = 10000): Promise<void> {
   }
 }
 
+/** User + system CPU seconds of a process so far (Linux /proc), null when unknown. */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -63,7 +76,7 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /** Seconds for smtp-source to send the whole load to port. */
-async function timeSource(port: number, o: Required<Omit<SmtpProxyBenchOptions, 'log'>>): Promise<number> {
+async function timeSource(port: number, o: Required<Omit<SmtpProxyBenchOptions, 'log' | 'warmup'>>): Promise<number> {
   const args = ['-s', String(o.sessions), '-m', String(o.messages), '-l', String(o.size), '-f', 'bench-sender@bench.test', '-t', 'bench@bench.test', ...(o.reuse ? ['-d'] : []), `127.0.0.1:${port}`];
   const started = process.hrtime.bigint();
   await run('/usr/sbin/smtp-source', args);
@@ -72,6 +85,7 @@ async function timeSource(port: number, o: Required<Omit<SmtpProxyBenchOptions, 
 
 export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promise<{ direct: number; proxied: number }> {
   const o = { messages: opts.messages ?? 5000, sessions: opts.sessions ?? 8, size: opts.size ?? 20000, reuse: opts.reuse ?? false };
+  const warm = opts.warmup ?? 1000;
   const log = opts.log ?? (() => undefined);
   const sinkPort = await freePort();
   const sink: ChildProcess = spawn('/usr/sbin/smtp-sink', ['-u', userInfo().username, '-m', '512', `127.0.0.1:${sinkPort}`, '512'], { stdio: 'ignore' });
@@ -88,7 +102,9 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
     const server = await spawnServer(dataDir, { POSTERN_RELAY_PORT: String(relayPort), POSTERN_RELAY_UPSTREAM: `127.0.0.1:${sinkPort}` });
     try {
       await server.api('POST', '/api/v1/users', { name: 'bench', addresses: ['bench@bench.test'] }).catch(() => undefined);
-      await timeSource(relayPort, { ...o, messages: Math.min(200, o.messages) });
+      await timeSource(relayPort, { ...o, messages: warm });
+      await waitDrained(server, 600000);
+      const cpu0 = cpuSeconds(server.child.pid);
       const proxiedSeconds = await timeSource(relayPort, o);
       const proxied = o.messages / proxiedSeconds;
       log(`proxied : ${o.messages} messages in ${proxiedSeconds.toFixed(2)} s = ${proxied.toFixed(0)} msg/s`);
@@ -97,8 +113,12 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
       log(`archive drained ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the last reply`);
       const metrics = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`).then((r) => r.text());
       const delivered = Number(/postern_relay_transactions_total\{outcome="delivered"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-      const expected = o.messages + Math.min(200, o.messages);
+      const expected = o.messages + warm;
       if (delivered !== expected) throw new Error(`Relay counted ${delivered} delivered transactions, expected ${expected}`);
+      const connects = Number(/postern_relay_upstream_duration_seconds_count\{phase="connect"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      log(`upstream: ${connects} connections opened for ${expected} transactions (the rest reused from the pool)`);
+      const cpu1 = cpuSeconds(server.child.pid);
+      if (cpu0 !== null && cpu1 !== null) log(`cpu     : Postern ${((1000 * (cpu1 - cpu0)) / o.messages).toFixed(2)} ms CPU per message (relay and archiving, all threads)`);
       log(`ratio   : ${(proxied / direct).toFixed(2)}x direct (target >= 0.7)`);
       return { direct, proxied };
     } finally {
@@ -118,7 +138,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     if (!/^[1-9]\d*$/.test(v)) throw new Error(`${name} must be a positive integer (got "${v}")`);
     return Number(v);
   };
-  const opts = { messages: num('BENCH_MESSAGES', 5000), sessions: num('BENCH_SESSIONS', 8), size: num('BENCH_SIZE', 20000), reuse: process.env.BENCH_REUSE === '1' };
+  const opts = { warmup: num('BENCH_WARMUP', 1000), messages: num('BENCH_MESSAGES', 5000), sessions: num('BENCH_SESSIONS', 8), size: num('BENCH_SIZE', 20000), reuse: process.env.BENCH_REUSE === '1' };
   console.log(`SMTP relay proxy bench: ${opts.messages} messages of ${opts.size} bytes, ${opts.sessions} sessions, ${opts.reuse ? 'many messages' : 'one message'} per connection`);
   runSmtpProxyBench({ ...opts, log: (l) => console.log(l) }).then(({ direct, proxied }) => {
     console.log(`direct=${direct.toFixed(0)} proxied=${proxied.toFixed(0)} ratio=${(proxied / direct).toFixed(2)}`);

@@ -5,6 +5,8 @@
 // (target ≥ 0.7). Figures only: nothing here asserts on speed.
 //   npm run bench:proxy
 //   BENCH_MESSAGES=2000 BENCH_SESSIONS=16 npm run bench:proxy
+// Each half first sends BENCH_WARMUP (default 1000) messages through Postern, unmeasured, so the
+// figures are those of a warmed-up server (JIT settled), not of its first seconds.
 import { runPop3Bench } from './proxy-pop3.ts';
 import { runSmtpProxyBench } from './proxy-smtp.ts';
 
@@ -22,9 +24,11 @@ function line(name: string, direct: number, proxied: number): string {
 
 const messages = envInt('BENCH_MESSAGES');
 const sessions = envInt('BENCH_SESSIONS');
+const warmup = envInt('BENCH_WARMUP');
 const log = (l: string): void => void process.stderr.write(`${l}\n`);
-const pop3 = await runPop3Bench({ ...(messages ? { messages } : {}), ...(sessions ? { sessions } : {}), log });
-const smtp = await runSmtpProxyBench({ ...(messages ? { messages } : {}), ...(sessions ? { sessions } : {}), log });
+const common = { ...(messages ? { messages } : {}), ...(sessions ? { sessions } : {}), ...(warmup ? { warmup } : {}), log };
+const pop3 = await runPop3Bench(common);
+const smtp = await runSmtpProxyBench(common);
 process.stdout.write([
   '',
   'bench:proxy results',

@@ -251,3 +251,12 @@ test('auditors: created with a timestamped name and a one-time password; read ev
   assert.equal((await api('GET', 'holds', undefined, { user: 'carol', password: 'another password' })).status, 403);
   assert.ok((await auditActions('compliance')).includes(`auditor.create admin-token success`));
 });
+
+test('a path with a malformed percent escape is a bad request, not a server error', async () => {
+  for (const path of ['archive/%E0%A4%A/messages', 'holds/%', 'users/%zz']) {
+    const r = await api('GET', path);
+    assert.equal(r.status, 400, path);
+    assert.match(String(r.json.error), /escape/);
+  }
+  assert.equal((await api('GET', 'holds/%', undefined, as('alice'))).status, 400);
+});

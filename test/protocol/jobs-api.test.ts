@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { hashPassword } from '../../core/smtp/password.ts';
 
 const CLI = fileURLToPath(new URL('../../core/cli/postern.js', import.meta.url));
 let srv: TestServer;
@@ -142,4 +143,53 @@ test('a bad job in the configuration stops the boot with its name', async () => 
   await assert.rejects(startTestServer((c) => {
     c.jobs = [{ name: 'broken', kind: 'import-imap', schedule: null, enabled: true, options: { server: 'x' } }];
   }), /jobs: "broken": Options of job "broken"/);
+});
+
+test('an administrator signed in with a password cannot make the server read its own files or environment', async () => {
+  // Basic-auth administrators are below the token (preview blocking applies to them): a job option that
+  // names a server file (the admin token, key files) or variable would send it to a server they choose.
+  await srv.archive.addUser({ name: 'erin', addresses: ['erin@example.com'], passwordHash: await hashPassword('erin password 1'), privileges: ['login', 'admin'] });
+  const basic = `Basic ${Buffer.from('erin:erin password 1').toString('base64')}`;
+  const asErin = async (method: string, path: string, body: unknown): Promise<{ status: number; text: string }> => {
+    const res = await fetch(`http://127.0.0.1:${srv.adminPort}/api/v1/${path}`, { method, headers: { authorization: basic, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, text: await res.text() };
+  };
+  const steal = { ...refused, passwordEnv: undefined, passwordFile: join(srv.dataDir, 'admin.token') };
+  const viaEnv = { ...refused, passwordEnv: 'POSTERN_TEST_NOT_NEEDED' };
+  for (const options of [steal, viaEnv]) {
+    const created = await asErin('POST', 'jobs', { name: 'stolen', kind: 'import-pop3', options });
+    assert.equal(created.status, 403, created.text);
+    assert.match(created.text, /only with the admin token/);
+    const listed = await asErin('POST', 'job-list', { kind: 'import-pop3', options });
+    assert.equal(listed.status, 403, listed.text);
+  }
+  assert.equal((await api('GET', 'jobs/stolen')).status, 404);
+  // A plain password is fine for erin; changing a job to read a file is not.
+  const own = await asErin('POST', 'jobs', { name: 'erins', kind: 'import-pop3', options: { ...refused, passwordEnv: undefined, password: 'pop password' } });
+  assert.equal(own.status, 201, own.text);
+  assert.equal((await asErin('PATCH', 'jobs/erins', { options: steal })).status, 403);
+  // The token may (it can read the data directory anyway).
+  assert.equal((await api('POST', 'jobs', JSON.stringify({ name: 'tokens', kind: 'import-pop3', options: viaEnv }))).status, 201);
+  for (const n of ['erins', 'tokens']) assert.equal((await api('DELETE', `jobs/${n}`)).status, 200);
+});
+
+test('changing where a job sends its password requires giving the password again', async () => {
+  const stored = { server: '127.0.0.1', port: 1, tls: 'none', username: 'journal', password: 'the pop password' };
+  assert.equal((await api('POST', 'jobs', JSON.stringify({ name: 'keeps', kind: 'import-pop3', options: stored }))).status, 201);
+  const { password: _omit, ...withoutPassword } = stored;
+  // Pacing changes keep the stored password ...
+  const paced = await api('PATCH', 'jobs/keeps', JSON.stringify({ options: { ...withoutPassword, delaySeconds: 1 } }));
+  assert.equal(paced.status, 200, JSON.stringify(paced.json));
+  // ... but another server, port, user name or TLS setting would receive it: it must be given again.
+  for (const moved of [{ server: 'collector.example' }, { port: 2 }, { username: 'other' }, { tls: 'implicit', acceptSelfSigned: true }]) {
+    const r = await api('PATCH', 'jobs/keeps', JSON.stringify({ options: { ...withoutPassword, ...moved } }));
+    assert.equal(r.status, 400, JSON.stringify(moved));
+    assert.match(String(r.json.error), /password/);
+    const marked = await api('PATCH', 'jobs/keeps', JSON.stringify({ options: { ...withoutPassword, ...moved, password: '(secret)' } }));
+    assert.equal(marked.status, 400, `"(secret)" keeps nothing either: ${JSON.stringify(moved)}`);
+  }
+  const again = await api('PATCH', 'jobs/keeps', JSON.stringify({ options: { ...withoutPassword, server: 'collector.example', password: 'the pop password' } }));
+  assert.equal(again.status, 200, JSON.stringify(again.json));
+  assert.equal(((again.json.job as { options: Record<string, unknown> }).options).password, '(secret)');
+  assert.equal((await api('DELETE', 'jobs/keeps')).status, 200);
 });

@@ -60,6 +60,67 @@ export function describeRetention({ withUsers }: SuiteHelpers): void {
       assert.ok(bob2?.retainUntil && bob2.retainUntil < plus(2), 'new mail gets the remaining rule');
     }));
 
+    it('a later capture merged into an entry already in the folder only ever extends its retention', () => withUsers(async (store) => {
+      const r = store.retention();
+      const copy = (n: number, retention: { retainUntil?: string; purgeAfter?: string }, identity: string): Promise<unknown> =>
+        store.commit({ ...commitOf({ n, bytes: mailBytes(identity), fileInto: [INBOX('alice')] }), identities: [identity], retention });
+      await copy(1, { retainUntil: PAST, purgeAfter: PAST }, 'k:merge');
+      const a = ref('alice', 'Inbox', 1);
+      // The second copy asks for longer: the entry's retention extends (no new entry in the folder).
+      await copy(2, { retainUntil: '2040-01-01T00:00:00.000Z', purgeAfter: '2045-01-01T00:00:00.000Z' }, 'k:merge');
+      assert.equal((await store.listEntries('alice', 'Inbox')).length, 1);
+      assert.deepEqual(await r.getRetention(a), { retainUntil: '2040-01-01T00:00:00.000Z', purgeAfter: '2045-01-01T00:00:00.000Z' });
+      // A shorter third copy changes nothing; the purge finds nothing due and the entry stays.
+      await copy(3, { retainUntil: PAST, purgeAfter: PAST }, 'k:merge');
+      assert.deepEqual(await r.getRetention(a), { retainUntil: '2040-01-01T00:00:00.000Z', purgeAfter: '2045-01-01T00:00:00.000Z' });
+      assert.equal((await r.purge({ limit: 100 })).deleted, 0);
+      assert.ok(await store.getEntry('alice', 'Inbox', 1));
+      // An entry never purged (no maximum) stays never purged when a copy brings one.
+      await copy(4, { retainUntil: PAST }, 'k:forever');
+      await copy(5, { retainUntil: PAST, purgeAfter: PAST }, 'k:forever');
+      assert.deepEqual(await r.getRetention(ref('alice', 'Inbox', 2)), { retainUntil: PAST, purgeAfter: null });
+      // Copies committed together (one writer group, or not): the longest wins either way.
+      await Promise.all([copy(6, { retainUntil: '2030-01-01T00:00:00.000Z' }, 'k:group'), copy(7, { retainUntil: '2050-01-01T00:00:00.000Z' }, 'k:group')]);
+      assert.deepEqual(await r.getRetention(ref('alice', 'Inbox', 3)), { retainUntil: '2050-01-01T00:00:00.000Z', purgeAfter: null });
+      // A policy added after the first capture applies to the entry when a later copy arrives.
+      await copy(8, {}, 'k:policy');
+      assert.deepEqual(await r.getRetention(ref('alice', 'Inbox', 4)), { retainUntil: null, purgeAfter: null });
+      await r.putPolicy({ name: 'alice-long', match: { users: ['alice'] }, minimum: '10y', source: 'archive' });
+      await copy(9, {}, 'k:policy');
+      const after = await r.getRetention(ref('alice', 'Inbox', 4));
+      assert.ok(after?.retainUntil && after.retainUntil > FUTURE.replace('2999', '2030'), `extended by the policy: ${JSON.stringify(after)}`);
+      assert.equal(after?.purgeAfter, null);
+    }));
+
+    it('removing a user from the directory keeps their held mail, its retention and its holds', () => withUsers(async (store) => {
+      const r = store.retention();
+      await commitWith(store, 1, { retainUntil: PAST, purgeAfter: PAST });
+      await commitWith(store, 2, { retainUntil: FUTURE });
+      await r.createHold({ name: 'alice-case', scope: { users: ['alice'] }, createdBy: 'tester' });
+      await store.removeUser('alice');
+      assert.equal(await store.getUser('alice'), null);
+      assert.equal((await store.listEntries('alice', 'Inbox')).length, 2);
+      assert.deepEqual(await r.getRetention(ref('alice', 'Inbox', 2)), { retainUntil: FUTURE, purgeAfter: null });
+      await assert.rejects(r.deleteEntries([ref('alice', 'Inbox', 1)]), held);
+      const swept = await r.purge({ limit: 100 });
+      assert.equal(swept.deleted, 0);
+      assert.equal(swept.skippedHeld, 1);
+      // The same name added again finds the archive as it was.
+      await store.addUser({ name: 'alice', addresses: ['alice@example.com'] });
+      assert.equal((await store.listEntries('alice', 'Inbox')).length, 2);
+    }));
+
+    it('deleteEntries with purgeDue leaves out entries not past their purgeAfter (a manual deletion may take them)', () => withUsers(async (store) => {
+      const r = store.retention();
+      await commitWith(store, 1, { retainUntil: PAST, purgeAfter: PAST });
+      await commitWith(store, 2, { retainUntil: PAST, purgeAfter: FUTURE });
+      await commitWith(store, 3, { retainUntil: PAST });
+      const refs = [1, 2, 3].map((uid) => ref('alice', 'Inbox', uid));
+      assert.equal((await r.deleteEntries(refs, { purgeDue: true })).deleted, 1);
+      assert.deepEqual((await store.listEntries('alice', 'Inbox')).map((e) => e.uid), [2, 3]);
+      assert.equal((await r.deleteEntries(refs.slice(1))).deleted, 2, 'past their minimum: a manual deletion may');
+    }));
+
     it('refuses deleting an entry before its retainUntil, whoever calls', () => withUsers(async (store) => {
       await commitWith(store, 1, { retainUntil: FUTURE });
       await assert.rejects(store.retention().deleteEntries([ref('alice', 'Inbox', 1)]), held);

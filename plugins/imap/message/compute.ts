@@ -16,5 +16,6 @@ export async function computeImapData(raw: AsyncIterable<Buffer>): Promise<ImapM
     bodystructure: serializeBody(root, true),
     parts: partIndex(root),
     headerSize: root.b,
+    encoding: 'latin1',
   };
 }

@@ -1,12 +1,15 @@
 // Serializes values in IMAP syntax (RFC 3501 section 4): quoted strings, literals, NIL and lists.
-// Trusts nothing about the text: CR, LF, NUL, 8-bit characters and many quotes or backslashes force a
-// literal, whose length counts the UTF-8 bytes the server will write. Hands on strings ready to splice
-// into FETCH responses.
+// Works on byte strings (one character per byte of the original header, see types.ts): 8-bit header
+// bytes are passed on unchanged, as Dovecot does, since RFC 3501 leaves undecoded 8-bit header text
+// undefined and re-encoding it (latin1 → UTF-8) would alter what the archive holds; clients (imapflow,
+// Python imaplib, mutt) read literals as bytes. Trusts nothing about the text: CR, LF, NUL, 8-bit bytes
+// and many quotes or backslashes force a literal, whose length counts those bytes. Hands on byte
+// strings ready to splice into FETCH responses (written with the latin1 encoding).
 
 /** Quotes and backslashes escaped in a quoted string; more than this many make a literal (as Dovecot). */
 const MAX_ESCAPES = 4;
 
-/** An IMAP string: quoted when it can be, else a literal ({n}CRLF followed by the UTF-8 bytes). */
+/** An IMAP string: quoted when it can be, else a literal ({n}CRLF followed by the bytes). */
 export function istring(s: string): string {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000\r\n\u0080-\uffff]/.test(s)) return literal(s);
@@ -16,7 +19,7 @@ export function istring(s: string): string {
 }
 
 function literal(s: string): string {
-  return `{${Buffer.byteLength(s, 'utf8')}}\r\n${s}`;
+  return `{${Buffer.byteLength(s, 'latin1')}}\r\n${s}`;
 }
 
 /**

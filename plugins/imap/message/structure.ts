@@ -2,7 +2,7 @@
 // header and body offsets, its MIME fields, line count and (for messages) the header fields of the
 // ENVELOPE. Memory is bounded: only the header being read (≤ MAX_HEADER_BYTES) and a short prefix of
 // the current line are held, never a body. Trusts nothing: missing or unterminated boundaries, bare LF,
-// 8-bit headers and absurd nesting give a sensible tree (text/plain where unparseable, RFC 3501) and
+// 8-bit headers (kept as raw bytes) and absurd nesting give a sensible tree (text/plain where unparseable, RFC 3501) and
 // never an exception. Hands on the Entity tree to bodystructure.ts.
 import type { HeaderField } from '../../../core/mime/headers.ts';
 import { buildEnvelope } from './envelope.ts';
@@ -57,17 +57,18 @@ function decodeValue(binary: string): string {
 
 /**
  * The fields of a header block, unfolded the way IMAP servers report them: line breaks removed,
- * whitespace after the colon dropped, continuation and trailing whitespace kept. Each value is UTF-8
- * when it decodes as such, else latin1 (8-bit headers). Lines that are not fields are skipped with
- * their continuations.
+ * whitespace after the colon dropped, continuation and trailing whitespace kept. With `raw`, each
+ * value is a byte string (one character per byte, as ENVELOPE/BODYSTRUCTURE pass 8-bit bytes on
+ * unchanged); otherwise UTF-8 when it decodes as such, else latin1 (for matching text). Lines that are
+ * not fields are skipped with their continuations.
  */
-export function headerFieldsOf(bytes: Buffer): HeaderField[] {
+export function headerFieldsOf(bytes: Buffer, raw = false): HeaderField[] {
   const text = bytes.toString('latin1');
   const fields: HeaderField[] = [];
   let name: string | null = null;
   let parts: string[] = [];
   const flush = (): void => {
-    if (name !== null && fields.length < MAX_FIELDS) fields.push({ name, value: decodeValue(parts.join('')) });
+    if (name !== null && fields.length < MAX_FIELDS) fields.push({ name, value: raw ? parts.join('') : decodeValue(parts.join('')) });
     name = null;
     parts = [];
   };
@@ -256,7 +257,7 @@ export class MimeScanner {
     const bytes = Buffer.concat(this.header, this.headerLen).subarray(0, bodyStart - e.h);
     this.header = [];
     this.headerLen = 0;
-    const fields = headerFieldsOf(bytes);
+    const fields = headerFieldsOf(bytes, true);
     e.mime = mimeFieldsOf(fields, frame.defaultType);
     if (frame.isMessage) e.envelope = buildEnvelope(fields);
     const type = e.mime.type.toLowerCase();
@@ -294,7 +295,7 @@ export class MimeScanner {
       const bytes = Buffer.concat(this.header, this.headerLen).subarray(0, Math.max(0, pos - e.h));
       this.header = [];
       this.headerLen = 0;
-      const fields = headerFieldsOf(bytes);
+      const fields = headerFieldsOf(bytes, true);
       e.mime = mimeFieldsOf(fields, frame.defaultType);
       if (frame.isMessage) e.envelope = buildEnvelope(fields);
       const t = e.mime.type.toLowerCase();

@@ -25,7 +25,11 @@ export interface PartIndex {
 }
 
 export interface ImapMessageData {
-  /** Serialized IMAP ENVELOPE; strings are UTF-8 (literal lengths count UTF-8 bytes). */
+  /**
+   * Serialized IMAP ENVELOPE. With encoding 'latin1' (everything computed now) a byte string: one
+   * character per byte, 8-bit header bytes as they are in the message, literal lengths count bytes;
+   * written with Buffer.from(s, 'latin1'). Without it (data stored by earlier versions), UTF-8 text.
+   */
   envelope: string;
   /** Serialized non-extensible BODY. */
   body: string;
@@ -35,6 +39,8 @@ export interface ImapMessageData {
   parts: unknown;
   /** Bytes of the top-level header including the blank line. */
   headerSize: number;
+  /** How envelope, body and bodystructure map to bytes (see envelope); absent = UTF-8. */
+  encoding?: 'latin1';
 }
 
 export interface SectionSpec {
@@ -68,5 +74,8 @@ export function imapDataOf(attributes: Record<string, unknown> | undefined): Ima
   if (typeof d.envelope !== 'string' || typeof d.body !== 'string' || typeof d.bodystructure !== 'string') return null;
   if (!d.envelope.startsWith('(') || !d.body.startsWith('(') || !d.bodystructure.startsWith('(')) return null;
   if (!isOffset(d.headerSize) || partIndexOf(d.parts) === null) return null;
-  return { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize };
+  const base = { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize };
+  if (d.encoding === undefined) return base;
+  if (d.encoding !== 'latin1' || [d.envelope, d.body, d.bodystructure].some((s) => /[^\u0000-\u00ff]/.test(s))) return null;
+  return { ...base, encoding: 'latin1' };
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isPosternError } from '../../../core/errors.ts';
-import { FOREVER, addDuration, computeRetention, isoInstant, policyMatches, validatePolicy, type RetentionSubject } from '../../../core/compliance/retention-rules.ts';
+import { FOREVER, addDuration, computeRetention, extendOnly, isoInstant, policyMatches, validatePolicy, type RetentionSubject } from '../../../core/compliance/retention-rules.ts';
 import type { RetentionPolicy } from '../../../core/compliance/types.ts';
 
 const at = new Date('2024-01-31T12:00:00.000Z');
@@ -66,4 +66,18 @@ test('isoInstant normalises dates and rejects anything else', () => {
   assert.equal(isoInstant('2024-05-01', 'x'), '2024-05-01T00:00:00.000Z');
   assert.equal(isoInstant('2024-05-01T10:00:00+02:00', 'x'), '2024-05-01T08:00:00.000Z');
   for (const bad of ['', 'yesterday', '05/01/2024', '2024-13-45', '1714550400']) invalid(() => isoInstant(bad, 'x'));
+});
+
+test('extendOnly: a later capture moves retainUntil and purgeAfter only later; never-purged stays never purged', () => {
+  const A = '2030-01-01T00:00:00.000Z';
+  const B = '2040-01-01T00:00:00.000Z';
+  const C = '2050-01-01T00:00:00.000Z';
+  assert.deepEqual(extendOnly({ retainUntil: A, purgeAfter: B }, { retainUntil: B, purgeAfter: C }), { retainUntil: B, purgeAfter: C });
+  assert.deepEqual(extendOnly({ retainUntil: B, purgeAfter: C }, { retainUntil: A, purgeAfter: B }), { retainUntil: B, purgeAfter: C }, 'never shortened');
+  assert.deepEqual(extendOnly({ retainUntil: A, purgeAfter: null }, { retainUntil: A, purgeAfter: B }), { retainUntil: A, purgeAfter: null }, 'no purge date is added');
+  assert.deepEqual(extendOnly(null, { retainUntil: B, purgeAfter: C }), { retainUntil: B, purgeAfter: null }, 'no record: never purged before, never purged now');
+  assert.deepEqual(extendOnly({ retainUntil: A, purgeAfter: B }, { retainUntil: A, purgeAfter: null }), { retainUntil: A, purgeAfter: null }, 'no maximum lifts the purge date');
+  assert.deepEqual(extendOnly({ retainUntil: null, purgeAfter: B }, { retainUntil: null, purgeAfter: A }), { retainUntil: null, purgeAfter: B });
+  assert.deepEqual(extendOnly({ retainUntil: A, purgeAfter: B }, { retainUntil: C, purgeAfter: null }), { retainUntil: C, purgeAfter: null });
+  assert.deepEqual(extendOnly({ retainUntil: A, purgeAfter: A }, { retainUntil: C, purgeAfter: B }), { retainUntil: C, purgeAfter: C }, 'purge never before retainUntil');
 });

@@ -78,6 +78,18 @@ afterEach(async () => {
 
 const def = (name: string, options: Record<string, unknown>, schedule: string | null = null) => ({ name, kind: 'test-import', schedule, enabled: true, options });
 
+test('the number of jobs is bounded', async () => {
+  const jobs = new JobService({ store, log: createMemoryLogger().logger, metrics: createMetrics(), secrets: SecretBox.inDataDir(dir), maxJobs: 2 });
+  jobs.registerKind(testKind);
+  await jobs.start([]);
+  await jobs.create(def('one', { messages: 1 }), 't');
+  await jobs.create(def('two', { messages: 1 }), 't');
+  await assert.rejects(jobs.create(def('three', { messages: 1 }), 't'), (e: unknown) => isPosternError(e, 'INVALID_INPUT') && /at most 2 jobs/.test((e as Error).message));
+  await jobs.remove('one', 't');
+  await jobs.create(def('three', { messages: 1 }), 't');
+  assert.deepEqual(jobs.list().map((j) => j.name), ['three', 'two']);
+});
+
 test('a kind registers once', () => {
   const { jobs } = service();
   assert.throws(() => jobs.registerKind(testKind), /registered twice/);

@@ -1,7 +1,7 @@
 // IMAP output encodings and mailbox naming: quoted strings vs literals, dates, modified UTF-7, LIST patterns.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeMailboxName, encodeMailboxName, internalDate, parseSearchDate, str } from '../../../../plugins/imap/encode.ts';
+import { decodeMailboxName, encodeMailboxName, internalDate, parseSearchDate, sentDay, str } from '../../../../plugins/imap/encode.ts';
 import { patternMatcher } from '../../../../plugins/imap/mailboxes.ts';
 import { yearOf } from '../../../../plugins/imap/folder-index.ts';
 
@@ -50,5 +50,23 @@ describe('header field extraction for SEARCH', () => {
     assert.equal(extractField(header, 'Subject').toString(), 'Subject: one\r\n two\r\nsubject : again\r\n\r\n');
     assert.equal(extractField(header, 'Cc').toString(), '\r\n');
     assert.equal(extractField(header, 'x-subject').toString(), 'X-Subject: no\r\n\r\n');
+  });
+
+  it('takes the SENT* day from the Date field in the zone it was written in, as Dovecot does', () => {
+    const day = (lines: string): number => sentDay(Buffer.from(lines, 'latin1'));
+    const aug20 = parseSearchDate('20-Aug-2002');
+    // "GMT+1" (4 caramail.com messages in the SpamAssassin corpus) is no RFC 5322 zone: read as +0000.
+    assert.equal(day('Date: Tue, 20 Aug 2002 10:00:00 GMT+1\r\n\r\n'), aug20);
+    assert.equal(day('Date: Tue, 20 Aug 2002 23:30:00 GMT+1\r\n\r\n'), aug20);
+    assert.equal(day('Date: Tue, 20 Aug 2002 00:30:00 UTC-05\r\n\r\n'), aug20);
+    // The written day counts, not the UTC day.
+    assert.equal(day('Date: Tue, 20 Aug 2002 23:30:00 -0500\r\n\r\n'), aug20);
+    assert.equal(day('Date: Tue, 20 Aug 2002 00:30:00 +0200\r\n\r\n'), aug20);
+    assert.equal(day('date:\r\n Tue, 20 Aug 2002\r\n 10:00:00 +0000\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n'), aug20, 'folded, first field');
+    // Missing or unreadable: 1-Jan-1970.
+    assert.equal(day('\r\n'), 0);
+    assert.equal(day('Date: garbage\r\n\r\n'), 0);
+    assert.equal(day('Date: 32 Aug 2002 10:00:00 +0000\r\n\r\n'), 0);
+    assert.equal(day('Date: Tue, 20 Aug 2002 10:00:00 GMT+1x\r\n\r\n'), 0);
   });
 });

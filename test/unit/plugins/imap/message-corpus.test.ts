@@ -14,8 +14,8 @@ import { MimeScanner, MAX_HEADER_BYTES } from '../../../../plugins/imap/message/
 // Message-ID so the corpus order does not matter. A full comparison run over the corpus (3,517
 // messages Dovecot answered in batches of 400) gave 3,075 byte-identical answers; the rest: 395
 // single-part text/plain messages whose header case Dovecot's cache lower-cases (fetched alone,
-// Dovecot keeps the case, as we do), 31 with 8-bit non-UTF-8 headers (Dovecot sends raw bytes, we
-// send UTF-8), 4 where Dovecot reports an 8BIT us-ascii part as 7bit, and 12 with broken addresses
+// Dovecot keeps the case, as we do), 31 with 8-bit non-UTF-8 headers (then: Dovecot sent the raw
+// bytes, we sent UTF-8; now both send the raw bytes), 4 where Dovecot reports an 8BIT us-ascii part as 7bit, and 12 with broken addresses
 // or parameters that the two parsers read differently.
 export interface DovecotReference {
   what: string;

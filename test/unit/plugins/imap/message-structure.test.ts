@@ -104,10 +104,20 @@ for (const c of DOVECOT) {
   });
 }
 
-test('8-bit headers: UTF-8 values stay UTF-8, other bytes are read as latin1; literals count UTF-8 bytes', async () => {
-  // Dovecot sends the raw bytes ({8} for the latin1 subject); we send UTF-8, so the literal says {10}.
-  const data = await compute(Buffer.from('Subject: \xe9t\xe9 8bit\r\nFrom: J\xc3\xb6rg <j@x.de>\r\n\r\nbody\r\n', 'latin1'));
-  assert.equal(data.envelope, '(NIL {10}\r\nété 8bit (({5}\r\nJörg NIL "j" "x.de")) (({5}\r\nJörg NIL "j" "x.de")) (({5}\r\nJörg NIL "j" "x.de")) NIL NIL NIL NIL NIL)');
+test('8-bit headers: the raw bytes are kept (byte strings, literals count bytes), as Dovecot sends them', async () => {
+  // Dovecot answers {8} and the latin1 bytes for the subject, and the UTF-8 bytes of "Jörg" as {5}.
+  const data = await compute(Buffer.from('Subject: \xe9t\xe9 8bit\r\nFrom: J\xc3\xb6rg <j@x.de>\r\nContent-Type: text/plain; name="\xe9.txt"; boundary="\xc3\xa9"\r\n\r\nbody\r\n', 'latin1'));
+  assert.equal(data.encoding, 'latin1');
+  assert.equal(data.envelope, '(NIL {8}\r\n\xe9t\xe9 8bit (({5}\r\nJ\xc3\xb6rg NIL "j" "x.de")) (({5}\r\nJ\xc3\xb6rg NIL "j" "x.de")) (({5}\r\nJ\xc3\xb6rg NIL "j" "x.de")) NIL NIL NIL NIL NIL)');
+  assert.equal(data.body, '("text" "plain" ("name" {5}\r\n\xe9.txt "boundary" {2}\r\n\xc3\xa9 "charset" "us-ascii") NIL NIL "7bit" 6 1)');
+  // A multipart boundary made of 8-bit bytes is matched byte for byte.
+  const mp = await compute(Buffer.from('Content-Type: multipart/mixed; boundary="\xc3\xa9"\r\n\r\n--\xc3\xa9\r\n\r\nx\r\n--\xc3\xa9--\r\n', 'latin1'));
+  assert.match(mp.body, /^\(\("text" "plain" \("charset" "us-ascii"\) NIL NIL "7bit" 1 0\) "mixed"\)$/);
+  assert.ok(imapDataOf({ imap: JSON.parse(JSON.stringify(data)) as unknown }), 'byte strings survive JSON');
+  assert.equal(imapDataOf({ imap: { ...data, envelope: '(\u0100)' } }), null, 'a byte string holds no character above 0xFF');
+  assert.equal(imapDataOf({ imap: { ...data, encoding: 'utf16' } }), null);
+  const { encoding: _, ...legacy } = data;
+  assert.deepEqual(imapDataOf({ imap: { ...legacy, envelope: '("\u20ac")' } }), { ...legacy, envelope: '("\u20ac")' }, 'data stored before (UTF-8 text) still loads');
 });
 
 test('header size and the top-level part index', async () => {
