@@ -10,7 +10,8 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { PosternError, errorMessage, isPosternError } from '../errors.ts';
-import type { ArchiveStore, UserRecord } from '../storage/types.ts';
+import { GROUP_NAME, type ArchiveStore, type UserRecord } from '../storage/types.ts';
+import type { HookRegistry } from '../app/hooks.ts';
 import type { Intake } from '../intake/intake.ts';
 import { tokenMatches } from './token.ts';
 import { HttpError, defined, readJson, send, validated } from './http.ts';
@@ -34,6 +35,8 @@ export interface AdminDeps {
   isReady(): boolean;
   /** Routes added by plugins and feature modules (matched after the built-in ones). */
   routes?: AdminRoutes;
+  /** Hooks to tell plugins about directory changes (`userChanged`). */
+  hooks?: HookRegistry;
   /** Called after every request (the audit log's wrapper: token failures, changes, message reads). */
   onRequest?: (info: AdminRequestInfo) => Promise<void>;
   /** Basic-auth users, privilege checks and preview blocking (core/compliance/access.ts); without it only the token works. */
@@ -41,11 +44,13 @@ export interface AdminDeps {
 }
 
 const identities = z.array(z.string().min(1).max(320)).max(1000);
+const groupNames = z.array(z.string().regex(GROUP_NAME, 'must be lower-case letters, digits, ".", "_" or "-"')).max(100);
 const newUserBody = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit'),
   addresses: identities,
   domains: identities.optional(),
   pop3Users: identities.optional(),
+  groups: groupNames.optional(),
 }).refine((u) => u.addresses.length + (u.domains?.length ?? 0) > 0, 'a user needs at least one address or domain');
 const userChangeBody = z.strictObject({
   addAddresses: identities.optional(),
@@ -54,6 +59,8 @@ const userChangeBody = z.strictObject({
   removeDomains: identities.optional(),
   addPop3Users: identities.optional(),
   removePop3Users: identities.optional(),
+  addGroups: groupNames.optional(),
+  removeGroups: groupNames.optional(),
 });
 
 /** A user as the API shows it: the password hash never leaves the server, only whether one is set. */
@@ -177,6 +184,7 @@ export class AdminServer {
       if (method === 'POST') {
         const user = await archive.addUser(defined(validated(newUserBody, await readJson(req))));
         this.deps.log.info('User added', { user: user.name, addresses: user.addresses.length, domains: user.domains.length });
+        await this.deps.hooks?.notify('userChanged', { before: null, after: user, actor: who.principal }, this.deps.log);
         return send(res, 201, { user: publicUser(user) });
       }
     }
@@ -187,8 +195,11 @@ export class AdminServer {
         return send(res, 200, { user: publicUser(user), folders: await archive.folders(a) });
       }
       if (method === 'PATCH') {
-        const user = await archive.updateUser(a, defined(validated(userChangeBody, await readJson(req))));
+        const change = defined(validated(userChangeBody, await readJson(req)));
+        const before = await archive.getUser(a);
+        const user = await archive.updateUser(a, change);
         this.deps.log.info('User changed', { user: user.name });
+        await this.deps.hooks?.notify('userChanged', { before, after: user, actor: who.principal }, this.deps.log);
         return send(res, 200, { user: publicUser(user) });
       }
       if (method === 'DELETE') {

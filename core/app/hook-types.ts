@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { Verdict } from './verdict.ts';
 import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
-import type { ArchiveEntry, FileInto } from '../storage/types.ts';
+import type { ArchiveEntry, FileInto, UserRecord } from '../storage/types.ts';
 import type { JournalEnvelope, JournalKind, JournalOriginal, JournalReport } from '../journal/journal-report.ts';
 import type { Assignment } from '../intake/intake.ts';
 
@@ -113,6 +113,14 @@ export interface AuthenticateInfo {
   remote?: string;
 }
 
+/** A user added or changed through the admin API (before is null for a new user). */
+export interface UserChangedInfo {
+  before: UserRecord | null;
+  after: UserRecord;
+  /** Who made the change: "admin-token" or a user name. */
+  actor: string;
+}
+
 type Gate<A> = { kind: 'gate'; args: A; result: Verdict };
 type Collect<A, R> = { kind: 'collect'; args: A; result: R };
 type Notify<A> = { kind: 'notify'; args: A; result: void };
@@ -135,6 +143,7 @@ export interface HookCatalogue {
   disconnect: Notify<{ session: SessionInfo }>;
   access: Notify<AccessInfo>;
   authenticate: Notify<AuthenticateInfo>;
+  userChanged: Notify<UserChangedInfo>;
   beforeDelete: Gate<BeforeDeleteInfo>;
 }
 

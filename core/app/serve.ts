@@ -158,7 +158,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   const admin = new AdminServer({
     onRequest: auditing.onAdminRequest,
     access: compliance.access,
-    config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes,
+    config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes, hooks,
     status: {
       status: async () => {
         const c = intake.counts();

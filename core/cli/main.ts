@@ -85,6 +85,9 @@ function printUser(u: UserRecord): void {
     `Addresses: ${u.addresses.join(', ') || '-'}`,
     `Domains:   ${u.domains.join(', ') || '-'}`,
     `POP3:      ${u.pop3Users.join(', ') || '-'}`,
+    `Groups:    ${u.groups.join(', ') || '-'}`,
+    `Privileges: ${u.privileges.join(', ') || '-'}`,
+    `IMAP:      ${u.imapAccess ? 'on' : 'off'}`,
     `Created:   ${u.createdAt}`,
   ].join('\n') + '\n');
 }
@@ -94,24 +97,29 @@ user.command('add <name>')
   .option('-a, --address <address...>', 'mail address of the user (repeat for more)')
   .option('-d, --domain <domain...>', 'a whole domain this user owns (repeat for more)')
   .option('-p, --pop3-user <login...>', 'a POP3 login name of this user (repeat for more)')
-  .action(async (name: string, opts: { address?: string[]; domain?: string[]; pop3User?: string[] }) => {
+  .option('-g, --group <group...>', 'a group the user belongs to (retention rules, IMAP accessGroups; repeat for more)')
+  .action(async (name: string, opts: { address?: string[]; domain?: string[]; pop3User?: string[]; group?: string[] }) => {
     const res = await callJson<{ user: UserRecord }>(target(), 'POST', '/api/v1/users', {
       name, addresses: opts.address ?? [], domains: opts.domain ?? [], pop3Users: opts.pop3User ?? [],
+      ...(opts.group ? { groups: opts.group } : {}),
     });
     process.stdout.write(`Added user ${res.user.name} (${[...res.user.addresses, ...res.user.domains.map((d) => `@${d}`)].join(', ')})\n`);
   });
 user.command('edit <name>')
-  .description("change a user's addresses, domains and POP3 logins")
+  .description("change a user's addresses, domains, POP3 logins and groups")
   .option('--add-address <address>', 'add an address (repeatable)', collect)
   .option('--remove-address <address>', 'remove an address (repeatable)', collect)
   .option('--add-domain <domain>', 'add an owned domain (repeatable)', collect)
   .option('--remove-domain <domain>', 'remove an owned domain (repeatable)', collect)
   .option('--add-pop3-user <login>', 'add a POP3 login (repeatable)', collect)
   .option('--remove-pop3-user <login>', 'remove a POP3 login (repeatable)', collect)
+  .option('--add-group <group>', 'add the user to a group (repeatable)', collect)
+  .option('--remove-group <group>', 'remove the user from a group (repeatable)', collect)
   .action(async (name: string, o: Record<string, string[] | undefined>) => {
     const res = await callJson<{ user: UserRecord }>(target(), 'PATCH', `/api/v1/users/${encodeURIComponent(name)}`, {
       addAddresses: o.addAddress ?? [], removeAddresses: o.removeAddress ?? [], addDomains: o.addDomain ?? [],
       removeDomains: o.removeDomain ?? [], addPop3Users: o.addPop3User ?? [], removePop3Users: o.removePop3User ?? [],
+      addGroups: o.addGroup ?? [], removeGroups: o.removeGroup ?? [],
     });
     printUser(res.user);
   });

@@ -120,6 +120,7 @@ const seedUserSchema = z.strictObject({
   addresses: z.array(z.string().min(3)).default([]),
   domains: z.array(z.string().min(1)).default([]),
   pop3Users: z.array(z.string().min(1)).default([]),
+  groups: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)).default([]),
 });
 
 const retentionNames = z.array(z.string().min(1).max(320)).min(1).max(1000);

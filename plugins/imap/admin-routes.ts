@@ -1,10 +1,9 @@
 // Admin API route of the imap plugin: switch IMAP access (PUT users/:name/imap, body { enabled };
 // switching it on sends the provisioning notification when configured). The body is validated.
 // Passwords are set through the core account route (PUT account/password, core/compliance/routes.ts).
-// Access through a group (accessGroups) sends no notification: groups change in core (PATCH users/:name
-// with addGroups, POST users, config seeding) and no hook reports user changes to plugins. Doing it
-// cleanly needs a core `userChanged` notify hook ({ before, after, actor }) fired after those writes;
-// the plugin would then mail when imapAccess || groups ∩ accessGroups turns from false to true.
+// Access through a group (accessGroups) is announced by the plugin's `userChanged` hook (index.ts) when a
+// user is added with, or moved into, such a group through the admin API; users seeded from the config
+// file get no mail.
 import { z } from 'zod';
 import type { AdminRoutes } from '../../core/admin/routes.ts';
 import { HttpError, readJson, validated } from '../../core/admin/http.ts';
@@ -17,7 +16,7 @@ const imapBody = z.strictObject({ enabled: z.boolean() });
 /** Called when IMAP access was switched on for a user; returns what happened to the notification. */
 export type AccessEnabled = (user: UserRecord) => Promise<string>;
 
-export function addImapRoutes(routes: AdminRoutes, archive: ArchiveStore, log: Logger, owner: string, onEnabled: AccessEnabled): void {
+export function addImapRoutes(routes: AdminRoutes, archive: ArchiveStore, log: Logger, owner: string, hasAccess: (u: UserRecord | null) => boolean, onEnabled: AccessEnabled): void {
   routes.add('PUT', 'users/:name/imap', async ({ params, req }) => {
     const name = params.name ?? '';
     const body = validated(imapBody, await readJson(req));
@@ -25,7 +24,7 @@ export function addImapRoutes(routes: AdminRoutes, archive: ArchiveStore, log: L
     if (!before) throw new HttpError(404, `User "${name}" does not exist`);
     const user = await archive.updateUser(name, { imapAccess: body.enabled });
     log.info('IMAP access changed', { user: user.name, enabled: body.enabled });
-    const notification = body.enabled && !before.imapAccess ? await onEnabled(user) : 'not sent (access did not change to on)';
+    const notification = !hasAccess(before) && hasAccess(user) ? await onEnabled(user) : 'not sent (access did not change to on)';
     return { body: { user: publicUser(user), notification } };
   }, owner);
 }

@@ -15,6 +15,7 @@ import { ImapServer, type ImapPorts } from './server.ts';
 import { addImapRoutes } from './admin-routes.ts';
 import { computeImapData } from './message/index.ts';
 import { buildMessage, renderTemplate, sendMail } from './notify.ts';
+import type { UserRecord } from '../../core/storage/types.ts';
 
 export interface ImapService {
   /** The bound ports (0 in the config means a free port was picked). */
@@ -47,7 +48,7 @@ export default definePlugin({
       indexes.added(entries);
     });
     let bound: ImapPorts = { port: null, tlsPort: null };
-    addImapRoutes(app.service('adminRoutes'), archive, log, 'imap', async (user) => {
+    const notifyAccess = async (user: UserRecord): Promise<string> => {
       if (!config.notify.enabled) return 'not sent (notify.enabled is false)';
       const to = user.addresses[0];
       if (!to) return 'not sent (the user has no address)';
@@ -63,6 +64,13 @@ export default definePlugin({
         log.warn('IMAP access notification failed', { user: user.name, err: errorMessage(err) });
         return `failed: ${errorMessage(err)}`;
       }
+    };
+    const hasAccess = (u: UserRecord | null): boolean => u !== null && (u.imapAccess || u.groups.some((g) => config.accessGroups.includes(g)));
+    addImapRoutes(app.service('adminRoutes'), archive, log, 'imap', hasAccess, notifyAccess);
+    // Access that arrives through a group (a user added with, or moved into, a group in accessGroups)
+    // is announced the same way as a per-user switch.
+    app.on('userChanged', async ({ before, after }) => {
+      if (!hasAccess(before) && hasAccess(after)) await notifyAccess(after);
     });
 
     const material = await loadTls(config.tls, core.dataDir, hostname, log);

@@ -143,12 +143,16 @@ test('a wrong pinned fingerprint fails before logging in', async () => {
 
 test('date range: only messages whose internal date lies in [startDate, endDate] are imported (STARTTLS, self-signed accepted)', async () => {
   await pg.diagnose('imap-dates', async () => {
-    await pg.cliOk(['jobs', 'update', 'ranged', '--options', JSON.stringify({
-      server: '127.0.0.1', port: dc.imapPort, tls: 'starttls', acceptSelfSigned: true, username: 'ranged',
-      startDate: '20240101', endDate: '',
-    })]);
+    const options = { server: '127.0.0.1', port: dc.imapPort, tls: 'starttls', acceptSelfSigned: true, username: 'ranged', startDate: '20240101', endDate: '' };
+    // Pointing the job elsewhere (port, TLS) without the password again is refused: a stored password
+    // never follows a changed destination.
+    const refused = await pg.cli(['jobs', 'update', 'ranged', '--options', JSON.stringify(options)]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /password/);
+    await pg.cliOk(['jobs', 'update', 'ranged', '--options', JSON.stringify({ ...options, password: 'ranged-pw' })]);
+    await pg.cliOk(['jobs', 'update', 'ranged', '--options', JSON.stringify({ ...options, startDate: '20240101' })]);
     const shown = await cliJson<{ options: Record<string, unknown> }>(['jobs', 'show', 'ranged']);
-    assert.equal(shown.options.password, '(secret)', 'an update without the password keeps it');
+    assert.equal(shown.options.password, '(secret)', 'an update that keeps the destination keeps the stored password');
     const before = await archivedMessages();
     const r = await runAndWait('ranged');
     assert.equal(r.status, 'succeeded', JSON.stringify(r));

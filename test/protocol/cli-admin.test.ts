@@ -95,6 +95,13 @@ test('user edit, show and remove manage identities; a removed user\'s archive st
   assert.match(edit.stdout.toString(), /^Addresses: erin@example\.com, e\.r@example\.com$/m);
   assert.match(edit.stdout.toString(), /^Domains:   erin\.example$/m);
   assert.match(edit.stdout.toString(), /^POP3:      -$/m);
+  assert.equal((await cli(['user', 'edit', 'erin', '--add-group', 'legal', '--add-group', 'staff'])).code, 0);
+  const grouped = await cli(['user', 'edit', 'erin', '--remove-group', 'legal']);
+  assert.equal(grouped.code, 0, grouped.stderr);
+  assert.match(grouped.stdout.toString(), /^Groups:    staff$/m);
+  const badGroup = await cli(['user', 'edit', 'erin', '--add-group', 'Not Valid']);
+  assert.equal(badGroup.code, 1);
+  assert.match(badGroup.stderr, /addGroups\.0: must be lower-case/);
   const clash = await cli(['user', 'edit', 'erin', '--add-address', 'dora@example.com']);
   assert.equal(clash.code, 1);
   assert.match(clash.stderr, /Address "dora@example\.com" already belongs to user "dora"/);

@@ -119,4 +119,44 @@ describe('IMAP provisioning notification mail', () => {
       await s.stop();
     }
   });
+
+  it('mails a user who gains access through a group in accessGroups (added with it, or moved into it)', async () => {
+    const { SMTPServer } = await import('smtp-server');
+    const rcpts: string[] = [];
+    const sink = new SMTPServer({
+      authOptional: true, disabledCommands: ['STARTTLS'],
+      onData(stream, session, callback) {
+        stream.resume();
+        stream.on('end', () => {
+          rcpts.push(...session.envelope.rcptTo.map((r) => r.address));
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const sinkPort = (sink.server.address() as import('node:net').AddressInfo).port;
+    const s = await startImapServer([], { accessGroups: ['staff'], notify: { enabled: true, from: 'it@example.com', smtp: { host: '127.0.0.1', port: sinkPort } } });
+    try {
+      const { readFileSync } = await import('node:fs');
+      const token = readFileSync(join(s.dataDir, 'admin.token'), 'utf8').trim();
+      const api = async (method: string, path: string, body: unknown): Promise<number> => {
+        const res = await fetch(`http://127.0.0.1:${s.adminPort}/api/v1/${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      assert.equal(await api('POST', 'users', { name: 'gus', addresses: ['gus@example.com'], groups: ['staff'] }), 201);
+      assert.equal(await api('POST', 'users', { name: 'hal', addresses: ['hal@example.com'], groups: ['sales'] }), 201);
+      assert.deepEqual(rcpts, ['gus@example.com'], 'a new member of an access group is told; others are not');
+      assert.equal(await api('PATCH', 'users/hal', { addGroups: ['staff'] }), 200);
+      assert.deepEqual(rcpts, ['gus@example.com', 'hal@example.com'], 'moving into an access group tells the user');
+      assert.equal(await api('PATCH', 'users/hal', { addGroups: ['sales2'] }), 200);
+      assert.equal(await api('PUT', 'users/hal/imap', { enabled: true }), 200);
+      assert.equal(rcpts.length, 2, 'no second mail while access was already given by the group');
+      assert.equal(await api('PATCH', 'users/hal', { addGroups: ['Not Valid!'] }), 400);
+      assert.deepEqual((await s.archive.getUser('hal'))?.groups, ['sales', 'staff', 'sales2']);
+    } finally {
+      await s.stop();
+      await new Promise<void>((resolve) => sink.close(() => resolve()));
+    }
+  });
 });

@@ -49,7 +49,7 @@ before(async () => {
     c.smtp.maxMessageSize = 64 * 1024;
     // Files carry no envelope: let the router fall back to To/Cc/From (a logged guess).
     c.routing.sources = [...c.routing.sources, 'to-cc-from-guess'];
-    c.users = [{ name: 'bob', addresses: ['bob@example.com'], domains: [], pop3Users: [] }, { name: 'carol', addresses: [], domains: [], pop3Users: [] }];
+    c.users = [{ name: 'bob', addresses: ['bob@example.com'], domains: [], pop3Users: [], groups: [] }, { name: 'carol', addresses: [], domains: [], pop3Users: [], groups: [] }];
   });
 });
 after(async () => {

@@ -31,7 +31,7 @@ async function rig(misbehave: Misbehaviour[], configure: (c: Config) => void = (
     c.pop3.upstream = `127.0.0.1:${upstream.port}`;
     c.pop3.port = 0;
     c.pop3.tlsPort = 0;
-    c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['alice'] }];
+    c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['alice'], groups: [] }];
     configure(c);
   });
   return {

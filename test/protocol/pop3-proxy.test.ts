@@ -48,7 +48,7 @@ describe('POP3 proxy', () => {
       c.pop3.port = 0;
       c.pop3.tlsPort = tlsPort;
       c.plugins = [{ name: 'dedup', config: { expectedMessages: 1000 } }];
-      c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['alice'] }];
+      c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['alice'], groups: [] }];
     });
   });
   after(async () => {
@@ -224,7 +224,7 @@ describe('POP3 proxy with a login no user claims', () => {
       c.pop3.upstream = `127.0.0.1:${upstream.port}`;
       c.pop3.port = 0;
       c.pop3.tlsPort = 0;
-      c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['someone-else'] }];
+      c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['someone-else'], groups: [] }];
     });
     try {
       const c = await login(srv.running.pop3Port ?? 0);
@@ -255,7 +255,7 @@ describe('POP3 proxy with a large message', () => {
       c.pop3.upstream = `127.0.0.1:${upstream.port}`;
       c.pop3.port = 0;
       c.pop3.tlsPort = 0;
-      c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['alice'] }];
+      c.users = [{ name: 'alice', addresses: [], domains: [], pop3Users: ['alice'], groups: [] }];
     });
     try {
       const c = await login(srv.running.pop3Port ?? 0);
