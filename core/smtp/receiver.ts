@@ -8,7 +8,6 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { errorMessage } from '../errors.ts';
 import type { HookRegistry } from '../app/hooks.ts';
-import type { Envelope, SessionInfo } from '../app/hook-types.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
 import type { TlsMaterial } from '../tls/dev-certificate.ts';
 import { parseHeaderBlock } from '../mime/headers.ts';
@@ -16,6 +15,7 @@ import { SmugglingGuard } from '../intake/smuggling-guard.ts';
 import { installEarlyTalkerOption } from './early-talker.ts';
 import { verifyPassword } from './password.ts';
 import { REPLIES, replyError, verdictError } from './replies.ts';
+import { addressParams, baseServerOptions, envelopeOf, sessionInfo } from './session-info.ts';
 
 export interface ReceiverDeps {
   config: Config['smtp'];
@@ -32,28 +32,8 @@ export interface ReceiverDeps {
 
 type Callback = (err?: Error | null) => void;
 
-function sessionInfo(session: SMTPServerSession, listener: string): SessionInfo {
-  return {
-    id: session.id,
-    listener,
-    remoteAddress: session.remoteAddress,
-    remotePort: session.remotePort,
-    helo: session.hostNameAppearsAs || '',
-    secure: session.secure,
-    user: typeof session.user === 'string' ? session.user : null,
-  };
-}
 
-function params(address: SMTPServerAddress): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(address.args || {})) out[k] = v === true ? '' : String(v);
-  return out;
-}
 
-function envelopeOf(session: SMTPServerSession): Envelope {
-  const from = session.envelope.mailFrom;
-  return { mailFrom: from ? from.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address) };
-}
 
 export class SmtpReceiver {
   private server: SMTPServer | null = null;
@@ -68,21 +48,7 @@ export class SmtpReceiver {
     const { config, log, metrics, listener } = this.deps;
     const authOn = config.auth.mode !== 'none';
     const server = new SMTPServer({
-      name: this.deps.hostname,
-      banner: 'Postern journaling endpoint',
-      size: config.maxMessageSize,
-      maxClients: config.maxConnections,
-      socketTimeout: config.idleTimeoutSeconds * 1000,
-      closeTimeout: 5000,
-      disableReverseLookup: true,
-      logger: false,
-      key: this.deps.tls.key,
-      cert: this.deps.tls.cert,
-      hidePIPELINING: false,
-      hide8BITMIME: false,
-      hideSMTPUTF8: false,
-      hideDSN: false,
-      authMethods: ['PLAIN', 'LOGIN'],
+      ...baseServerOptions({ ...config, hostname: this.deps.hostname, banner: 'Postern journaling endpoint', tls: this.deps.tls }),
       authOptional: config.auth.mode !== 'required',
       allowInsecureAuth: config.auth.allowInsecure,
       disabledCommands: authOn ? [] : ['AUTH'],
@@ -174,7 +140,7 @@ export class SmtpReceiver {
     const info = sessionInfo(session, this.deps.listener);
     const helo = verdictError(await this.deps.hooks.gate('helo', { session: info, hostname: info.helo }, slog));
     if (helo) throw helo;
-    const err = verdictError(await this.deps.hooks.gate('mailFrom', { session: info, address: address.address, params: params(address) }, slog));
+    const err = verdictError(await this.deps.hooks.gate('mailFrom', { session: info, address: address.address, params: addressParams(address) }, slog));
     if (err) {
       slog.info('Sender refused by a plugin', { from: address.address, reply: `${err.responseCode} ${err.message}` });
       throw err;
@@ -188,7 +154,7 @@ export class SmtpReceiver {
       throw replyError(REPLIES.tooManyRecipients);
     }
     const info = sessionInfo(session, this.deps.listener);
-    const err = verdictError(await this.deps.hooks.gate('rcptTo', { session: info, address: address.address, params: params(address), envelope: envelopeOf(session) }, slog));
+    const err = verdictError(await this.deps.hooks.gate('rcptTo', { session: info, address: address.address, params: addressParams(address), envelope: envelopeOf(session) }, slog));
     if (err) throw err;
   }
 

@@ -13,7 +13,6 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { errorMessage } from '../errors.ts';
 import type { HookRegistry } from '../app/hooks.ts';
-import type { Envelope, SessionInfo } from '../app/hook-types.ts';
 import type { Assignment, Intake, IntakeRecord } from '../intake/intake.ts';
 import type { ArchiveStore } from '../storage/types.ts';
 import type { TlsMaterial } from '../tls/dev-certificate.ts';
@@ -25,6 +24,7 @@ import { RelaySession, type RelayUpstreamConfig } from './relay-session.ts';
 import { UpstreamPool } from './relay-pool.ts';
 import { relayData, UPSTREAM_UNAVAILABLE } from './relay-transaction.ts';
 import { replyText, type UpstreamReply } from './relay-upstream.ts';
+import { addressParams, baseServerOptions, envelopeOf, sessionInfo } from './session-info.ts';
 
 export interface RelayDeps {
   config: Config['relay'];
@@ -51,22 +51,8 @@ interface SessionState {
 
 const LISTENER = 'relay';
 
-function sessionInfo(session: SMTPServerSession): SessionInfo {
-  return {
-    id: session.id, listener: LISTENER, remoteAddress: session.remoteAddress, remotePort: session.remotePort,
-    helo: session.hostNameAppearsAs || '', secure: session.secure, user: typeof session.user === 'string' ? session.user : null,
-  };
-}
 
-function params(address: SMTPServerAddress): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(address.args || {})) out[k] = v === true ? '' : String(v);
-  return out;
-}
 
-function envelopeOf(session: SMTPServerSession): Envelope {
-  return { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address) };
-}
 
 function upstreamError(reply: UpstreamReply): Error & { responseCode: number } {
   return replyError({ code: reply.code, text: replyText(reply) || 'Upstream refused the command' });
@@ -89,22 +75,8 @@ export class SmtpRelay {
     const { config, log } = this.deps;
     const mode = config.auth.mode;
     const server = new SMTPServer({
-      name: this.deps.hostname,
-      banner: 'Postern relay',
-      size: config.maxMessageSize,
-      maxClients: config.maxConnections,
-      socketTimeout: config.idleTimeoutSeconds * 1000,
-      closeTimeout: 5000,
-      disableReverseLookup: true,
-      logger: false,
-      key: this.deps.tls.key,
-      cert: this.deps.tls.cert,
-      hidePIPELINING: false,
-      hide8BITMIME: false,
-      hideSMTPUTF8: false,
-      hideDSN: false,
+      ...baseServerOptions({ ...config, hostname: this.deps.hostname, banner: 'Postern relay', tls: this.deps.tls }),
       hideREQUIRETLS: true,
-      authMethods: ['PLAIN', 'LOGIN'],
       // local: Postern is the gatekeeper, so AUTH is required; passthrough: the upstream decides.
       authOptional: mode !== 'local',
       allowInsecureAuth: config.auth.allowInsecure,
@@ -134,7 +106,7 @@ export class SmtpRelay {
         state.log.debug('Connection closed');
         // A message already read whole is carried to its end (delivered and archived, or neither).
         void (state.dataPhase ?? Promise.resolve()).catch(() => undefined).then(() => state.upstream.close());
-        void this.deps.hooks.notify('disconnect', { session: sessionInfo(session) }, state.log);
+        void this.deps.hooks.notify('disconnect', { session: sessionInfo(session, LISTENER) }, state.log);
       },
     });
     server.on('error', (err) => log.error('SMTP relay server error', { err: errorMessage(err) }));
@@ -190,7 +162,7 @@ export class SmtpRelay {
     metrics.connectionsActive.inc({ listener: LISTENER });
     log.debug('Connection opened', { remote: session.remoteAddress });
     if (this.closing) throw replyError(REPLIES.shuttingDown);
-    const err = verdictError(await hooks.gate('connect', { session: sessionInfo(session) }, log));
+    const err = verdictError(await hooks.gate('connect', { session: sessionInfo(session, LISTENER) }, log));
     if (err) {
       log.info('Connection refused by a plugin', { reply: `${err.responseCode} ${err.message}` });
       throw err;
@@ -238,10 +210,10 @@ export class SmtpRelay {
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     const state = this.state(session);
     if (this.closing) throw replyError(REPLIES.shuttingDown);
-    const info = sessionInfo(session);
+    const info = sessionInfo(session, LISTENER);
     const helo = verdictError(await this.deps.hooks.gate('helo', { session: info, hostname: info.helo }, state.log));
     if (helo) throw helo;
-    const err = verdictError(await this.deps.hooks.gate('mailFrom', { session: info, address: address.address, params: params(address) }, state.log));
+    const err = verdictError(await this.deps.hooks.gate('mailFrom', { session: info, address: address.address, params: addressParams(address) }, state.log));
     if (err) {
       state.log.info('Sender refused by a plugin', { from: address.address, reply: `${err.responseCode} ${err.message}` });
       throw err;
@@ -267,8 +239,8 @@ export class SmtpRelay {
       state.log.warn('Recipient limit reached', { limit: this.deps.config.maxRecipients });
       throw replyError(REPLIES.tooManyRecipients);
     }
-    const info = sessionInfo(session);
-    const err = verdictError(await this.deps.hooks.gate('rcptTo', { session: info, address: address.address, params: params(address), envelope: envelopeOf(session) }, state.log));
+    const info = sessionInfo(session, LISTENER);
+    const err = verdictError(await this.deps.hooks.gate('rcptTo', { session: info, address: address.address, params: addressParams(address), envelope: envelopeOf(session) }, state.log));
     if (err) throw err;
     let reply: UpstreamReply;
     try {
@@ -285,7 +257,7 @@ export class SmtpRelay {
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<string> {
     const state = this.state(session);
-    const info = sessionInfo(session);
+    const info = sessionInfo(session, LISTENER);
     const assign: Assignment | null = state.archiveUser && info.user
       ? { user: state.archiveUser, direction: 'sent', reason: `smtp auth ${info.user}` }
       : null;

@@ -1,0 +1,63 @@
+// What the journaling endpoint (receiver.ts) and the relay proxy (relay-listener.ts) share about
+// smtp-server: a session in the hook API's shapes, and the listener options both configure alike.
+// Trusts smtp-server's parsed session; hands on plain values (no smtp-server types cross into hooks).
+import type { SMTPServerAddress, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { Envelope, SessionInfo } from '../app/hook-types.ts';
+
+export function sessionInfo(session: SMTPServerSession, listener: string): SessionInfo {
+  return {
+    id: session.id,
+    listener,
+    remoteAddress: session.remoteAddress,
+    remotePort: session.remotePort,
+    helo: session.hostNameAppearsAs || '',
+    secure: session.secure,
+    user: typeof session.user === 'string' ? session.user : null,
+  };
+}
+
+/** MAIL FROM / RCPT TO parameters as strings (a bare keyword becomes ""). */
+export function addressParams(address: SMTPServerAddress): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(address.args || {})) out[k] = v === true ? '' : String(v);
+  return out;
+}
+
+export function envelopeOf(session: SMTPServerSession): Envelope {
+  const from = session.envelope.mailFrom;
+  return { mailFrom: from ? from.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address) };
+}
+
+/** The listener limits and TLS both SMTP listeners configure the same way. */
+export interface ListenerBasics {
+  hostname: string;
+  banner: string;
+  maxMessageSize: number;
+  maxConnections: number;
+  idleTimeoutSeconds: number;
+  tls: { key: Buffer; cert: Buffer };
+}
+
+/**
+ * smtp-server options shared by the journaling endpoint and the relay proxy: size, connection and idle
+ * limits, TLS material, no reverse lookups or library logging, the extensions both advertise.
+ */
+export function baseServerOptions(b: ListenerBasics): SMTPServerOptions {
+  return {
+    name: b.hostname,
+    banner: b.banner,
+    size: b.maxMessageSize,
+    maxClients: b.maxConnections,
+    socketTimeout: b.idleTimeoutSeconds * 1000,
+    closeTimeout: 5000,
+    disableReverseLookup: true,
+    logger: false,
+    key: b.tls.key,
+    cert: b.tls.cert,
+    hidePIPELINING: false,
+    hide8BITMIME: false,
+    hideSMTPUTF8: false,
+    hideDSN: false,
+    authMethods: ['PLAIN', 'LOGIN'],
+  };
+}
