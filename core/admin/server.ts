@@ -3,7 +3,6 @@
 // Request bodies are bounded and validated; responses are JSON except raw message bytes.
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { isIP } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
@@ -14,6 +13,7 @@ import { GROUP_NAME, type ArchiveStore, type UserRecord } from '../storage/types
 import type { HookRegistry } from '../app/hooks.ts';
 import type { Intake } from '../intake/intake.ts';
 import { tokenMatches } from './token.ts';
+import { isLoopback } from '../config/host-port.ts';
 import { HttpError, defined, readJson, send, validated } from './http.ts';
 import type { AdminRoutes, HttpMethod } from './routes.ts';
 import type { AdminRequestInfo } from '../audit/admin-audit.ts';
@@ -67,10 +67,6 @@ const userChangeBody = z.strictObject({
 export function publicUser(u: UserRecord): Omit<UserRecord, 'passwordHash'> & { hasPassword: boolean } {
   const { passwordHash, ...rest } = u;
   return { ...rest, hasPassword: passwordHash !== null };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 function uidParam(raw: string): number {

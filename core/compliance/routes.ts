@@ -13,7 +13,7 @@
 //   PUT    account/password              {password, user?}: one's own (not auditors), or anyone's (admin)
 // Validates bodies with zod at the edge; privileges come from core/compliance/access.ts.
 import { z } from 'zod';
-import { HttpError, readJson, validated } from '../admin/http.ts';
+import { HttpError, defined, readJson, validated } from '../admin/http.ts';
 import type { AdminRoutes, RouteContext } from '../admin/routes.ts';
 import { PosternError } from '../errors.ts';
 import { PRIVILEGES, USER_NAME, type ArchiveStore } from '../storage/types.ts';
@@ -53,10 +53,6 @@ function uidOf(raw: string | undefined): number {
   return Number(raw);
 }
 
-/** Drops undefined members (exactOptionalPropertyTypes) from a parsed body. */
-function clean<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
 
 export function addComplianceRoutes(routes: AdminRoutes, archive: ArchiveStore, service: ComplianceService): void {
   const store = archive.retention();
@@ -72,7 +68,7 @@ export function addComplianceRoutes(routes: AdminRoutes, archive: ArchiveStore, 
   add('POST', 'policies', async ({ principal, req }) => {
     await requirePrivilege(archive, principal, 'compliance');
     const b = validated(policyBody, await readJson(req));
-    const policy = await service.addPolicy(principal, { name: b.name, match: clean(b.match) as PolicyMatch, minimum: b.minimum, ...(b.maximum ? { maximum: b.maximum } : {}) });
+    const policy = await service.addPolicy(principal, { name: b.name, match: defined(b.match) as PolicyMatch, minimum: b.minimum, ...(b.maximum ? { maximum: b.maximum } : {}) });
     return { status: 201, body: { policy } };
   });
   add('DELETE', 'policies/:name', async (ctx) => {
@@ -89,7 +85,7 @@ export function addComplianceRoutes(routes: AdminRoutes, archive: ArchiveStore, 
   add('POST', 'holds', async ({ principal, req }) => {
     await requirePrivilege(archive, principal, 'compliance');
     const b = validated(holdBody, await readJson(req));
-    const scope = clean({ ...b.scope, ...(b.scope.dateRange ? { dateRange: clean(b.scope.dateRange) } : {}) }) as HoldScope;
+    const scope = defined({ ...b.scope, ...(b.scope.dateRange ? { dateRange: defined(b.scope.dateRange) } : {}) }) as HoldScope;
     const hold = await service.createHold(principal, { name: b.name, scope, ...(b.description !== undefined ? { description: b.description } : {}) });
     return { status: 201, body: { hold } };
   });

@@ -10,6 +10,7 @@ import { createApiAccess, type ApiAccess } from './access.ts';
 import { addComplianceRoutes } from './routes.ts';
 import { ComplianceService } from './service.ts';
 import { purgeJobKind } from './purge-job.ts';
+import { defined } from '../admin/http.ts';
 
 declare module '../app/services.ts' {
   interface Services {
@@ -47,6 +48,6 @@ export function setupCompliance(app: App): ComplianceSetup {
 export function configuredPolicies(config: Config['compliance']): RetentionPolicy[] {
   return config.policies.map((p) => ({
     name: p.name, minimum: p.minimum, source: 'config' as const, ...(p.maximum !== undefined ? { maximum: p.maximum } : {}),
-    match: Object.fromEntries(Object.entries(p.match).filter(([, v]) => v !== undefined)) as PolicyMatch,
+    match: defined(p.match) as PolicyMatch,
   }));
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
 import type { JobKind, JobRunContext } from '../jobs/types.ts';
 import {
-  RunTally, SOURCE_HOST_LOCAL, SOURCE_SECRET_SCOPE, SOURCE_SECRETS, checkSource, dayStart, resolvePassword, sleep, sourceOptions, submitMessage,
+  RunTally, SOURCE_CREDENTIALS, checkSource, dayStart, resolvePassword, sleep, sourceOptions, submitMessage,
   type ImportDeps, type SourceOptions,
 } from './source.ts';
 import type { RunReport } from './report-mail.ts';
@@ -153,9 +153,7 @@ export function imapImportKind(deps: ImportDeps): JobKind<ImapImportOptions> {
     kind: 'import-imap',
     description: 'Import a journal/multidrop or single-user mailbox from an IMAP server',
     schema: imapSchema as z.ZodType<ImapImportOptions>,
-    secrets: SOURCE_SECRETS,
-    hostLocal: SOURCE_HOST_LOCAL,
-    secretScope: SOURCE_SECRET_SCOPE,
+    ...SOURCE_CREDENTIALS,
     async list(o, lctx) {
       const { client, done } = await connect(o, lctx.signal);
       try {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
 import type { JobKind } from '../jobs/types.ts';
 import {
-  RunTally, SOURCE_HOST_LOCAL, SOURCE_SECRET_SCOPE, SOURCE_SECRETS, checkSource, headerDate, inRange, resolvePassword, sleep, sourceOptions, submitMessage, type ImportDeps,
+  RunTally, SOURCE_CREDENTIALS, checkSource, headerDate, inRange, resolvePassword, sleep, sourceOptions, submitMessage, type ImportDeps,
 } from './source.ts';
 import { Pop3Client, Pop3TooLarge } from './pop3-client.ts';
 import { tlsOptionsFor } from './tls-pin.ts';
@@ -36,9 +36,7 @@ export function pop3ImportKind(deps: ImportDeps): JobKind<Pop3ImportOptions> {
     kind: 'import-pop3',
     description: 'Import a journal/multidrop mailbox from a POP3 server (UIDL checkpoints)',
     schema: pop3Schema as z.ZodType<Pop3ImportOptions>,
-    secrets: SOURCE_SECRETS,
-    hostLocal: SOURCE_HOST_LOCAL,
-    secretScope: SOURCE_SECRET_SCOPE,
+    ...SOURCE_CREDENTIALS,
     async list(o) {
       const client = await open(o, deps.maxBytes);
       try {

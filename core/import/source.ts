@@ -44,6 +44,8 @@ export const SOURCE_SECRETS = ['password'] as const;
 export const SOURCE_SECRET_SCOPE = ['server', 'port', 'tls', 'acceptSelfSigned', 'fingerprint', 'username'] as const;
 /** Options naming a file or variable on the server host (JobKind.hostLocal): token or configuration only. */
 export const SOURCE_HOST_LOCAL = ['passwordFile', 'passwordEnv'] as const;
+/** The credential handling both mailbox import kinds declare (spread into their JobKind). */
+export const SOURCE_CREDENTIALS = { secrets: SOURCE_SECRETS, hostLocal: SOURCE_HOST_LOCAL, secretScope: SOURCE_SECRET_SCOPE };
 
 export interface SourceOptions {
   server: string; port: number; tls: 'implicit' | 'starttls' | 'none'; acceptSelfSigned: boolean; fingerprint?: string | undefined;

@@ -13,7 +13,8 @@ import type { TlsMaterial } from '../tls/dev-certificate.ts';
 import { PosternError } from '../errors.ts';
 import { RecentCaptures } from './recent-captures.ts';
 import { Pop3Session, type SessionDeps } from './session.ts';
-import { parseHostPort, type UpstreamOptions } from './upstream.ts';
+import type { UpstreamOptions } from './upstream.ts';
+import { parseHostPort } from '../config/host-port.ts';
 
 export type Pop3Config = Config['pop3'];
 

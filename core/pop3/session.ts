@@ -17,6 +17,7 @@ import { ReadError, SocketReader } from './socket-reader.ts';
 import { Pop3UpstreamError, Upstream, type UpstreamOptions } from './upstream.ts';
 import { upgradeClient } from './client-tls.ts';
 import { decodePlainIdentity, parseCommand, type Command } from './commands.ts';
+import { isLoopbackAddress } from '../config/host-port.ts';
 
 export interface SessionDeps {
   listener: string;
@@ -397,7 +398,3 @@ export class Pop3Session {
   }
 }
 
-export function isLoopbackAddress(address: string): boolean {
-  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
-}

@@ -34,14 +34,6 @@ export interface StatusLine {
   line: string;
 }
 
-/** "host:port" or "[v6]:port" → parts; null when malformed. */
-export function parseHostPort(value: string): { host: string; port: number } | null {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return null;
-  return { host: (m[1] ?? m[2]) as string, port };
-}
 
 const TIMESTAMP = /<[^<>\s]{1,250}>/;
 

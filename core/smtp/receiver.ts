@@ -15,7 +15,7 @@ import { SmugglingGuard } from '../intake/smuggling-guard.ts';
 import { installEarlyTalkerOption } from './early-talker.ts';
 import { verifyPassword } from './password.ts';
 import { REPLIES, replyError, verdictError } from './replies.ts';
-import { addressParams, baseServerOptions, envelopeOf, sessionInfo } from './session-info.ts';
+import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo } from './listener-common.ts';
 
 export interface ReceiverDeps {
   config: Config['smtp'];
@@ -38,7 +38,7 @@ type Callback = (err?: Error | null) => void;
 export class SmtpReceiver {
   private server: SMTPServer | null = null;
   private closing = false;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private readonly sessions = new Map<string, Logger>();
 
   constructor(private readonly deps: ReceiverDeps) {}
@@ -55,17 +55,17 @@ export class SmtpReceiver {
       // Read by the early-talker patch: 0 greets at once (trusted MTAs), >0 detects early talkers.
       // noDelay reaches net.createServer: replies go out at once instead of waiting on Nagle.
       ...({ earlyTalkerDelayMs: config.earlyTalkerDelayMs, noDelay: true } as object),
-      onConnect: (session, cb) => this.track(this.onConnect(session), cb),
+      onConnect: (session, cb) => this.inFlight.track(this.onConnect(session), cb),
       onAuth: (auth, session, cb) => {
         void this.onAuth(auth.username ?? '', auth.password ?? '', session).then(
           (ok) => cb(ok ? null : replyError({ code: 535, text: '5.7.8 Authentication credentials invalid' }), ok ? { user: auth.username } : undefined),
           (err: unknown) => cb(err as Error),
         );
       },
-      onMailFrom: (address, session, cb) => this.track(this.onMailFrom(address, session), cb),
-      onRcptTo: (address, session, cb) => this.track(this.onRcptTo(address, session), cb),
+      onMailFrom: (address, session, cb) => this.inFlight.track(this.onMailFrom(address, session), cb),
+      onRcptTo: (address, session, cb) => this.inFlight.track(this.onRcptTo(address, session), cb),
       onData: (stream, session, cb) => {
-        void this.track(this.onData(stream, session), (err, reply) => (err ? cb(err) : cb(null, reply ?? 'Ok')));
+        void this.inFlight.track(this.onData(stream, session), (err, reply) => (err ? cb(err) : cb(null, reply ?? 'Ok')));
       },
       onClose: (session) => {
         const slog = this.sessions.get(session.id);
@@ -78,15 +78,7 @@ export class SmtpReceiver {
     });
     server.on('error', (err) => log.error('SMTP server error', { err: errorMessage(err) }));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
-    const addr = server.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const port = await listenSmtp(server, config.port, config.host);
     log.info('SMTP endpoint listening', { listener, host: config.host, port, auth: config.auth.mode, earlyTalkerDelayMs: config.earlyTalkerDelayMs });
     return port;
   }
@@ -96,16 +88,8 @@ export class SmtpReceiver {
     const server = this.server;
     if (!server) return;
     this.closing = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const deadline = new Promise((r) => setTimeout(r, graceMs).unref());
-    await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
-    await Promise.race([closed, deadline]);
+    await closeSmtp(server, this.inFlight, graceMs);
     this.server = null;
-  }
-
-  private track<T>(p: Promise<T>, cb: (err: Error | null, value?: T) => void): void {
-    this.inFlight.add(p);
-    p.then((v) => cb(null, v), (err: Error) => cb(err)).finally(() => this.inFlight.delete(p));
   }
 
   private log(session: SMTPServerSession): Logger {

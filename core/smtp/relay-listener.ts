@@ -24,7 +24,7 @@ import { RelaySession, type RelayUpstreamConfig } from './relay-session.ts';
 import { UpstreamPool } from './relay-pool.ts';
 import { relayData, UPSTREAM_UNAVAILABLE } from './relay-transaction.ts';
 import { replyText, type UpstreamReply } from './relay-upstream.ts';
-import { addressParams, baseServerOptions, envelopeOf, sessionInfo } from './session-info.ts';
+import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo } from './listener-common.ts';
 
 export interface RelayDeps {
   config: Config['relay'];
@@ -61,7 +61,7 @@ function upstreamError(reply: UpstreamReply): Error & { responseCode: number } {
 export class SmtpRelay {
   private server: SMTPServer | null = null;
   private closing = false;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private readonly sessions = new Map<string, SessionState>();
   private readonly pool: UpstreamPool | null;
 
@@ -89,14 +89,14 @@ export class SmtpRelay {
           return state ? reconcileFeatures(features, state.upstream.capabilities, { maxMessageSize: config.maxMessageSize, authMode: mode }) : features;
         },
       } as object),
-      onConnect: (session, cb) => this.track(this.onConnect(session), cb),
+      onConnect: (session, cb) => this.inFlight.track(this.onConnect(session), cb),
       onAuth: (auth, session, cb) => {
         void this.onAuth(auth, session).then((user) => cb(null, { user }), (err: Error) => cb(err));
       },
-      onMailFrom: (address, session, cb) => this.track(this.onMailFrom(address, session), cb),
-      onRcptTo: (address, session, cb) => this.track(this.onRcptTo(address, session), cb),
+      onMailFrom: (address, session, cb) => this.inFlight.track(this.onMailFrom(address, session), cb),
+      onRcptTo: (address, session, cb) => this.inFlight.track(this.onRcptTo(address, session), cb),
       onData: (stream, session, cb) => {
-        this.track(this.onData(stream, session), (err, reply) => (err ? cb(err) : cb(null, reply ?? 'Ok')));
+        this.inFlight.track(this.onData(stream, session), (err, reply) => (err ? cb(err) : cb(null, reply ?? 'Ok')));
       },
       onClose: (session) => {
         const state = this.sessions.get(session.id);
@@ -111,15 +111,7 @@ export class SmtpRelay {
     });
     server.on('error', (err) => log.error('SMTP relay server error', { err: errorMessage(err) }));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
-    const addr = server.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const port = await listenSmtp(server, config.port, config.host);
     const { host, port: upPort, implicitTls, starttls } = this.deps.upstream;
     log.info('SMTP relay listening', {
       listener: LISTENER, host: config.host, port, upstream: `${host}:${upPort}`,
@@ -133,18 +125,10 @@ export class SmtpRelay {
     const server = this.server;
     if (!server) return;
     this.closing = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const deadline = new Promise((r) => setTimeout(r, graceMs).unref());
-    await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
-    await Promise.race([closed, deadline]);
+    await closeSmtp(server, this.inFlight, graceMs);
     await Promise.allSettled([...this.sessions.values()].map((s) => s.upstream.close()));
     await this.pool?.drain();
     this.server = null;
-  }
-
-  private track<T>(p: Promise<T>, cb: (err: Error | null, value?: T) => void): void {
-    this.inFlight.add(p);
-    p.then((v) => cb(null, v), (err: Error) => cb(err)).finally(() => this.inFlight.delete(p));
   }
 
   private state(session: SMTPServerSession): SessionState {

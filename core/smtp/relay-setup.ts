@@ -2,7 +2,7 @@
 // (host:port, TLS mode, CA), the restart rule for entries left 'held' by a crash, and starting the
 // listener (or logging why it is off). Trusts the validated config; reads the CA file it names.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isLoopback, parseHostPort } from '../config/host-port.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -15,18 +15,13 @@ import { SmtpRelay } from './relay-listener.ts';
 import type { RelayUpstreamConfig } from './relay-session.ts';
 import { RELAY_OUTCOME_UNKNOWN } from './relay-transaction.ts';
 
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
-
 /** The upstream endpoint, or null when `relay.upstream` is empty. */
 export function relayUpstreamConfig(relay: Config['relay'], ehloName: string): RelayUpstreamConfig | null {
   if (relay.upstream === '') return null;
-  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(relay.upstream);
-  const port = Number(m?.[2]);
-  if (!m || !m[1] || port < 1 || port > 65535) throw new PosternError('CONFIG_INVALID', `relay.upstream "${relay.upstream}" must be "host:port"`);
-  const host = m[1];
-  const mode = relay.upstreamTls === 'auto' ? (isLoopbackHost(host) ? 'none' : 'starttls') : relay.upstreamTls;
+  const endpoint = parseHostPort(relay.upstream);
+  if (!endpoint) throw new PosternError('CONFIG_INVALID', `relay.upstream "${relay.upstream}" must be "host:port"`);
+  const { host, port } = endpoint;
+  const mode = relay.upstreamTls === 'auto' ? (isLoopback(host) ? 'none' : 'starttls') : relay.upstreamTls;
   let ca: Buffer | undefined;
   if (relay.upstreamCa !== '') {
     try {

@@ -1,10 +1,9 @@
 // The provisioning notification: when IMAP access is switched on for a user, a short mail built from
-// the configured template tells them how to connect. Sent with a minimal SMTP client (EHLO, STARTTLS
-// when offered or required, MAIL/RCPT/DATA) to the configured relay; every reply line and the whole
-// exchange are bounded and timed out. Trusts the config; hands back "sent" or throws with the reply.
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+// the configured template tells them how to connect. Delivered with nodemailer (as the import reports
+// are) to the configured relay: STARTTLS when offered or required, every step timed out. Trusts the
+// config; resolves when the relay accepted the message or throws with its reply.
 import { randomBytes } from 'node:crypto';
+import nodemailer from 'nodemailer';
 import { z } from 'zod';
 
 export const notifyConfig = z.strictObject({
@@ -62,101 +61,18 @@ export function buildMessage(from: string, to: string, subject: string, body: st
   ].join('\r\n');
 }
 
-class SmtpConversation {
-  private buffer = '';
-  private waiter: (() => void) | null = null;
-  private failure: Error | null = null;
-
-  constructor(private socket: Socket | TLSSocket) {
-    this.listen(socket);
-  }
-
-  private listen(socket: Socket | TLSSocket): void {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.buffer += d;
-      if (this.buffer.length > 64 * 1024) this.failure = new Error('SMTP reply too long');
-      this.waiter?.();
-    });
-    const fail = (err: Error): void => {
-      this.failure ??= err;
-      this.waiter?.();
-    };
-    socket.on('error', fail);
-    socket.on('close', () => fail(new Error('SMTP server closed the connection')));
-  }
-
-  async reply(expect: number): Promise<string[]> {
-    for (;;) {
-      const m = /^((?:\d{3}-[^\r\n]*\r?\n)*)(\d{3})(?: [^\r\n]*)?\r?\n/.exec(this.buffer);
-      if (m) {
-        this.buffer = this.buffer.slice(m[0].length);
-        const lines = m[0].split(/\r?\n/).filter((l) => l !== '');
-        if (Number(m[2]) !== expect) throw new Error(`SMTP server answered "${lines.join(' ').slice(0, 200)}" (expected ${expect})`);
-        return lines;
-      }
-      if (this.failure) throw this.failure;
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-      });
-      this.waiter = null;
-    }
-  }
-
-  async cmd(line: string, expect: number): Promise<string[]> {
-    this.socket.write(line + '\r\n');
-    return this.reply(expect);
-  }
-
-  upgrade(rejectUnauthorized: boolean, host: string): Promise<void> {
-    this.socket.removeAllListeners('data');
-    const secure = tlsConnect({ socket: this.socket as Socket, servername: host, rejectUnauthorized });
-    this.socket = secure;
-    this.buffer = '';
-    this.listen(secure);
-    return new Promise((resolve, reject) => {
-      secure.once('secureConnect', resolve);
-      secure.once('error', reject);
-    });
-  }
-
-  write(data: string): void {
-    this.socket.write(data);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
 /** Deliver one message; resolves when the relay accepted it (250 after DATA). */
 export async function sendMail(config: NotifyConfig, hostname: string, to: string, message: string): Promise<void> {
   const { smtp } = config;
-  const socket = smtp.secure
-    ? tlsConnect({ host: smtp.host, port: smtp.port, servername: smtp.host, rejectUnauthorized: smtp.rejectUnauthorized })
-    : netConnect(smtp.port, smtp.host);
-  socket.setTimeout(smtp.timeoutSeconds * 1000, () => socket.destroy(new Error(`SMTP server ${smtp.host}:${smtp.port} timed out`)));
-  const c = new SmtpConversation(socket);
+  const timeout = smtp.timeoutSeconds * 1000;
+  const transport = nodemailer.createTransport({
+    host: smtp.host, port: smtp.port, name: hostname, secure: smtp.secure, requireTLS: smtp.requireTls,
+    tls: { rejectUnauthorized: smtp.rejectUnauthorized, servername: smtp.host },
+    connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout,
+  });
   try {
-    await c.reply(220);
-    let ehlo = await c.cmd(`EHLO ${hostname}`, 250);
-    if (!smtp.secure) {
-      const offered = ehlo.some((l) => /^250[ -]STARTTLS\b/i.test(l));
-      if (offered) {
-        await c.cmd('STARTTLS', 220);
-        await c.upgrade(smtp.rejectUnauthorized, smtp.host);
-        ehlo = await c.cmd(`EHLO ${hostname}`, 250);
-      } else if (smtp.requireTls) {
-        throw new Error(`SMTP server ${smtp.host}:${smtp.port} does not offer STARTTLS`);
-      }
-    }
-    await c.cmd(`MAIL FROM:<${config.from}>`, 250);
-    await c.cmd(`RCPT TO:<${to}>`, 250);
-    await c.cmd('DATA', 354);
-    c.write(message.replace(/^\./gm, '..'));
-    await c.cmd('.', 250);
-    await c.cmd('QUIT', 221).catch(() => undefined);
+    await transport.sendMail({ envelope: { from: config.from, to: [to] }, raw: message });
   } finally {
-    c.close();
+    transport.close();
   }
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePlainIdentity, parseCommand } from '../../../core/pop3/commands.ts';
 import { reconcileCapa } from '../../../core/pop3/capa.ts';
-import { isLoopbackAddress } from '../../../core/pop3/session.ts';
+import { isLoopbackAddress } from '../../../core/config/host-port.ts';
 
 const parse = (s: string) => parseCommand(Buffer.from(s, 'latin1'));
 

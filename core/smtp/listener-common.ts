@@ -1,7 +1,8 @@
 // What the journaling endpoint (receiver.ts) and the relay proxy (relay-listener.ts) share about
-// smtp-server: a session in the hook API's shapes, and the listener options both configure alike.
+// smtp-server: a session in the hook API's shapes, the listener options both configure alike, and
+// listening / graceful closing with the hook calls still in flight.
 // Trusts smtp-server's parsed session; hands on plain values (no smtp-server types cross into hooks).
-import type { SMTPServerAddress, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerAddress, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Envelope, SessionInfo } from '../app/hook-types.ts';
 
 export function sessionInfo(session: SMTPServerSession, listener: string): SessionInfo {
@@ -60,4 +61,40 @@ export function baseServerOptions(b: ListenerBasics): SMTPServerOptions {
     hideDSN: false,
     authMethods: ['PLAIN', 'LOGIN'],
   };
+}
+
+/** The callback-based hook calls smtp-server is waiting on, so a graceful close can wait for them. */
+export class InFlight {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  /** Run p to smtp-server's callback and remember it until it settles. */
+  track<T>(p: Promise<T>, cb: (err: Error | null, value?: T) => void): void {
+    this.pending.add(p);
+    p.then((v) => cb(null, v), (err: Error) => cb(err)).finally(() => this.pending.delete(p));
+  }
+
+  settled(): Promise<unknown> {
+    return Promise.allSettled([...this.pending]);
+  }
+}
+
+/** Listen and resolve with the bound port (the configured one, or the one the OS chose for 0). */
+export async function listenSmtp(server: SMTPServer, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}
+
+/** Stop accepting; wait for in-flight transactions and the close itself, each at most graceMs. */
+export async function closeSmtp(server: SMTPServer, inFlight: InFlight, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const deadline = new Promise((r) => setTimeout(r, graceMs).unref());
+  await Promise.race([inFlight.settled(), deadline]);
+  await Promise.race([closed, deadline]);
 }
