@@ -94,6 +94,10 @@ const intakeSchema = z.strictObject({
     maxAttempts: z.number().int().min(1).max(1000).default(15),
     retryBaseSeconds: z.number().min(0.01).max(86400).default(5),
     retryMaxSeconds: z.number().min(0.01).max(604800).default(3600),
+    /** Archiving yields to arriving mail for at most this long per entry (0: archive at once). */
+    archiveMaxLagMs: z.number().int().min(0).max(600000).default(2000),
+    /** Arrivals count as a burst while the previous one is less than this many ms ago. */
+    archiveQuietMs: z.number().int().min(1).max(10000).default(20),
   });
 export const ROUTING_SOURCES = [
   'smtp-envelope', 'x-gm-original-to', 'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to',

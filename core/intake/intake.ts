@@ -141,6 +141,8 @@ export class Intake {
   private held_ = 0;
   private pendingRemovals: KvOp[] = [];
   private removalFlush: Promise<void> | null = null;
+  /** performance.now() of the latest commit or release: the queue manager yields to capture while it is recent. */
+  lastCommitAt = -Infinity;
 
   constructor(
     private readonly kv: KvEngine,
@@ -193,7 +195,9 @@ export class Intake {
     const started = process.hrtime.bigint();
     const ops: KvOp[] = [{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(record)) }];
     if (inline) ops.push({ type: 'put', key: DATA + record.id, value: inline });
+    this.lastCommitAt = performance.now();
     await this.kv.write(ops, { sync: true });
+    this.lastCommitAt = performance.now();
     this.tally(record.state, 1);
     this.onCommit?.(Number(process.hrtime.bigint() - started) / 1e9);
   }
@@ -214,6 +218,7 @@ export class Intake {
 
   /** A held entry becomes active (the queue manager may archive it), optionally flagged. */
   async release(record: IntakeRecord, options: { flags?: string[]; sync?: boolean } = {}): Promise<IntakeRecord> {
+    this.lastCommitAt = performance.now();
     const next: IntakeRecord = { ...record, state: 'active', ...(options.flags?.length ? { flags: [...(record.flags ?? []), ...options.flags] } : {}) };
     await this.kv.write([{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) }], { sync: options.sync ?? true });
     this.tally(record.state, -1);

@@ -12,7 +12,20 @@ export interface QueueOptions {
   retryMaxSeconds: number;
   /** Ids held in memory before the manager falls back to rescanning the intake. */
   maxReady?: number;
+  /**
+   * Archiving yields to capture: while the intake has committed a message within the last
+   * `archiveQuietMs`, a new entry starts archiving only once it has waited `archiveMaxLagMs`. Clients
+   * of a burst are acknowledged at intake speed and the archive catches up in the pause after it;
+   * under sustained load every entry is archived at most `archiveMaxLagMs` after its commit.
+   * 0 (the default) archives at once.
+   */
+  archiveMaxLagMs?: number;
+  archiveQuietMs?: number;
+  /** Message bytes kept in memory for queued entries (default 32 MiB); the rest are read back from the intake. */
+  maxInlineBytes?: number;
 }
+
+const DEFAULT_MAX_INLINE_BYTES = 32 * 1024 * 1024;
 
 export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void>;
 
@@ -23,6 +36,8 @@ export interface QueueEvents {
 interface Ready {
   record: IntakeRecord;
   inline: Buffer | null;
+  /** performance.now() when it was queued; 0 for entries found in the intake (start, rescan, retry). */
+  queuedAt: number;
 }
 
 export class QueueManager {
@@ -31,10 +46,13 @@ export class QueueManager {
   /** Ids ready or running, so a rescan never hands the same entry out twice. */
   private readonly tracked = new Set<string>();
   private running = 0;
+  /** Bytes of inline message data held by queued (not yet running) entries. */
+  private inlineBytes = 0;
   private overflow = false;
   private scanning = false;
   private stopped = true;
   private timer: NodeJS.Timeout | null = null;
+  private yieldTimer: NodeJS.Timeout | null = null;
   private idleWaiters: Array<() => void> = [];
   private readonly maxReady: number;
 
@@ -52,7 +70,7 @@ export class QueueManager {
   start(existing: IntakeRecord[]): void {
     this.stopped = false;
     for (const r of existing) {
-      if (r.state === 'active') this.push({ record: r, inline: null });
+      if (r.state === 'active') this.push({ record: r, inline: null, queuedAt: 0 });
       else if (r.state === 'deferred') this.deferred.set(r.id, r);
     }
     if (existing.length > 0) this.log.info('Resuming intake entries left from before', { active: this.ready.length, deferred: this.deferred.size });
@@ -61,10 +79,15 @@ export class QueueManager {
     this.pump();
   }
 
-  /** A freshly committed entry; its bytes are kept in memory only while the window has room. */
+  /**
+   * A freshly committed entry. Its bytes stay in memory while the queued bytes stay under
+   * maxInlineBytes (a burst waiting for the archive need not be read back from the intake).
+   */
   enqueue(record: IntakeRecord, inline: Buffer | null): void {
     if (this.stopped) return; // picked up from the intake at next start
-    this.push({ record, inline: this.ready.length < this.options.activeWindow * 2 ? inline : null });
+    const keep = inline !== null && this.inlineBytes + inline.length <= (this.options.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES);
+    if (keep) this.inlineBytes += inline.length;
+    if (!this.push({ record, inline: keep ? inline : null, queuedAt: performance.now() }) && keep) this.inlineBytes -= inline.length;
     this.pump();
   }
 
@@ -81,6 +104,8 @@ export class QueueManager {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    if (this.yieldTimer) clearTimeout(this.yieldTimer);
+    this.yieldTimer = null;
     if (this.running === 0) return true;
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
@@ -96,19 +121,40 @@ export class QueueManager {
     while (this.running > 0 || this.ready.length > 0 || this.scanning) await new Promise((r) => setTimeout(r, 10));
   }
 
-  private push(item: Ready): void {
-    if (this.tracked.has(item.record.id)) return;
+  /** False when the entry was not queued (already tracked, or the ready list is full). */
+  private push(item: Ready): boolean {
+    if (this.tracked.has(item.record.id)) return false;
     if (this.ready.length >= this.maxReady) {
       this.overflow = true; // stays in the intake; a rescan finds it
-      return;
+      return false;
     }
     this.tracked.add(item.record.id);
     this.ready.push(item);
+    return true;
+  }
+
+  /** Milliseconds until the head of the queue may start archiving (0: now); see archiveMaxLagMs. */
+  private yieldFor(head: Ready): number {
+    const maxLag = this.options.archiveMaxLagMs ?? 0;
+    if (maxLag <= 0 || head.queuedAt === 0) return 0;
+    const now = performance.now();
+    const quietIn = this.intake.lastCommitAt + (this.options.archiveQuietMs ?? 20) - now;
+    const lagIn = head.queuedAt + maxLag - now;
+    return Math.max(0, Math.min(quietIn, lagIn));
   }
 
   private pump(): void {
     while (!this.stopped && this.running < this.options.activeWindow && this.ready.length > 0) {
+      const wait = this.yieldFor(this.ready[0] as Ready);
+      if (wait > 0) {
+        this.yieldTimer ??= setTimeout(() => {
+          this.yieldTimer = null;
+          this.pump();
+        }, Math.ceil(wait));
+        break;
+      }
       const item = this.ready.shift() as Ready;
+      if (item.inline) this.inlineBytes -= item.inline.length;
       this.running += 1;
       void this.run(item).finally(() => {
         this.running -= 1;
@@ -125,7 +171,7 @@ export class QueueManager {
     this.overflow = false;
     try {
       for (const r of await this.intake.list(this.maxReady + this.tracked.size)) {
-        if (r.state === 'active' && !this.tracked.has(r.id)) this.push({ record: r, inline: null });
+        if (r.state === 'active' && !this.tracked.has(r.id)) this.push({ record: r, inline: null, queuedAt: 0 });
       }
     } catch (err) {
       this.log.error('Rescanning the intake failed', { err: errorMessage(err) });
@@ -141,7 +187,7 @@ export class QueueManager {
     for (const [id, r] of this.deferred) {
       if (r.nextAttemptAt <= now) {
         this.deferred.delete(id);
-        this.push({ record: r, inline: null });
+        this.push({ record: r, inline: null, queuedAt: 0 });
       }
     }
     this.pump();

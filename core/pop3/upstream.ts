@@ -25,6 +25,8 @@ export interface UpstreamOptions {
   verify: boolean;
   timeoutMs: number;
   maxLineLength: number;
+  /** Further tls.connect options applied over `ca`/`verify` (e.g. the importer's pinned certificate). */
+  extraTls?: ConnectionOptions;
 }
 
 export interface StatusLine {
@@ -112,15 +114,30 @@ export class Upstream {
 
   /** A whole multi-line body, unstuffed (small replies such as CAPA only); bounded by `maxBytes`. */
   async readBody(maxBytes: number): Promise<Buffer> {
+    const body = await this.collectBody(maxBytes, false);
+    if (!body) throw new Pop3UpstreamError('malformed', `Upstream multi-line reply exceeds ${maxBytes} bytes`);
+    return body;
+  }
+
+  /**
+   * A whole multi-line body, unstuffed, or null when it is over `maxBytes`: then it is read to its
+   * terminator and dropped (never held), so the session stays in step for the next command.
+   */
+  readBodyOrSkip(maxBytes: number): Promise<Buffer | null> {
+    return this.collectBody(maxBytes, true);
+  }
+
+  private async collectBody(maxBytes: number, drain: boolean): Promise<Buffer | null> {
     const decoder = new DotDecoder();
     const parts: Buffer[] = [];
     while (!decoder.done) {
       const part = decoder.feed(await this.readChunk());
-      parts.push(...part.data);
-      if (decoder.dataBytes > maxBytes) throw new Pop3UpstreamError('malformed', `Upstream multi-line reply exceeds ${maxBytes} bytes`);
       if (part.done) this.reader.unshift(part.rest);
+      if (decoder.dataBytes <= maxBytes) parts.push(...part.data);
+      else if (drain) parts.length = 0;
+      else return null;
     }
-    return Buffer.concat(parts);
+    return decoder.dataBytes <= maxBytes ? Buffer.concat(parts, decoder.dataBytes) : null;
   }
 
   /** Drops the connection without QUIT: the upstream then never enters its UPDATE state (no deletions). */
@@ -145,6 +162,7 @@ function tlsOptions(opts: UpstreamOptions): ConnectionOptions {
     ...(isIP(opts.host) === 0 ? { servername: opts.host } : {}),
     ...(opts.ca ? { ca: opts.ca } : {}),
     rejectUnauthorized: opts.verify,
+    ...opts.extraTls,
   };
 }
 

@@ -1,7 +1,7 @@
 // POP3 proxy benchmark: the same client retrieves N corpus messages directly from a real Dovecot
 // and then through a real `postern serve` proxying to that Dovecot (first retrieval: every message
 // captured durably before its final "." is released). Prints messages/s for both and the ratio.
-//   npx tsx test/bench/proxy-pop3.ts [--messages 600] [--sessions 4] [--warmup 1000]
+//   npx tsx test/bench/proxy-pop3.ts [--messages 2000] [--sessions 4] [--warmup 1000]
 // BENCH_METRICS=1 adds Postern's CPU per message (per thread) and intake commit figures;
 // BENCH_PERF=<file> records the captured pass with `perf`; POSTERN_PROFILE=<dir> writes a V8 profile.
 // runPop3Bench() is what `npm run bench:proxy` calls together with the SMTP half.
@@ -13,6 +13,8 @@ import { loadCorpus } from '../helpers/corpus.ts';
 import { startDovecot } from '../interop/dovecot.ts';
 import { freePort, startPostern } from '../interop/harness.ts';
 import { Pop3TestClient } from '../protocol/pop3-helpers.ts';
+import { describeMachineCpu, readMachineCpu } from './machine-cpu.ts';
+import { startBareRelay } from './bare-relay.ts';
 
 export interface Pop3BenchOptions {
   /** Messages retrieved per pass (spread over the sessions' mailboxes). */
@@ -31,6 +33,8 @@ export interface Pop3BenchResult {
   proxied: number;
   /** Messages per second through Postern when every message is already archived (dedup). */
   proxiedAgain: number;
+  /** Messages per second through a bare Node byte pipe (bare-relay.ts): the ceiling for any proxy process here. */
+  bareRelay: number;
 }
 
 const PASSWORD = 'bench-pw';
@@ -71,11 +75,14 @@ async function retrieveAll(port: number, user: string): Promise<number> {
   }
 }
 
-async function pass(port: number, users: string[]): Promise<number> {
+/** Messages per second over all sessions; `machine` describes the whole machine's CPU use meanwhile. */
+async function pass(port: number, users: string[]): Promise<{ rate: number; machine: string }> {
+  const cpu0 = readMachineCpu();
   const t0 = process.hrtime.bigint();
   const counts = await Promise.all(users.map((u) => retrieveAll(port, u)));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return counts.reduce((a, b) => a + b, 0) / seconds;
+  const total = counts.reduce((a, b) => a + b, 0);
+  return { rate: total / seconds, machine: describeMachineCpu(cpu0, readMachineCpu(), total) };
 }
 
 /** The pid listening on a loopback TCP port (from `ss`), to read its CPU time; null if unknown. */
@@ -130,18 +137,19 @@ async function drainedByMetrics(srv: { metrics(): Promise<string> }, timeoutMs: 
   }
 }
 
-/** Mean intake commit latency and callers per synced batch, from /metrics (BENCH_METRICS=1). */
-function commitSummary(metrics: string): string {
-  const val = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
-  const sum = val(/^postern_commit_duration_seconds_sum\{store="intake"\} (\S+)$/m);
-  const count = val(/^postern_commit_duration_seconds_count\{store="intake"\} (\S+)$/m);
-  const callers = val(/^postern_group_commit_callers_sum\{store="intake"\} (\S+)$/m);
-  const batches = val(/^postern_group_commit_callers_count\{store="intake"\} (\S+)$/m);
-  return `  intake: ${count} commits, mean ${((1000 * sum) / count).toFixed(2)} ms, ${(callers / batches).toFixed(2)} callers per synced batch`;
+/** Mean intake commit latency and callers per synced batch between two /metrics readings (BENCH_METRICS=1). */
+function commitSummary(before: string, after: string): string {
+  const val = (metrics: string, re: RegExp): number => Number(re.exec(metrics)?.[1] ?? 0);
+  const delta = (re: RegExp): number => val(after, re) - val(before, re);
+  const sum = delta(/^postern_commit_duration_seconds_sum\{store="intake"\} (\S+)$/m);
+  const count = delta(/^postern_commit_duration_seconds_count\{store="intake"\} (\S+)$/m);
+  const callers = delta(/^postern_group_commit_callers_sum\{store="intake"\} (\S+)$/m);
+  const batches = delta(/^postern_group_commit_callers_count\{store="intake"\} (\S+)$/m);
+  return `  intake during the pass: ${count} commits, mean ${((1000 * sum) / count).toFixed(2)} ms, ${(callers / batches).toFixed(2)} callers per synced batch`;
 }
 
 export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3BenchResult> {
-  const total = opts.messages ?? 600;
+  const total = opts.messages ?? 2000;
   const sessions = opts.sessions ?? 4;
   const log = opts.log ?? ((l: string) => console.error(l));
   // Warm-up messages (other mailboxes, other bytes) go through Postern before anything is measured,
@@ -176,8 +184,18 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
     await pass(pop3Port, warmUsers);
     await srv.waitDrained(120_000);
     await pass(dc.pop3Port, users); // warm Dovecot's caches and indexes
-    const direct = await pass(dc.pop3Port, users);
-    log(`  direct from Dovecot:          ${direct.toFixed(0)} msg/s`);
+    const { rate: direct, machine: directCpu } = await pass(dc.pop3Port, users);
+    log(`  direct from Dovecot:          ${direct.toFixed(0)} msg/s  (${directCpu})`);
+    const bare = await startBareRelay(await freePort(), `127.0.0.1:${dc.pop3Port}`);
+    let bareRelay: number;
+    try {
+      await pass(bare.port, users);
+      const r = await pass(bare.port, users);
+      bareRelay = r.rate;
+      log(`  bare Node byte pipe:          ${bareRelay.toFixed(0)} msg/s  (${(bareRelay / direct).toFixed(2)}x direct: the ceiling for a proxy process here; ${r.machine})`);
+    } finally {
+      await bare.stop();
+    }
     const pid = listenerPid(pop3Port);
     const cpu = (since: number): string => `; Postern CPU ${((1000 * (cpuSeconds(pid) - since)) / total).toFixed(2)} ms/message`;
     let cpu0 = cpuSeconds(pid);
@@ -185,26 +203,35 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
     // BENCH_PERF=<file>: `perf record` the server (all threads, native frames) over the captured pass.
     const perf = process.env.BENCH_PERF && pid !== null ? spawn('perf', ['record', '-q', '-g', '-p', String(pid), '-o', process.env.BENCH_PERF], { stdio: 'ignore' }) : null;
     if (perf) await new Promise((r) => setTimeout(r, 500));
-    const proxied = await pass(pop3Port, users);
+    const metricsBefore = process.env.BENCH_METRICS === '1' ? await srv.metrics() : '';
+    const { rate: proxied, machine: proxiedCpu } = await pass(pop3Port, users);
+    const metricsAfter = process.env.BENCH_METRICS === '1' ? await srv.metrics() : '';
+    const passThreads = threadCpu(pid);
     const drainStart = Date.now();
     await drainedByMetrics(srv, 120_000);
-    const drained = `; archive drained ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the pass`;
+    const drainSeconds = (Date.now() - drainStart) / 1000;
+    const drained = `; archive drained ${drainSeconds.toFixed(1)} s after the pass`;
     if (perf) {
       perf.kill('SIGINT');
       await once(perf, 'exit');
     }
     log(`  through Postern (captured):   ${proxied.toFixed(0)} msg/s  (${(proxied / direct).toFixed(2)}x direct${cpu(cpu0)} incl. archiving${drained})`);
+    log(`    during the pass: ${proxiedCpu}`);
+    const untilArchived = total / (total / proxied + drainSeconds);
+    log(`    until archived:  ${untilArchived.toFixed(0)} msg/s (${(untilArchived / direct).toFixed(2)}x direct) counting the archive's catch-up after the pass`);
     if (process.env.BENCH_METRICS === '1') {
-      log(commitSummary(await srv.metrics()));
-      log(`  CPU ms/message by thread: ${threadCpuDelta(threads0, threadCpu(pid), total)}`);
+      log(commitSummary(metricsBefore, metricsAfter));
+      log(`  Postern CPU ms/message by thread during the pass: ${threadCpuDelta(threads0, passThreads, total)}`);
+      log(`  Postern CPU ms/message by thread incl. archiving: ${threadCpuDelta(threads0, threadCpu(pid), total)}`);
     }
     cpu0 = cpuSeconds(pid);
-    const proxiedAgain = await pass(pop3Port, users);
+    const { rate: proxiedAgain, machine: againCpu } = await pass(pop3Port, users);
     log(`  through Postern (again):      ${proxiedAgain.toFixed(0)} msg/s  (${(proxiedAgain / direct).toFixed(2)}x direct${cpu(cpu0)})`);
+    log(`    during the pass: ${againCpu}`);
     const archived = (await srv.waitDrained(120_000)).archive.messages;
     if (process.env.BENCH_KEEP_LOG) copyFileSync(srv.logFile, process.env.BENCH_KEEP_LOG);
     if (archived < total + warmCount) throw new Error(`Only ${archived} of ${total + warmCount} messages archived`);
-    return { direct, proxied, proxiedAgain };
+    return { direct, proxied, proxiedAgain, bareRelay };
   } finally {
     await srv?.stop();
     await dc.stop();
@@ -218,6 +245,6 @@ function flag(name: string, fallback: number): number {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const r = await runPop3Bench({ messages: flag('messages', 600), sessions: flag('sessions', 4), warmup: flag('warmup', 1000) });
+  const r = await runPop3Bench({ messages: flag('messages', 2000), sessions: flag('sessions', 4), warmup: flag('warmup', 1000) });
   console.log(JSON.stringify({ pop3: { directMsgPerSec: Math.round(r.direct), proxiedMsgPerSec: Math.round(r.proxied), ratio: Number((r.proxied / r.direct).toFixed(2)), proxiedAgainMsgPerSec: Math.round(r.proxiedAgain) } }));
 }

@@ -15,6 +15,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
+import { describeMachineCpu, readMachineCpu } from './machine-cpu.ts';
+import { startBareRelay } from './bare-relay.ts';
 
 export interface SmtpProxyBenchOptions {
   messages?: number;
@@ -83,7 +85,7 @@ async function timeSource(port: number, o: Required<Omit<SmtpProxyBenchOptions, 
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promise<{ direct: number; proxied: number }> {
+export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promise<{ direct: number; proxied: number; bareRelay: number }> {
   const o = { messages: opts.messages ?? 5000, sessions: opts.sessions ?? 8, size: opts.size ?? 20000, reuse: opts.reuse ?? false };
   const warm = opts.warmup ?? 1000;
   const log = opts.log ?? (() => undefined);
@@ -94,9 +96,21 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
     await waitPort(sinkPort);
     // Warm-up, then the direct run.
     await timeSource(sinkPort, { ...o, messages: Math.min(200, o.messages) });
+    const machine0 = readMachineCpu();
     const directSeconds = await timeSource(sinkPort, o);
     const direct = o.messages / directSeconds;
-    log(`direct  : ${o.messages} messages in ${directSeconds.toFixed(2)} s = ${direct.toFixed(0)} msg/s`);
+    log(`direct  : ${o.messages} messages in ${directSeconds.toFixed(2)} s = ${direct.toFixed(0)} msg/s (${describeMachineCpu(machine0, readMachineCpu(), o.messages)})`);
+    const bare = await startBareRelay(await freePort(), `127.0.0.1:${sinkPort}`);
+    let bareRelay: number;
+    try {
+      await timeSource(bare.port, { ...o, messages: Math.min(200, o.messages) });
+      const bareMachine = readMachineCpu();
+      const bareSeconds = await timeSource(bare.port, o);
+      bareRelay = o.messages / bareSeconds;
+      log(`bare    : ${o.messages} messages in ${bareSeconds.toFixed(2)} s = ${bareRelay.toFixed(0)} msg/s through a bare Node byte pipe, ${(bareRelay / direct).toFixed(2)}x direct: the ceiling for a proxy process here (${describeMachineCpu(bareMachine, readMachineCpu(), o.messages)})`);
+    } finally {
+      await bare.stop();
+    }
 
     const relayPort = await freePort();
     const server = await spawnServer(dataDir, { POSTERN_RELAY_PORT: String(relayPort), POSTERN_RELAY_UPSTREAM: `127.0.0.1:${sinkPort}` });
@@ -105,12 +119,15 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
       await timeSource(relayPort, { ...o, messages: warm });
       await waitDrained(server, 600000);
       const cpu0 = cpuSeconds(server.child.pid);
+      const machine1 = readMachineCpu();
       const proxiedSeconds = await timeSource(relayPort, o);
       const proxied = o.messages / proxiedSeconds;
-      log(`proxied : ${o.messages} messages in ${proxiedSeconds.toFixed(2)} s = ${proxied.toFixed(0)} msg/s`);
+      const relayCpu = cpuSeconds(server.child.pid);
+      log(`proxied : ${o.messages} messages in ${proxiedSeconds.toFixed(2)} s = ${proxied.toFixed(0)} msg/s (${describeMachineCpu(machine1, readMachineCpu(), o.messages)})`);
       const drainStart = Date.now();
       await waitDrained(server, 600000);
-      log(`archive drained ${((Date.now() - drainStart) / 1000).toFixed(1)} s after the last reply`);
+      const drainSeconds = (Date.now() - drainStart) / 1000;
+      log(`archive drained ${drainSeconds.toFixed(1)} s after the last reply; until archived ${(o.messages / (proxiedSeconds + drainSeconds)).toFixed(0)} msg/s`);
       const metrics = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`).then((r) => r.text());
       const delivered = Number(/postern_relay_transactions_total\{outcome="delivered"\} (\d+)/.exec(metrics)?.[1] ?? 0);
       const expected = o.messages + warm;
@@ -118,9 +135,11 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
       const connects = Number(/postern_relay_upstream_duration_seconds_count\{phase="connect"\} (\d+)/.exec(metrics)?.[1] ?? 0);
       log(`upstream: ${connects} connections opened for ${expected} transactions (the rest reused from the pool)`);
       const cpu1 = cpuSeconds(server.child.pid);
-      if (cpu0 !== null && cpu1 !== null) log(`cpu     : Postern ${((1000 * (cpu1 - cpu0)) / o.messages).toFixed(2)} ms CPU per message (relay and archiving, all threads)`);
+      if (cpu0 !== null && cpu1 !== null && relayCpu !== null) {
+        log(`cpu     : Postern ${((1000 * (relayCpu - cpu0)) / o.messages).toFixed(2)} ms CPU per message while relaying, ${((1000 * (cpu1 - cpu0)) / o.messages).toFixed(2)} ms with archiving (all threads)`);
+      }
       log(`ratio   : ${(proxied / direct).toFixed(2)}x direct (target >= 0.7)`);
-      return { direct, proxied };
+      return { direct, proxied, bareRelay };
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
