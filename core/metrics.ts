@@ -25,6 +25,10 @@ export function createMetrics() {
       name: 'postern_group_commit_callers', help: 'Callers sharing one synced batch', labelNames: ['store'], registers: r,
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     }),
+    archiveLag: new Histogram({
+      name: 'postern_archive_lag_seconds', help: 'Time from the durable intake commit to the archive commit', registers: r,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300, 3600],
+    }),
     archiveCommits: new Counter({ name: 'postern_archive_commits_total', help: 'Messages committed to the archive', registers: r }),
     archiveEntries: new Counter({ name: 'postern_archive_entries_total', help: 'Archive entries (message in a user folder) created', registers: r }),
     unroutedMessages: new Counter({ name: 'postern_unrouted_messages_total', help: 'Messages that matched no known user and went to the unmatched archive', registers: r }),

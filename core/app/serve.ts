@@ -121,8 +121,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     archive, intake, hooks, log, metrics,
     unmatched: { user: config.routing.unmatchedUser, folder: config.routing.receivedFolder },
   }), config.intake, log, {
-    onOutcome: (outcome) => {
+    onOutcome: (outcome, record) => {
       if (outcome !== 'archived') metrics.pipelineFailures.inc({ outcome });
+      else metrics.archiveLag.observe(Math.max(0, (Date.now() - Date.parse(record.receivedAt)) / 1000));
       refreshIntakeGauges();
     },
   });

@@ -2,7 +2,8 @@
 // as they arrive, and (for RETR) the dot-unstuffed bytes go into capture.submit: held in memory up to
 // 256 KiB (the intake's own inline size) and submitted whole, or beyond that streamed into the intake
 // with backpressure (the upstream is read only as fast as the client and the intake drain). The
-// terminating "." is NOT sent here: the caller sends it only after the capture is durable. A body whose
+// terminating "." is NOT sent here: the caller sends it only after the capture is durable, and the
+// body's last bytes are left corked so that "." leaves with them (uncorkAll). A body whose
 // bytes the owner already has durably (same SHA-256) is not committed again. Bounded by the size
 // limit, the upstream timeout per read and the client write timeout.
 import { createHash } from 'node:crypto';
@@ -87,8 +88,14 @@ export async function relayBody(t: RelayTarget): Promise<RelayResult> {
       const part = decoder.feed(chunk);
       if (decoder.dataBytes > t.maxBytes) throw new RelayStopped('too-large', `Response body exceeds ${t.maxBytes} bytes`);
       if (t.client) {
-        for (const raw of part.raw) {
-          if (!t.client.write(raw)) await clientDrain(t.client, t.clientWriteTimeoutMs);
+        if (part.done) {
+          // The last bytes stay corked: the caller's "." joins them in one write (endCorked).
+          t.client.cork();
+          for (const raw of part.raw) t.client.write(raw);
+        } else {
+          for (const raw of part.raw) {
+            if (!t.client.write(raw)) await clientDrain(t.client, t.clientWriteTimeoutMs);
+          }
         }
       }
       if (capture && hash) {
@@ -138,6 +145,11 @@ export async function relayBody(t: RelayTarget): Promise<RelayResult> {
     }
     throw err;
   }
+}
+
+/** Releases every cork on the client: what a relay left corked (and anything written since) goes out. */
+export function uncorkAll(client: Writable): void {
+  while (client.writableCorked > 0) client.uncork();
 }
 
 async function clientDrain(client: Writable, timeoutMs: number): Promise<void> {

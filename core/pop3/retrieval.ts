@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CaptureService } from '../intake/capture.ts';
 import type { IntakeMeta } from '../intake/intake.ts';
-import { relayBody, RelayStopped } from './relay-body.ts';
+import { relayBody, RelayStopped, uncorkAll } from './relay-body.ts';
 import type { RecentCaptures } from './recent-captures.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -41,10 +41,16 @@ export async function relayCaptured(ctx: BodyContext, n: number, meta: IntakeMet
       ctx.metrics.pop3CapturedBytes.inc(result.bytes);
     }
     ctx.log.debug(result.record ? 'POP3 message captured' : 'POP3 message already captured earlier', { msgNumber: n, bytes: result.bytes, intakeId: result.record?.id, shown });
-    if (shown) ctx.reply('.');
+    if (shown) {
+      ctx.reply('.');
+      uncorkAll(ctx.client);
+    }
     return null;
   } catch (err) {
-    if (!(err instanceof RelayStopped)) throw err;
+    if (!(err instanceof RelayStopped)) {
+      uncorkAll(ctx.client);
+      throw err;
+    }
     if (!shown && err.reason !== 'client') ctx.reply(`-ERR [SYS/TEMP] Message ${n} could not be archived; not deleted`);
     return stopped(ctx, err, n);
   }
@@ -58,16 +64,20 @@ export async function relayListing(ctx: BodyContext): Promise<StoppedOutcome | n
       maxBytes: ctx.limits.maxMessageSize, capture: null,
     });
     ctx.reply('.');
+    uncorkAll(ctx.client);
     return null;
   } catch (err) {
-    if (!(err instanceof RelayStopped)) throw err;
+    if (!(err instanceof RelayStopped)) {
+      uncorkAll(ctx.client);
+      throw err;
+    }
     return stopped(ctx, err, null);
   }
 }
 
 /** Destroys a client connection after handing the kernel what is still corked (the status line, body bytes). */
 export function flushAndDestroy(client: Socket | TLSSocket): void {
-  while (client.writableCorked > 0) client.uncork();
+  uncorkAll(client);
   client.destroy();
 }
 
