@@ -1,7 +1,8 @@
 // FETCH and STORE. FETCH parses the data items (macros, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE,
 // BODY, BODYSTRUCTURE, BODY[section]<partial> and .PEEK, RFC822, RFC822.HEADER, RFC822.TEXT, UID),
 // loads only what the items need, answers from the stored IMAP data and streams body sections to the
-// socket as literals of known size with backpressure. A body read without .PEEK sets \Seen for the
+// socket as literals of known size with backpressure. Sizes, offsets and bytes are those of the
+// message's IMAP view (bare LF read as CRLF, message/crlf.ts), as Dovecot serves LF files. A body read without .PEEK sets \Seen for the
 // session (never in EXAMINE); every body read is reported on the `access` hook for the audit log.
 // STORE changes only the session's \Seen; any other flag is refused with [CANNOT].
 import type { Session } from './session.ts';
@@ -113,6 +114,14 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
       }
     }
     const data = message?.data ?? null;
+    let size: number | null = null;
+    if (entry && items.some((i) => i.kind === 'RFC822.SIZE')) {
+      size = data ? data.size : await s.deps.messages.viewSize(entry.messageId);
+      if (size === null) {
+        s.log.error('Archive entry points to a missing message', { messageId: entry.messageId });
+        continue;
+      }
+    }
     let setSeen = false;
     if (items.some((i) => i.kind === 'section' && !i.peek)) setSeen = s.markSeen(msgUid);
     if (bodyRead) {
@@ -132,7 +141,7 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
     }
     s.out.write(`* ${seq} FETCH (`);
     try {
-      await writeItems(s, out, sections, { uid: msgUid, entry, data });
+      await writeItems(s, out, sections, { uid: msgUid, entry, data, size });
     } finally {
       for (const sec of sections) sec.stream.destroy();
     }
@@ -148,7 +157,7 @@ function writeData(s: Session, text: string, data: ImapMessageData): void {
   else s.out.write(text);
 }
 
-async function writeItems(s: Session, out: Item[], sections: Array<{ size: number; stream: Readable }>, m: { uid: number; entry: EntryInfo | null; data: ImapMessageData | null }): Promise<void> {
+async function writeItems(s: Session, out: Item[], sections: Array<{ size: number; stream: Readable }>, m: { uid: number; entry: EntryInfo | null; data: ImapMessageData | null; size: number | null }): Promise<void> {
   const { uid: msgUid, entry, data } = m;
   for (const [n, item] of out.entries()) {
     const sp = n > 0 ? ' ' : '';
@@ -156,7 +165,7 @@ async function writeItems(s: Session, out: Item[], sections: Array<{ size: numbe
       case 'UID': s.out.write(`${sp}UID ${msgUid}`); break;
       case 'FLAGS': s.out.write(`${sp}FLAGS ${flagsOf(s, msgUid)}`); break;
       case 'INTERNALDATE': s.out.write(`${sp}INTERNALDATE ${internalDate((entry as EntryInfo).internalDate)}`); break;
-      case 'RFC822.SIZE': s.out.write(`${sp}RFC822.SIZE ${(entry as EntryInfo).size}`); break;
+      case 'RFC822.SIZE': s.out.write(`${sp}RFC822.SIZE ${m.size as number}`); break;
       case 'ENVELOPE': writeData(s, `${sp}ENVELOPE ${(data as ImapMessageData).envelope}`, data as ImapMessageData); break;
       case 'BODY': writeData(s, `${sp}BODY ${(data as ImapMessageData).body}`, data as ImapMessageData); break;
       case 'BODYSTRUCTURE': writeData(s, `${sp}BODYSTRUCTURE ${(data as ImapMessageData).bodystructure}`, data as ImapMessageData); break;

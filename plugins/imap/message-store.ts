@@ -1,11 +1,13 @@
 // What FETCH and SEARCH need of one archived message: its blob id and precomputed IMAP data (stored
-// with the message at archive time; computed once from the blob for messages archived before the
-// plugin), its top-level header bytes, and its original bytes as a stream. Recently used messages and
-// headers are kept in bounded LRUs (by count and by bytes), so repeated FETCH/SEARCH read no storage.
+// with the message at archive time; computed from the blob for messages archived before the plugin or
+// with an earlier data format, and kept in the LRU), its size and top-level header in the IMAP view
+// (bare LF read as CRLF, message/crlf.ts), and its original bytes as a stream. Recently used messages,
+// sizes and headers are kept in bounded LRUs (by count and by bytes), so repeated FETCH/SEARCH read no storage.
 import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
 import { computeImapData, imapDataOf, type ImapMessageData } from './message/index.ts';
+import { viewWindow } from './message/crlf.ts';
 
 class Lru<V> {
   private readonly map = new Map<string, { value: V; cost: number }>();
@@ -79,7 +81,8 @@ export function extractField(header: Buffer, field: string): Buffer {
 export interface LoadedMessage {
   id: string;
   blobId: string;
-  size: number;
+  /** Bytes of the stored original (the IMAP view's size is data.size). */
+  storedSize: number;
   data: ImapMessageData;
 }
 
@@ -87,18 +90,30 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 const HEADER_CACHE_BYTES = 32 * 1024 * 1024;
 /** Messages up to this size are kept whole in the byte cache (like a page cache over the blobs). */
 const BLOB_CACHE_MAX_MESSAGE = 1024 * 1024;
+/** View sizes remembered (RFC822.SIZE, SEARCH LARGER/SMALLER) without keeping the whole IMAP data. */
+const SIZE_CACHE_ENTRIES = 200_000;
 
 export class MessageStore {
   private readonly messages: Lru<LoadedMessage>;
   private readonly headers: Lru<Buffer>;
   private readonly blobs: Lru<Buffer>;
   private readonly fields: Lru<Buffer>;
+  private readonly sizes: Lru<number>;
 
   constructor(private readonly archive: ArchiveStore, cacheMessages: number, cacheBytes: number) {
     this.messages = new Lru(cacheMessages, CACHE_BYTES);
     this.headers = new Lru(cacheMessages, HEADER_CACHE_BYTES);
     this.blobs = new Lru(cacheMessages, cacheBytes);
     this.fields = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
+    const sizeEntries = cacheMessages === 0 ? 0 : SIZE_CACHE_ENTRIES;
+    this.sizes = new Lru(sizeEntries, sizeEntries);
+  }
+
+  /** RFC822.SIZE of a message: the size of its IMAP view; null when the message does not exist. */
+  async viewSize(id: string): Promise<number | null> {
+    const cached = this.sizes.get(id);
+    if (cached !== undefined) return cached;
+    return (await this.load(id))?.data.size ?? null;
   }
 
   /**
@@ -125,7 +140,8 @@ export class MessageStore {
       const blob = await this.openBlob(record.id, record.blobId);
       data = await computeImapData(blob as AsyncIterable<Buffer>);
     }
-    const loaded = { id: record.id, blobId: record.blobId, size: record.size, data };
+    const loaded: LoadedMessage = { id: record.id, blobId: record.blobId, storedSize: record.size, data };
+    this.sizes.set(id, data.size, 1);
     const cost = data.envelope.length + data.body.length + data.bodystructure.length + JSON.stringify(data.parts).length + 200;
     this.messages.set(id, loaded, cost);
     return loaded;
@@ -143,7 +159,7 @@ export class MessageStore {
       const cached = this.blobs.get(message.blobId);
       if (cached) return new BufferStream(cached);
       const blob = await this.openBlob(message.id, message.blobId);
-      if (message.size > BLOB_CACHE_MAX_MESSAGE) return blob;
+      if (message.storedSize > BLOB_CACHE_MAX_MESSAGE) return blob;
       const parts: Buffer[] = [];
       let size = 0;
       for await (const chunk of blob as AsyncIterable<Buffer>) {
@@ -157,25 +173,13 @@ export class MessageStore {
     };
   }
 
-  /** The top-level header (with the blank line): the first `headerSize` bytes of the blob. */
+  /** The top-level header (with the blank line) as the IMAP view reads it: its first `headerSize` bytes. */
   async header(message: LoadedMessage): Promise<Buffer> {
     const cached = this.headers.get(message.id);
     if (cached) return cached;
-    const whole = this.blobs.get(message.blobId);
-    if (whole) return whole.subarray(0, message.data.headerSize);
-    const blob = await this.opener(message)();
     const parts: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of blob as AsyncIterable<Buffer>) {
-        parts.push(chunk);
-        size += chunk.length;
-        if (size >= message.data.headerSize) break;
-      }
-    } finally {
-      blob.destroy();
-    }
-    const header = Buffer.from(Buffer.concat(parts, size).subarray(0, message.data.headerSize));
+    for await (const chunk of viewWindow(await this.opener(message)(), 0, message.data.headerSize)) parts.push(chunk);
+    const header = Buffer.concat(parts);
     this.headers.set(message.id, header, header.length + 100);
     return header;
   }

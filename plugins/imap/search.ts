@@ -2,7 +2,7 @@
 // exists here, per session; \Recent never), FROM/TO/CC/BCC/SUBJECT/HEADER (decoded header values),
 // BODY/TEXT (decoded text), BEFORE/ON/SINCE (archive date), SENTBEFORE/SENTON/SENTSINCE (the Date
 // header's day in the sender's zone, as Dovecot compares it; an unreadable or missing Date is 1-Jan-1970),
-// LARGER/SMALLER, NOT, OR, parenthesised groups, CHARSET UTF-8/US-ASCII. Keys are parsed into a tree
+// LARGER/SMALLER (RFC822.SIZE: the size of the CRLF view, as FETCH reports it), NOT, OR, parenthesised groups, CHARSET UTF-8/US-ASCII. Keys are parsed into a tree
 // first (BAD on any error), then evaluated per message, cheapest keys first, loading only what is needed.
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedCommand, type SeqRange, type Token } from './parser.ts';
@@ -98,11 +98,11 @@ class KeyParser {
   }
 }
 
-/** Cost class of a key: 0 = no storage read, 1 = entry, 2 = header, 3 = body. */
+/** Cost class of a key: 0 = no storage read, 1 = entry, 2 = message record or header, 3 = body. */
 function cost(key: Key): number {
   switch (key.k) {
     case 'const': case 'seen': case 'seq': case 'uid': return 0;
-    case 'size': return 1;
+    case 'size': return 2;
     case 'date': return key.sent ? 2 : 1;
     case 'header': return 2;
     case 'text': return 3;
@@ -167,8 +167,9 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
       }
       case 'size': {
         const e = sel.index.entry(c.uid);
-        if (!e) return false;
-        return key.op === 'larger' ? e.size > key.n : e.size < key.n;
+        const size = e ? await messages.viewSize(e.messageId) : null;
+        if (size === null) return false;
+        return key.op === 'larger' ? size > key.n : size < key.n;
       }
       case 'date': {
         let day: number | null;

@@ -1,15 +1,18 @@
 // computeImapData: one streaming pass over a raw message at archive time yields its ENVELOPE, BODY,
-// BODYSTRUCTURE, header size and part index, stored with the message so FETCH never reparses.
-// Trusts nothing about the bytes (see structure.ts); hands on ImapMessageData (JSON-safe).
+// BODYSTRUCTURE, header size, part index and size, stored with the message so FETCH never reparses.
+// The scan reads the message's IMAP view (crlf.ts: bare LF as CRLF), so every offset, size and line
+// count is the one served. Trusts nothing about the bytes (see structure.ts); hands on ImapMessageData
+// (JSON-safe).
 import { serializeBody, partIndex } from './bodystructure.ts';
+import { crlfView } from './crlf.ts';
 import { scanStructure } from './structure.ts';
 import type { ImapMessageData } from './types.ts';
 
 const EMPTY_ENVELOPE = '(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)';
 
 /** Compute everything once, streaming the raw message (called from the plugin's `index` hook). */
-export async function computeImapData(raw: AsyncIterable<Buffer>): Promise<ImapMessageData> {
-  const { root } = await scanStructure(raw);
+export async function computeImapData(raw: AsyncIterable<Buffer | Uint8Array | string>): Promise<ImapMessageData> {
+  const { root, size } = await scanStructure(crlfView(raw));
   return {
     envelope: root.envelope ?? EMPTY_ENVELOPE,
     body: serializeBody(root, false),
@@ -17,5 +20,7 @@ export async function computeImapData(raw: AsyncIterable<Buffer>): Promise<ImapM
     parts: partIndex(root),
     headerSize: root.b,
     encoding: 'latin1',
+    view: 'crlf',
+    size,
   };
 }

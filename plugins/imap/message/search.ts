@@ -1,10 +1,12 @@
 // SEARCH evaluation over one message: BODY/TEXT match the decoded text (transfer encodings and charsets
 // decoded, streaming, one pass, bounded work), HEADER/FROM/TO/… match RFC 2047-decoded header values.
-// Matching is a case-insensitive substring test. Trusts ImapMessageData from imapDataOf(); the blob is
+// Matching is a case-insensitive substring test over the message's IMAP view (bare LF read as CRLF,
+// crlf.ts), whose offsets the part index holds. Trusts ImapMessageData from imapDataOf(); the blob is
 // only read, never buffered whole. Hands on booleans.
 import type { Readable } from 'node:stream';
 import libmime from 'libmime';
 import { transferDecoder, type ChunkDecoder } from '../../../core/mime/transfer-decoding.ts';
+import { crlfView } from './crlf.ts';
 import { headerFieldsOf, MAX_HEADER_BYTES } from './structure.ts';
 import { partIndexOf, type ImapMessageData, type PartIndex } from './types.ts';
 
@@ -122,8 +124,7 @@ export async function textMatches(open: () => Promise<Readable>, data: ImapMessa
   const src = await open();
   let pos = 0;
   try {
-    for await (const c of src) {
-      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
+    for await (const chunk of crlfView(src)) {
       const from = pos;
       pos += chunk.length;
       while (seg < segments.length && !matcher.found && budget > 0) {

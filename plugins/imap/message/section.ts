@@ -1,10 +1,11 @@
 // BODY[section]<partial> (RFC 3501 6.4.5): parses the section text and serves the bytes of a section
-// from the stored original by the offsets in the part index, streamed with backpressure and with the
-// size known before the first byte (literal framing). Trusts ImapMessageData from imapDataOf(); the
-// blob is checked to be at least as long as the offsets say (a short blob fails the stream, never
-// silently shortens a literal). Hands on { size, stream }.
+// of the message's IMAP view (bare LF read as CRLF, crlf.ts) by the view offsets in the part index,
+// converted from the stored original while streaming, with backpressure and with the size known
+// before the first byte (literal framing); partial offsets are view offsets. Trusts ImapMessageData
+// from imapDataOf(); the blob is checked to be at least as long as the offsets say (a short blob fails
+// the stream, never silently shortens a literal). Hands on { size, stream }.
 import { Readable } from 'node:stream';
-import { PosternError } from '../../../core/errors.ts';
+import { viewWindow } from './crlf.ts';
 import { MAX_DEPTH, partIndexOf, type ImapMessageData, type PartIndex, type SectionSpec } from './types.ts';
 
 /** Header bytes read for HEADER.FIELDS; a longer header is filtered on its first MAX bytes only. */
@@ -93,24 +94,10 @@ export function resolvePart(root: PartIndex, path: number[]): PartIndex | null {
   return cur;
 }
 
-/** Streams bytes [start, end) of the message; fails when the blob ends early. */
+/** Streams bytes [start, end) of the message's IMAP view (crlf.ts); fails when the blob ends early. */
 async function* window(open: () => Promise<Readable>, start: number, end: number): AsyncGenerator<Buffer> {
   if (end <= start) return;
-  const src = await open();
-  let pos = 0;
-  try {
-    for await (const c of src) {
-      const chunk = Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array);
-      const from = pos;
-      pos += chunk.length;
-      if (pos <= start) continue;
-      yield chunk.subarray(Math.max(start, from) - from, Math.min(end, pos) - from);
-      if (pos >= end) break;
-    }
-  } finally {
-    src.destroy();
-  }
-  if (pos < end) throw new PosternError('STORAGE_IO', `Message is shorter (${pos} bytes) than its part index says (${end})`);
+  yield* viewWindow(await open(), start, end);
 }
 
 export async function readRange(open: () => Promise<Readable>, start: number, end: number): Promise<Buffer> {

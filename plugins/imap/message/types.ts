@@ -1,5 +1,7 @@
 // The data the imap plugin stores with each message (MessageRecord.attributes.imap) and its validation.
-// Trusts nothing read back from storage: imapDataOf checks every field and bound before handing it on.
+// Trusts nothing read back from storage: imapDataOf checks every field and bound before handing it on,
+// and refuses data of earlier formats (offsets and sizes of the raw bytes rather than of the CRLF
+// view), so such messages are recomputed from their blob instead of served with wrong sizes.
 // Hands on ImapMessageData (serialized ENVELOPE/BODY/BODYSTRUCTURE plus the part index) and SectionSpec.
 
 /** Limits shared by the parser, the validator and the section resolver. */
@@ -7,7 +9,8 @@ export const MAX_DEPTH = 32;
 export const MAX_PARTS = 2000;
 
 /**
- * One MIME entity, by byte offsets into the original message: header [h, b), body [b, e). A multipart
+ * One MIME entity, by byte offsets into the message's IMAP view (crlf.ts: the original with every bare
+ * LF read as CRLF; the original itself when it is CRLF already): header [h, b), body [b, e). A multipart
  * lists its children in `p`; a message/rfc822 part holds its encapsulated message in `m`.
  */
 export interface PartIndex {
@@ -26,21 +29,24 @@ export interface PartIndex {
 
 export interface ImapMessageData {
   /**
-   * Serialized IMAP ENVELOPE. With encoding 'latin1' (everything computed now) a byte string: one
-   * character per byte, 8-bit header bytes as they are in the message, literal lengths count bytes;
-   * written with Buffer.from(s, 'latin1'). Without it (data stored by earlier versions), UTF-8 text.
+   * Serialized IMAP ENVELOPE, a byte string: one character per byte, 8-bit header bytes as they are
+   * in the message, literal lengths count bytes; written with Buffer.from(s, 'latin1').
    */
   envelope: string;
-  /** Serialized non-extensible BODY. */
+  /** Serialized non-extensible BODY (sizes and line counts of the CRLF view). */
   body: string;
-  /** Serialized BODYSTRUCTURE with extension data. */
+  /** Serialized BODYSTRUCTURE with extension data (sizes and line counts of the CRLF view). */
   bodystructure: string;
-  /** Opaque part index used by sectionOf() and textMatches() (a PartIndex). */
+  /** Opaque part index used by sectionOf() and textMatches() (a PartIndex, view offsets). */
   parts: unknown;
-  /** Bytes of the top-level header including the blank line. */
+  /** Bytes of the top-level header including the blank line, in the view. */
   headerSize: number;
-  /** How envelope, body and bodystructure map to bytes (see envelope); absent = UTF-8. */
-  encoding?: 'latin1';
+  /** How envelope, body and bodystructure map to bytes (see envelope). */
+  encoding: 'latin1';
+  /** Format marker: offsets and sizes are those of the CRLF view (data without it is recomputed). */
+  view: 'crlf';
+  /** Size of the CRLF view: RFC822.SIZE and what SEARCH LARGER/SMALLER compare. */
+  size: number;
 }
 
 export interface SectionSpec {
@@ -66,16 +72,16 @@ export function partIndexOf(value: unknown): PartIndex | null {
   return check(value, 0) ? (value as PartIndex) : null;
 }
 
-/** The stored data of a message (from MessageRecord.attributes), validated; null if absent/invalid. */
+/** The stored data of a message (from MessageRecord.attributes), validated; null if absent, invalid or of an earlier format. */
 export function imapDataOf(attributes: Record<string, unknown> | undefined): ImapMessageData | null {
   const v = attributes?.imap;
   if (typeof v !== 'object' || v === null) return null;
   const d = v as Record<string, unknown>;
+  if (d.view !== 'crlf' || d.encoding !== 'latin1') return null;
   if (typeof d.envelope !== 'string' || typeof d.body !== 'string' || typeof d.bodystructure !== 'string') return null;
   if (!d.envelope.startsWith('(') || !d.body.startsWith('(') || !d.bodystructure.startsWith('(')) return null;
-  if (!isOffset(d.headerSize) || partIndexOf(d.parts) === null) return null;
-  const base = { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize };
-  if (d.encoding === undefined) return base;
-  if (d.encoding !== 'latin1' || [d.envelope, d.body, d.bodystructure].some((s) => /[^\u0000-\u00ff]/.test(s))) return null;
-  return { ...base, encoding: 'latin1' };
+  if ([d.envelope, d.body, d.bodystructure].some((s) => /[^\u0000-\u00ff]/.test(s))) return null;
+  const root = partIndexOf(d.parts);
+  if (!isOffset(d.headerSize) || !isOffset(d.size) || root === null || root.e > d.size || d.headerSize > d.size) return null;
+  return { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize, encoding: 'latin1', view: 'crlf', size: d.size };
 }
