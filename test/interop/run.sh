@@ -20,6 +20,7 @@ files=(
   test/interop/postfix.test.ts
   test/interop/postfix-attribution.test.ts
   test/interop/promtool.test.ts
+  test/interop/prometheus.test.ts
   test/interop/relay-postfix.test.ts
   test/interop/dovecot-harness.test.ts
   test/interop/imap-imapflow.test.ts
