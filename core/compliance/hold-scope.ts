@@ -72,7 +72,7 @@ export function validateHoldScope(s: HoldScope): HoldScope {
     if (from === undefined && to === undefined) throw new PosternError('INVALID_INPUT', 'Hold date range needs "from", "to" or both');
     const range: NonNullable<HoldScope['dateRange']> = { field };
     if (from !== undefined) range.from = isoInstant(from, 'Hold date range "from"');
-    if (to !== undefined) range.to = isoInstant(to, 'Hold date range "to"');
+    if (to !== undefined) range.to = isoInstant(to, 'Hold date range "to"', { endOfDay: true });
     if (range.from !== undefined && range.to !== undefined && range.from > range.to) throw new PosternError('INVALID_INPUT', 'Hold date range "from" is after "to"');
     out.dateRange = range;
   }

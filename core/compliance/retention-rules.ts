@@ -137,8 +137,10 @@ export function extendOnly(current: EntryRetention | null, wanted: EntryRetentio
 }
 
 /** An ISO instant from outside, normalised; INVALID_INPUT otherwise. */
-export function isoInstant(value: string, what: string): string {
+export function isoInstant(value: string, what: string, options: { endOfDay?: boolean } = {}): string {
   const t = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new PosternError('INVALID_INPUT', `${what} "${value}" is not an ISO date`);
-  return new Date(t).toISOString();
+  // A date alone, as the inclusive end of a range, covers that whole day (UTC).
+  const wholeDay = options.endOfDay === true && /^\d{4}-\d{2}-\d{2}$/.test(value);
+  return new Date(wholeDay ? t + 86_400_000 - 1 : t).toISOString();
 }

@@ -31,6 +31,9 @@ test('parseHoldQuery reads field:value and quoted terms, case-insensitively', ()
 test('validateHoldScope normalises and rejects empty or malformed scopes', () => {
   assert.deepEqual(validateHoldScope({ addresses: ['Boss@Example.com', 'boss@example.com'], users: ['alice', 'alice'] }), { addresses: ['boss@example.com'], users: ['alice'] });
   assert.deepEqual(validateHoldScope({ dateRange: { field: 'archivedAt', from: '2024-01-01' } }), { dateRange: { field: 'archivedAt', from: '2024-01-01T00:00:00.000Z' } });
+  // A date alone as the end covers that whole day; a time is taken as given.
+  assert.deepEqual(validateHoldScope({ dateRange: { field: 'date', from: '2024-01-01', to: '2024-01-01' } }), { dateRange: { field: 'date', from: '2024-01-01T00:00:00.000Z', to: '2024-01-01T23:59:59.999Z' } });
+  assert.deepEqual(validateHoldScope({ dateRange: { field: 'date', to: '2024-01-01T12:00:00Z' } }), { dateRange: { field: 'date', to: '2024-01-01T12:00:00.000Z' } });
   invalid(() => validateHoldScope({}));
   invalid(() => validateHoldScope({ users: [] }));
   invalid(() => validateHoldScope({ users: ['Bad User'] }));
