@@ -6,8 +6,7 @@
 import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
-import { computeImapData, imapDataOf, type ImapMessageData } from './message/index.ts';
-import { viewWindow } from './message/crlf.ts';
+import { computeImapData, imapDataOf, viewWindow, type ImapMessageData } from './message/index.ts';
 
 class Lru<V> {
   private readonly map = new Map<string, { value: V; cost: number }>();

@@ -1,7 +1,9 @@
 // The imap plugin's message model: ENVELOPE/BODY/BODYSTRUCTURE computed once at archive time, section
-// extraction for BODY[...]<partial>, and SEARCH text/header matching. Re-exports only; see each module.
+// extraction for BODY[...]<partial>, and SEARCH text/header matching, all on the message's CRLF view
+// (bare LF read as CRLF, crlf.ts). Re-exports only; see each module.
 export type { ImapMessageData, SectionSpec, PartIndex } from './types.ts';
 export { imapDataOf } from './types.ts';
 export { computeImapData } from './compute.ts';
 export { parseSection, sectionOf } from './section.ts';
 export { textMatches, headerMatches } from './search.ts';
+export { crlfView, viewWindow } from './crlf.ts';

@@ -61,6 +61,24 @@ test('the imap plugin\'s index result is stored with the message and reads back 
   assert.equal(data.headerSize, MAIL.indexOf('\r\n\r\n') + 4);
 });
 
+test('an LF message gets CRLF view sizes in its stored IMAP data; the archived bytes stay LF', async () => {
+  hooks.on('index', 'imap', async ({ context }) => ({ imap: await computeImapData(context.open()) }));
+  const lf = MAIL.replace(/\r\n/g, '\n');
+  const id = await archiveMessage(lf);
+  const message = await archive.getMessage(id);
+  const data = imapDataOf(message?.attributes);
+  assert.ok(data, 'stored IMAP data validates');
+  assert.equal(message?.size, lf.length);
+  assert.equal(data.size, MAIL.length);
+  assert.equal(data.headerSize, MAIL.indexOf('\r\n\r\n') + 4);
+  assert.equal(data.bodystructure, '(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 5 0 NIL NIL NIL NIL) "mixed" ("boundary" "z") NIL NIL NIL)');
+  const blob = await archive.openBlob(message?.blobId ?? '');
+  assert.ok(blob);
+  const parts: Buffer[] = [];
+  for await (const chunk of blob) parts.push(chunk as Buffer);
+  assert.equal(Buffer.concat(parts).toString('latin1'), lf);
+});
+
 test('parts of several plugins are merged; the first plugin to return a key wins', async () => {
   hooks.on('index', 'one', () => ({ a: 1, shared: 'first' }));
   hooks.on('index', 'two', () => ({ b: [true, null], shared: 'second' }));

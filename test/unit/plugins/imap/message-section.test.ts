@@ -100,13 +100,18 @@ test('header fields match case-insensitively and keep folded continuation lines 
   assert.equal(await get(data, raw, 'HEADER.FIELDS.NOT (Subject from)'), 'Received: one\r\nX-a: 1\r\n\r\n');
 });
 
-test('bare-LF messages are served as stored; a header ending without a blank line still gets one', async () => {
+test('bare-LF messages are served with CRLF (as Dovecot); a header ending without a blank line still gets one', async () => {
   const raw = Buffer.from('From: a@b.c\nSubject: lf\n\nline one\nline two\n');
   const data = await computeImapData(Readable.from([raw]));
-  assert.equal(await get(data, raw, 'HEADER'), 'From: a@b.c\nSubject: lf\n\n');
-  assert.equal(await get(data, raw, 'TEXT'), 'line one\nline two\n');
-  assert.equal(await get(data, raw, '1'), 'line one\nline two\n');
-  assert.equal(await get(data, raw, 'HEADER.FIELDS (Subject)'), 'Subject: lf\n\r\n');
+  assert.equal(data.size, raw.length + 5);
+  assert.equal(data.headerSize, 28);
+  assert.equal(await get(data, raw, ''), 'From: a@b.c\r\nSubject: lf\r\n\r\nline one\r\nline two\r\n');
+  assert.equal(await get(data, raw, 'HEADER'), 'From: a@b.c\r\nSubject: lf\r\n\r\n');
+  assert.equal(await get(data, raw, 'TEXT'), 'line one\r\nline two\r\n');
+  assert.equal(await get(data, raw, '1'), 'line one\r\nline two\r\n');
+  assert.equal(await get(data, raw, 'HEADER.FIELDS (Subject)'), 'Subject: lf\r\n\r\n');
+  // Partial offsets count view bytes: <8.6> of the text starts after the first CRLF.
+  assert.equal(await get(data, raw, 'TEXT', { start: 8, length: 6 }), '\r\nline');
   const cut = Buffer.from('From: a@b.c\r\nSubject: no end');
   const cutData = await computeImapData(Readable.from([cut]));
   assert.equal(await get(cutData, cut, 'HEADER.FIELDS (Subject)'), 'Subject: no end\r\n\r\n');

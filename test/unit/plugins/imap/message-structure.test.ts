@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { computeImapData, imapDataOf, type ImapMessageData, type PartIndex } from '../../../../plugins/imap/message/index.ts';
 import { MAX_DEPTH, MAX_PARTS } from '../../../../plugins/imap/message/types.ts';
+import { viewLength } from '../../../../plugins/imap/message/crlf.ts';
 
 const compute = (raw: string | Buffer, chunk = 5): Promise<ImapMessageData> => {
   const b = typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw;
@@ -116,16 +117,20 @@ test('8-bit headers: the raw bytes are kept (byte strings, literals count bytes)
   assert.ok(imapDataOf({ imap: JSON.parse(JSON.stringify(data)) as unknown }), 'byte strings survive JSON');
   assert.equal(imapDataOf({ imap: { ...data, envelope: '(\u0100)' } }), null, 'a byte string holds no character above 0xFF');
   assert.equal(imapDataOf({ imap: { ...data, encoding: 'utf16' } }), null);
-  const { encoding: _, ...legacy } = data;
-  assert.deepEqual(imapDataOf({ imap: { ...legacy, envelope: '("\u20ac")' } }), { ...legacy, envelope: '("\u20ac")' }, 'data stored before (UTF-8 text) still loads');
+  const { encoding: _, view: _v, size: _s, ...legacy } = data;
+  assert.equal(imapDataOf({ imap: { ...legacy, envelope: '("\u20ac")' } }), null, 'data of the first format (UTF-8 text, raw offsets) is recomputed');
 });
 
 test('header size and the top-level part index', async () => {
   const data = await compute('Subject: a\r\n\r\nbody\r\n');
   assert.equal(data.headerSize, 14);
   assert.deepEqual(data.parts, { h: 0, b: 14, e: 20, t: 'text/plain', c: 'us-ascii' });
+  // Bare LF reads as CRLF: offsets and sizes are those of the view.
   const lf = await compute('Subject: a\n\nbody\n');
-  assert.equal(lf.headerSize, 12);
+  assert.equal(lf.headerSize, 14);
+  assert.deepEqual(lf.parts, data.parts);
+  assert.equal(lf.size, 20);
+  assert.equal(lf.bodystructure, data.bodystructure);
 });
 
 const depthOf = (p: PartIndex): number => Math.max(0, ...(p.p ?? []).map((c) => 1 + depthOf(c)), p.m ? 1 + depthOf(p.m) : 0);
@@ -177,7 +182,8 @@ test('malformed input never throws and always gives a usable structure', async (
     const bytes = typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw;
     const data = await compute(bytes, 3);
     assert.ok(imapDataOf({ imap: data }), `usable data for ${JSON.stringify(bytes.toString('latin1').slice(0, 40))}`);
-    assert.equal((data.parts as PartIndex).e, bytes.length);
+    assert.equal((data.parts as PartIndex).e, viewLength(bytes));
+    assert.equal(data.size, viewLength(bytes));
     assert.match(data.envelope, /^\(.*\)$/s);
   }
   // A header that never ends is all header; the body is empty.
@@ -199,6 +205,13 @@ test('imapDataOf accepts stored data and refuses anything malformed', async () =
   assert.equal(imapDataOf({ imap: { ...data, envelope: 5 } }), null);
   assert.equal(imapDataOf({ imap: { ...data, body: 'NIL' } }), null);
   assert.equal(imapDataOf({ imap: { ...data, headerSize: -1 } }), null);
+  assert.equal(imapDataOf({ imap: { ...data, view: undefined } }), null, 'raw-offset data of an earlier format');
+  assert.equal(imapDataOf({ imap: { ...data, view: 'lf' } }), null);
+  assert.equal(imapDataOf({ imap: { ...data, size: undefined } }), null);
+  assert.equal(imapDataOf({ imap: { ...data, size: -1 } }), null);
+  assert.equal(imapDataOf({ imap: { ...data, size: 1.5 } }), null);
+  assert.equal(imapDataOf({ imap: { ...data, size: data.size - 1 } }), null, 'a size smaller than the part index');
+  assert.equal(imapDataOf({ imap: { ...data, headerSize: data.size + 1 } }), null);
   assert.equal(imapDataOf({ imap: { ...data, parts: { h: 5, b: 1, e: 9, t: 'text/plain' } } }), null);
   assert.equal(imapDataOf({ imap: { ...data, parts: { h: 0, b: 1, e: 9, t: 'text/plain', p: [{ h: 'x' }] } } }), null);
   let deep: Record<string, unknown> = { h: 0, b: 0, e: 0, t: 'text/plain' };
