@@ -64,8 +64,9 @@
 // Format=flowed text (RFC 3676) marks soft breaks by a trailing space, which rule 6 ignores.
 
 import { Buffer, isUtf8 } from 'node:buffer';
-import { createHash, type Hash } from 'node:crypto';
-import { parseHeaderBlock } from './headers.ts';
+import { createHash } from 'node:crypto';
+import { HashWriter } from './hash-writer.ts';
+import { parseHeaderBlock, type HeaderBlock } from './headers.ts';
 
 export interface CanonicalHash {
   /** Hex SHA-256 of the canonical form. */
@@ -87,6 +88,7 @@ const COLON = 0x3a;
 
 const MAGIC = 'postern-canonical-hash\0';
 const FALLBACK_MAGIC = 'postern-canonical-hash-fallback\0';
+const MAGIC_BYTES = Buffer.from(MAGIC, 'latin1');
 
 /** Field names dropped entirely (lower case). */
 const DROPPED_NAMES: readonly string[] = [
@@ -131,7 +133,10 @@ export const CANONICAL_RULES: string = [
 
 /** True for a per-hop or per-copy field name that rule 2 leaves out of the hash. */
 export function isDroppedField(name: string): boolean {
-  const lower = name.toLowerCase();
+  return isDroppedLower(name.toLowerCase());
+}
+
+function isDroppedLower(lower: string): boolean {
   if (DROPPED_SET.has(lower)) return true;
   for (const prefix of DROPPED_PREFIXES) if (lower.startsWith(prefix)) return true;
   return false;
@@ -154,8 +159,20 @@ function isWspByte(c: number | undefined): boolean {
   return c === SP || c === HT;
 }
 
+/** True when normaliseValue would return the value unchanged: no HTAB/CR/LF, no leading, trailing or double space. */
+function isNormalised(value: string): boolean {
+  const last = value.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 9 || c === 10 || c === 13) return false;
+    if (c === 32 && (i === 0 || i === last || value.charCodeAt(i - 1) === 32)) return false;
+  }
+  return true;
+}
+
 /** Runs of SP/HTAB/CR/LF to one space, then trimmed (no end-anchored regex: those are quadratic on long runs). */
 function normaliseValue(value: string): string {
+  if (isNormalised(value)) return value;
   const collapsed = value.replace(/[ \t\r\n]+/g, ' ');
   const start = collapsed.startsWith(' ') ? 1 : 0;
   const end = collapsed.length > start && collapsed.endsWith(' ') ? collapsed.length - 1 : collapsed.length;
@@ -171,77 +188,6 @@ function trimLineEnd(raw: Buffer, start: number, end: number): number {
     e--;
   }
   return e;
-}
-
-const LF_BLOCK = Buffer.alloc(4096, LF);
-
-/** Feeds the hash through a copy buffer, so many short records cost few update calls. */
-class HashWriter {
-  private readonly hash: Hash = createHash('sha256');
-  private readonly buf = Buffer.allocUnsafe(64 * 1024);
-  private used = 0;
-
-  bytes(src: Buffer, start = 0, end = src.length): void {
-    const n = end - start;
-    if (n <= 0) return;
-    if (n > this.buf.length - this.used) {
-      this.flush();
-      if (n >= this.buf.length) {
-        this.hash.update(src.subarray(start, end));
-        return;
-      }
-    }
-    src.copy(this.buf, this.used, start, end);
-    this.used += n;
-  }
-
-  ascii(text: string): void {
-    this.bytes(Buffer.from(text, 'latin1'));
-  }
-
-  /** One ASCII record tag. */
-  tag(ch: 'H' | 'S' | 'T' | 'B'): void {
-    if (this.used >= this.buf.length) this.flush();
-    this.buf[this.used++] = ch.charCodeAt(0);
-  }
-
-  u32(n: number): void {
-    if (this.buf.length - this.used < 4) this.flush();
-    this.buf.writeUInt32BE(n >>> 0, this.used);
-    this.used += 4;
-  }
-
-  u64(n: number): void {
-    this.u32(Math.floor(n / 0x1_0000_0000));
-    this.u32(n);
-  }
-
-  /** A length-prefixed byte string. */
-  field(src: Buffer, start = 0, end = src.length): void {
-    this.u32(end - start);
-    this.bytes(src, start, end);
-  }
-
-  newlines(count: number): void {
-    let left = count;
-    while (left > 0) {
-      const n = Math.min(left, LF_BLOCK.length);
-      this.bytes(LF_BLOCK, 0, n);
-      left -= n;
-    }
-  }
-
-  digest(): string {
-    this.flush();
-    return this.hash.digest('hex');
-  }
-
-  private flush(): void {
-    if (this.used > 0) {
-      this.hash.update(this.buf.subarray(0, this.used));
-      this.used = 0;
-    }
-  }
 }
 
 /**
@@ -273,8 +219,13 @@ function writeStrayHeaderLines(out: HashWriter, raw: Buffer, end: number, fieldC
       stray = discarding;
     } else {
       // Searched within the line only: a search running past it would be quadratic on colon-less lines.
-      const colon = raw.subarray(lineStart, lineEnd).indexOf(COLON);
-      let nameEnd = colon === -1 ? -1 : lineStart + colon;
+      let nameEnd = -1;
+      for (let i = lineStart; i < lineEnd; i++) {
+        if (raw[i] === COLON) {
+          nameEnd = i;
+          break;
+        }
+      }
       while (nameEnd > lineStart && isWspByte(raw[nameEnd - 1])) nameEnd--;
       let valid = nameEnd > lineStart;
       for (let i = lineStart; valid && i < nameEnd; i++) {
@@ -329,8 +280,9 @@ function writeBody(out: HashWriter, raw: Buffer, start: number): number {
   return total;
 }
 
-function canonicalHashUnsafe(raw: Buffer): string {
-  const block = parseHeaderBlock(raw, HEADER_LIMIT);
+function canonicalHashUnsafe(raw: Buffer, parsed: HeaderBlock | undefined): string {
+  // A complete block parsed by the caller from the same first 1 MiB is exactly what parsing here gives.
+  const block = parsed?.complete && parsed.headerBytes <= raw.length ? parsed : parseHeaderBlock(raw, HEADER_LIMIT);
   const limit = Math.min(HEADER_LIMIT, raw.length);
 
   // The bytes parseHeaderBlock decoded, and where the body (or the unparsed rest) begins.
@@ -355,20 +307,21 @@ function canonicalHashUnsafe(raw: Buffer): string {
 
   const kept: Array<{ name: string; value: string }> = [];
   for (const field of block.fields) {
-    if (isDroppedField(field.name)) continue;
-    kept.push({ name: field.name.toLowerCase(), value: normaliseValue(field.value) });
+    const name = field.name.toLowerCase();
+    if (isDroppedLower(name)) continue;
+    kept.push({ name, value: normaliseValue(field.value) });
   }
   kept.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   const out = new HashWriter();
-  out.ascii(MAGIC);
+  out.bytes(MAGIC_BYTES);
   out.u32(CANONICAL_VERSION);
   for (const { name, value } of kept) {
     // eslint-disable-next-line no-control-regex
     const valueEncoding: BufferEncoding = encoding === 'latin1' && /[^\u0000-\u00ff]/.test(value) ? 'utf8' : encoding;
     out.tag('H');
-    out.field(Buffer.from(name, 'latin1'));
-    out.field(Buffer.from(value, valueEncoding));
+    out.text(name, 'latin1');
+    out.text(value, valueEncoding);
   }
   writeStrayHeaderLines(out, raw, headerEnd, block.fields.length);
   if (truncated) out.tag('T');
@@ -380,12 +333,14 @@ function canonicalHashUnsafe(raw: Buffer): string {
 /**
  * Canonical identity hash of a whole message (see the rules above). Accepts any bytes and never throws;
  * if the canonical form cannot be built, falls back to a hash of the exact bytes (distinct from any
- * canonical hash, so it can only match an identical message).
+ * canonical hash, so it can only match an identical message). `headers`, when given, must be
+ * parseHeaderBlock of the same bytes (limit 1 MiB), as core hands it on in the message context: it is
+ * used only when complete, so the header block is not parsed a second time.
  */
-export function canonicalHash(raw: Buffer): CanonicalHash {
+export function canonicalHash(raw: Buffer, headers?: HeaderBlock): CanonicalHash {
   const buf = toBuffer(raw);
   try {
-    return { hash: canonicalHashUnsafe(buf), version: CANONICAL_VERSION };
+    return { hash: canonicalHashUnsafe(buf, headers), version: CANONICAL_VERSION };
   } catch {
     const hash = createHash('sha256');
     hash.update(FALLBACK_MAGIC, 'latin1');

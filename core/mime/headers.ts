@@ -141,71 +141,137 @@ export function parseHeaderBlock(raw: Buffer, maxBytes: number = DEFAULT_MAX_BYT
   }
 }
 
+const CR_CODE = 13;
+const SP_CODE = 32;
+const HT_CODE = 9;
+const LF_CODE = 10;
+const COLON_CODE = 58;
+
+/**
+ * The unfolded value of a field whose first line's value is text[start, end) and whose continuation
+ * lines (each without its line break) are `more`: one leading WSP and trailing SP/HTAB/CR/LF removed.
+ * Same result as finishValue([first, ...more]) without building the joined string for one-line fields.
+ */
+function fieldValue(text: string, start: number, end: number, more: string[] | null): string {
+  if (more !== null) return finishValue([text.slice(start, end), ...more]);
+  let s = start;
+  const first = text.charCodeAt(s);
+  if (end > s && (first === SP_CODE || first === HT_CODE)) s++;
+  let e = end;
+  while (e > s) {
+    const c = text.charCodeAt(e - 1);
+    if (c !== SP_CODE && c !== HT_CODE && c !== CR_CODE && c !== LF_CODE) break;
+    e--;
+  }
+  return e > s ? text.slice(s, e) : '';
+}
+
+/**
+ * Splits the decoded header block into fields. Works on offsets into `text` (no string per line): a
+ * line is text[pos, lineEnd) without its LF and one trailing CR; a field's first line is kept as an
+ * offset range and only continuation lines are copied.
+ */
 function splitFields(text: string): HeaderField[] {
   const fields: HeaderField[] = [];
   let name: string | null = null;
-  let parts: string[] = [];
+  let valueStart = 0;
+  let valueEnd = 0;
+  let more: string[] | null = null;
   // true while the lines belong to a skipped (malformed) line or precede the first field
   let discarding = true;
-
-  const flush = (): void => {
-    if (name !== null) fields.push({ name, value: finishValue(parts) });
-    name = null;
-    parts = [];
-  };
 
   let pos = 0;
   while (pos < text.length) {
     let nl = text.indexOf('\n', pos);
     if (nl === -1) nl = text.length;
-    let line = text.slice(pos, nl);
+    const lineStart = pos;
+    let lineEnd = nl;
     pos = nl + 1;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === CR_CODE) lineEnd--;
 
-    if (isWsp(line[0])) {
+    const first = text.charCodeAt(lineStart);
+    if (lineEnd > lineStart && (first === SP_CODE || first === HT_CODE)) {
       // Continuation of the previous line; ignored before the first field or after a skipped line.
-      if (!discarding) parts.push(line);
+      if (!discarding) (more ??= []).push(text.slice(lineStart, lineEnd));
       continue;
     }
 
-    flush();
+    if (name !== null) fields.push({ name, value: fieldValue(text, valueStart, valueEnd, more) });
+    name = null;
+    more = null;
     if (fields.length >= MAX_FIELDS) break;
 
-    const colon = line.indexOf(':');
+    // Searched within the line only: a search running past it would be quadratic on colon-less lines.
+    let colon = -1;
+    for (let i = lineStart; i < lineEnd; i++) {
+      if (text.charCodeAt(i) === COLON_CODE) {
+        colon = i - lineStart;
+        break;
+      }
+    }
     if (colon <= 0) {
       discarding = true;
       continue;
     }
-    const rawName = line.slice(0, colon);
-    const fieldName = rawName.slice(0, trimmedEnd(rawName, ' \t'));
-    let valid = fieldName.length > 0;
-    for (let i = 0; valid && i < fieldName.length; i++) {
-      if (!isFieldNameChar(fieldName.charCodeAt(i))) valid = false;
+    let nameEnd = lineStart + colon;
+    while (nameEnd > lineStart && (text.charCodeAt(nameEnd - 1) === SP_CODE || text.charCodeAt(nameEnd - 1) === HT_CODE)) nameEnd--;
+    let valid = nameEnd > lineStart;
+    for (let i = lineStart; valid && i < nameEnd; i++) {
+      if (!isFieldNameChar(text.charCodeAt(i))) valid = false;
     }
     if (!valid) {
       discarding = true;
       continue;
     }
     discarding = false;
-    name = fieldName;
-    parts = [line.slice(colon + 1)];
+    name = text.slice(lineStart, nameEnd);
+    valueStart = lineStart + colon + 1;
+    valueEnd = lineEnd;
   }
-  flush();
+  if (name !== null) fields.push({ name, value: fieldValue(text, valueStart, valueEnd, more) });
   return fields;
 }
 
+interface HeaderIndex {
+  fields: HeaderField[];
+  count: number;
+  /** Lower-cased field name → values in order. */
+  byName: Map<string, string[]>;
+}
+
+/**
+ * Per-block index for headerValues (routing, journal detection and the summary ask for a dozen names
+ * per message). Rebuilt when the block's field list is replaced or changes length; header blocks are
+ * treated as read-only once parsed.
+ */
+const INDEXES = new WeakMap<HeaderBlock, HeaderIndex>();
+
+function indexOf(block: HeaderBlock, fields: HeaderField[]): HeaderIndex {
+  const known = INDEXES.get(block);
+  if (known && known.fields === fields && known.count === fields.length) return known;
+  const byName = new Map<string, string[]>();
+  for (const field of fields) {
+    if (typeof field?.name !== 'string') continue;
+    const key = field.name.toLowerCase();
+    const value = String(field.value);
+    const list = byName.get(key);
+    if (list) list.push(value);
+    else byName.set(key, [value]);
+  }
+  const index = { fields, count: fields.length, byName };
+  INDEXES.set(block, index);
+  return index;
+}
+
 export function headerValues(block: HeaderBlock, name: string): string[] {
-  const out: string[] = [];
   try {
     const wanted = String(name).toLowerCase();
     const fields = Array.isArray(block?.fields) ? block.fields : [];
-    for (const field of fields) {
-      if (typeof field?.name === 'string' && field.name.toLowerCase() === wanted) out.push(String(field.value));
-    }
+    if (typeof block === 'object' && block !== null) return [...(indexOf(block, fields).byName.get(wanted) ?? [])];
+    return [];
   } catch {
-    // lenient: return what was collected
+    return [];
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -225,11 +291,14 @@ function capCodePoints(s: string, max: number): string {
 function displayText(raw: string): string {
   const input = raw.length > MAX_DECODE_INPUT ? raw.slice(0, MAX_DECODE_INPUT) : raw;
   let decoded = input;
-  try {
-    const result = libmime.decodeWords(input);
-    if (typeof result === 'string') decoded = result;
-  } catch {
-    decoded = input; // malformed encoded-word that libmime rejects: keep the raw text
+  // Every rewrite decodeWords makes needs an encoded-word ("=?") or its NUL-delimited join marker.
+  if (input.includes('=?') || input.includes('\u0000')) {
+    try {
+      const result = libmime.decodeWords(input);
+      if (typeof result === 'string') decoded = result;
+    } catch {
+      decoded = input; // malformed encoded-word that libmime rejects: keep the raw text
+    }
   }
   // eslint-disable-next-line no-control-regex
   const clean = decoded.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, ' ');
@@ -253,15 +322,13 @@ function extractMessageId(value: string | undefined): string | null {
 
 export function summarize(block: HeaderBlock): MessageSummary {
   try {
-    const first = (name: string): string => headerValues(block, name)[0] ?? '';
-    const joined = (name: string): string => headerValues(block, name).join(', ');
     const dateValue = headerValues(block, 'date')[0];
     return {
       date: dateValue === undefined ? null : parseDate(dateValue),
-      from: displayText(first('from')),
-      to: displayText(joined('to')),
-      cc: displayText(joined('cc')),
-      subject: displayText(first('subject')),
+      from: displayText(headerValues(block, 'from')[0] ?? ''),
+      to: displayText(headerValues(block, 'to').join(', ')),
+      cc: displayText(headerValues(block, 'cc').join(', ')),
+      subject: displayText(headerValues(block, 'subject')[0] ?? ''),
       messageId: extractMessageId(headerValues(block, 'message-id')[0]),
     };
   } catch {

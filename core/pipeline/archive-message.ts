@@ -1,7 +1,9 @@
 // The archiving half for one intake entry: parse headers (unwrapping a journal report into the
 // original message(s) it carries) → parse → route → dedup → retention → index hooks → archive commit
 // → stored. Each archived unit has its own capture id, so replaying an entry after a crash between
-// the archive commit and the intake removal never archives anything twice.
+// the archive commit and the intake removal never archives anything twice. The header block is parsed
+// once here and handed on (context.headers: routing, the summary, the dedup plugin's canonical hash),
+// and bytes already in memory travel with the blob (BlobSource.bytes) so the archive need not re-read them.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
@@ -80,8 +82,30 @@ async function readHead(path: string, max: number): Promise<Buffer> {
   }
 }
 
+/** Bytes held in memory (inline intake entries, originals unwrapped from a journal report). */
+class HeldBlob implements BlobSource {
+  constructor(readonly sha256: string, readonly size: number, readonly bytes: Buffer) {}
+  open(): Readable {
+    return Readable.from([this.bytes]);
+  }
+}
+
+/** An intake entry spooled to a file, streamed from it. */
+class SpooledBlob implements BlobSource {
+  constructor(readonly sha256: string, readonly size: number, private readonly path: string) {}
+  open(): Readable {
+    return createReadStream(this.path);
+  }
+}
+
+/** The whole intake entry as one unit to archive. */
+function wholeUnit(record: IntakeRecord, headers: HeaderBlock, inline: Buffer | null, intake: Intake, flags: string[]): Unit {
+  const blob = inline ? new HeldBlob(record.sha256, record.size, inline) : new SpooledBlob(record.sha256, record.size, intake.spoolPath(record.id));
+  return { captureId: record.id, headers, journal: null, flags, blob };
+}
+
 function bufferBlob(bytes: Buffer): BlobSource {
-  return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, open: () => Readable.from([bytes]) };
+  return new HeldBlob(createHash('sha256').update(bytes).digest('hex'), bytes.length, bytes);
 }
 
 function captureJournal(j: JournalInfo): CaptureJournal {
@@ -114,24 +138,19 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
 
   async function unitsOf(record: IntakeRecord, inline: Buffer | null, head: Buffer, log: Logger): Promise<Unit[]> {
     const headers = parseHeaderBlock(head, HEADER_SCAN_BYTES);
-    const whole = (flags: string[]): Unit => ({
-      captureId: record.id, headers, journal: null, flags,
-      blob: inline ? { sha256: record.sha256, size: record.size, open: () => Readable.from([inline]) }
-        : { sha256: record.sha256, size: record.size, open: () => createReadStream(intake.spoolPath(record.id)) },
-    });
     // A report may also arrive inside a non-delivery report (alternate journal mailbox).
     const kind = detectJournalReport(headers);
     const ndr = /^\s*multipart\/report\b/i.test(headerValues(headers, 'content-type')[0] ?? '');
-    if (!kind && !ndr) return [whole([])];
+    if (!kind && !ndr) return [wholeUnit(record, headers, inline, intake, [])];
     const bytes = inline ?? (await readFile(intake.spoolPath(record.id)));
     const report = parseJournalReport(bytes);
-    if (!report && !kind) return [whole([])]; // an ordinary NDR
+    if (!report && !kind) return [wholeUnit(record, headers, inline, intake, [])]; // an ordinary NDR
     if (!report || report.originals.length === 0) {
       // Broken report: archive the report itself, attributed from what its envelope still tells.
       const problems = report?.problems.length ? report.problems : ['no message/rfc822 part'];
       metrics.journalMalformed.inc();
       log.warn('Malformed journal report archived as received and flagged', { problems });
-      const unit = whole(problems.map((p) => `journal-malformed: ${p}`));
+      const unit = wholeUnit(record, headers, inline, intake, problems.map((p) => `journal-malformed: ${p}`));
       if (report) unit.journal = { kind: report.kind, envelope: report.envelope, role: 'original', ndrWrapped: report.ndrWrapped, wrapper: report.wrapper, problems };
       return [unit];
     }
@@ -165,7 +184,9 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       summary: summarize(unit.headers),
       journal: unit.journal,
       assign: record.assign ?? null,
-      open: () => unit.blob.open(),
+      open() {
+        return unit.blob.open();
+      },
     };
     await hooks.collect('parse', { context }, log);
     let routes: Route[] = (await hooks.collect('route', { context }, log)).flat();

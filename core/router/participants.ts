@@ -22,12 +22,31 @@ export interface ParticipantSet {
 
 type RoutingRules = Pick<Config['routing'], 'sources' | 'journalAddresses' | 'deliveredToSkip' | 'trustedReceivedHosts'>;
 
+/**
+ * The case-folded journal addresses, normalised once per configured list instead of per message. Kept
+ * with a copy of the list it was built from and rebuilt when the list differs in any entry, so a
+ * changed configuration is never answered from an old set.
+ */
+const JOURNAL_SETS = new WeakMap<readonly string[], { from: string[]; set: Set<string> }>();
+
+function journalSetOf(list: readonly string[]): Set<string> {
+  const known = JOURNAL_SETS.get(list);
+  if (known && known.from.length === list.length && known.from.every((a, i) => a === list[i])) return known.set;
+  const built = { from: [...list], set: new Set(list.map(addressKey)) };
+  JOURNAL_SETS.set(list, built);
+  return built.set;
+}
+
+function isUsable(a: string | null | undefined, journalSet: Set<string>): a is string {
+  return typeof a === 'string' && a.includes('@') && !journalSet.has(addressKey(a));
+}
+
 export function participantsOf(context: MessageContext, rules: RoutingRules): ParticipantSet {
-  const journalSet = new Set(rules.journalAddresses.map(addressKey));
-  const usable = (a: string | null | undefined): a is string => typeof a === 'string' && a.includes('@') && !journalSet.has(addressKey(a));
+  const journalSet = journalSetOf(rules.journalAddresses);
+  const usable = (a: string | null | undefined): a is string => isUsable(a, journalSet);
   const out: Participant[] = [];
   const add = (address: string | null | undefined, role: Participant['role'], reason: string): void => {
-    if (usable(address)) out.push({ address, role, reason });
+    if (isUsable(address, journalSet)) out.push({ address, role, reason });
   };
 
   if (context.journal) {

@@ -58,7 +58,8 @@ async function readAll(stream: Readable, limit: number): Promise<Buffer> {
     if (size > limit) throw new PosternError('INVALID_INPUT', `Blob is larger than its declared size ${limit}`);
     parts.push(buf);
   }
-  return Buffer.concat(parts, size);
+  // A blob held in memory arrives as one chunk: encode it where it is instead of copying it.
+  return parts.length === 1 && size === limit ? (parts[0] as Buffer) : Buffer.concat(parts, size);
 }
 
 
@@ -111,7 +112,8 @@ export class KvArchiveWriter {
     // A merged capture shares the existing message's blob: its own bytes are not stored again.
     if (!commit.mergeInto) {
       if (commit.blob.size <= CHUNK_SIZE) {
-        const raw = await readAll(commit.blob.open(), commit.blob.size);
+        const held = commit.blob.bytes;
+        const raw = held && held.length === commit.blob.size ? held : await readAll(commit.blob.open(), commit.blob.size);
         inline = raw.length <= SYNC_ENCODE_MAX ? encodeChunk(raw, this.codec, this.cipher) : await encodeChunkAsync(raw, this.codec, this.cipher);
       }
       else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
@@ -172,55 +174,30 @@ export class KvArchiveWriter {
     });
   }
 
+  // Kept small and await-light on purpose: the synchronous parts of a group live in the functions
+  // below the class, which the JIT optimises cheaply (a large async function took 50+ ms per compile).
   private async writeGroup(group: QueuedCommit[]): Promise<void> {
-    const folders = new Map<string, FolderState>();
-    const blobs = new Map<string, BlobManifest>();
-    const messages = new Map<string, MessageRecord>();
-    const captures = new Map<string, string>();
-    const byIdentity = new Map<string, string>();
-    const filed = new Map<string, Filed>();
-    const stats = { ...this.currentStats() };
-    const ops: KvOp[] = [];
+    const g = newGroup(this.currentStats());
     const results: Array<CommitResult | Error> = [];
     try {
-      // One lookup for the whole group: was each capture committed before, and which message (if
-      // any) already owns each identity key the commits bring.
-      const identities = [...new Set(group.flatMap((q) => q.commit.identities ?? []))];
-      const known = await this.kv.getMany([...group.map((q) => keys.capture(q.commit.capture.id)), ...identities.map(keys.identity)]);
-      group.forEach((q, i) => {
-        const cap = known[i];
-        if (cap) captures.set(q.commit.capture.id, cap.toString('utf8'));
-      });
-      identities.forEach((id, i) => {
-        const owner = known[group.length + i];
-        if (owner) byIdentity.set(id, owner.toString('utf8'));
-      });
-      const replayed = new Set(captures.keys());
+      const lookup = groupLookup(group);
+      applyLookup(g, group, lookup, await this.kv.getMany(lookup.keys));
       for (const q of group) {
         try {
-          const done = replayed.has(q.commit.capture.id) ? captures.get(q.commit.capture.id) : undefined;
-          results.push(done !== undefined
-            ? { messageId: done, entries: [], alreadyCommitted: true }
-            : await this.buildCommit(q, { folders, blobs, messages, captures, byIdentity, filed, stats, ops }));
+          const done = g.replayed.has(q.commit.capture.id) ? g.captures.get(q.commit.capture.id) : undefined;
+          results.push(done !== undefined ? { messageId: done, entries: [], alreadyCommitted: true } : await this.buildCommit(q, g));
         } catch (err) {
           results.push(err as Error);
         }
       }
-      for (const [id, m] of messages) ops.push({ type: 'put', key: keys.message(id), value: json(m) });
-      for (const [sha, b] of blobs) ops.push({ type: 'put', key: keys.blob(sha), value: json(b) });
-      for (const [k, f] of folders) {
-        const [user, folder] = k.split('\u0000') as [string, string];
-        ops.push({ type: 'put', key: keys.folder(user, folder), value: json(f) });
-      }
-      ops.push({ type: 'put', key: keys.stats(), value: json(stats) });
-      await this.kv.write(ops, { sync: true });
+      await this.kv.write(groupOps(g), { sync: true });
     } catch (err) {
       this.folderCache.clear();
       for (const q of group) q.reject(err as Error);
       return;
     }
-    for (const [k, f] of folders) this.folderCache.set(k, f);
-    this.stats_ = stats;
+    for (const [k, f] of g.folders) this.folderCache.set(k, f);
+    this.stats_ = g.stats;
     group.forEach((q, i) => {
       const r = results[i] as CommitResult | Error;
       if (r instanceof Error) q.reject(r);
@@ -245,59 +222,36 @@ export class KvArchiveWriter {
     return { entry: parse<ArchiveEntry>(raw), retention: retention ? parse<EntryRetention>(retention) : null };
   }
 
-  private async buildCommit(
-    q: QueuedCommit,
-    g: {
-      folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; messages: Map<string, MessageRecord>; captures: Map<string, string>;
-      byIdentity: Map<string, string>; filed: Map<string, Filed>; stats: StoredStats; ops: KvOp[];
-    },
-  ): Promise<CommitResult> {
+  private async buildCommit(q: QueuedCommit, g: Group): Promise<CommitResult> {
     const { commit } = q;
     // Committed earlier in this same group (the group's lookup covered earlier batches).
     const captured = g.captures.get(commit.capture.id);
     if (captured) return { messageId: captured, entries: [], alreadyCommitted: true };
 
-    const local: KvOp[] = [];
     // Message: new, or an existing one this capture merges into (named, or the owner of identical bytes).
-    const owned = (commit.identities ?? []).map((id) => g.byIdentity.get(id)).find((m) => m !== undefined);
-    const mergeInto = commit.mergeInto ?? owned;
+    const mergeInto = commit.mergeInto ?? ownerOf(commit, g);
     const targetId = mergeInto ?? commit.messageId;
     // A new message's id is the capture's own (unique); only a merge target can exist already.
-    let message = g.messages.get(targetId) ?? (mergeInto ? await this.host.getMessage(targetId) : null);
-    const isNew = !message;
-    if (!message) {
-      if (mergeInto) throw new PosternError('NOT_FOUND', `Message "${mergeInto}" to merge into does not exist`);
-      message = {
-        id: targetId, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [], flags: [],
-        ...(commit.attributes && Object.keys(commit.attributes).length > 0 ? { attributes: commit.attributes } : {}),
-      };
-    }
-    const flags = [...new Set([...message.flags, ...(commit.flags ?? [])])];
-    if (flags.length > message.flags.length) {
-      if (message.flags.length === 0) g.stats.flagged += 1;
-      local.push({ type: 'put', key: keys.flagged(targetId), value: json({ flags, archivedAt: message.archivedAt, subject: message.subject }) });
-    }
-    message = { ...message, flags, captures: [...message.captures, commit.capture] };
+    const stored = g.messages.get(targetId) ?? (mergeInto ? await this.host.getMessage(targetId) : null);
+    if (!stored && mergeInto) throw new PosternError('NOT_FOUND', `Message "${mergeInto}" to merge into does not exist`);
+    const isNew = !stored;
+    const local: KvOp[] = [];
+    const message = withCapture(stored ?? newMessage(commit, targetId), targetId, commit, g, local);
 
     // Blob: add a reference only for a new message (a merged capture shares the message's blob).
     let blobDelta: BlobManifest | null = null;
     if (isNew) {
       const sha = commit.blob.sha256;
-      let manifest = g.blobs.get(sha) ?? null;
-      if (!manifest) {
+      // This group's own change first, then the stored manifest read with the group's lookup.
+      let manifest = g.blobs.get(sha) ?? g.manifests.get(sha) ?? null;
+      if (!manifest && !g.manifests.has(sha)) {
         const raw = await this.kv.get(keys.blob(sha));
         manifest = raw ? parse<BlobManifest>(raw) : null;
       }
-      if (manifest) {
-        blobDelta = { ...manifest, refs: manifest.refs + 1 };
-      } else {
-        const chunks = Math.max(1, Math.ceil(commit.blob.size / CHUNK_SIZE));
-        if (q.inline) local.push({ type: 'put', key: keys.chunk(sha, 0), value: q.inline });  // already encoded
-        else if (commit.blob.size <= CHUNK_SIZE || !(await this.kv.get(keys.chunk(sha, 0)))) throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed or was purged meanwhile; retry`);
-        blobDelta = { size: commit.blob.size, chunks, refs: 1 };
-        g.stats.blobs += 1;
-        g.stats.blobBytes += commit.blob.size;
+      if (!manifest && !q.inline && (commit.blob.size <= CHUNK_SIZE || !(await this.kv.get(keys.chunk(sha, 0))))) {
+        throw new PosternError('STORAGE_IO', `Blob "${sha}" was stored by a concurrent commit that failed or was purged meanwhile; retry`);
       }
+      blobDelta = blobChange(manifest, q, g, local);
     }
 
     const entries: CommitResult['entries'] = [];
@@ -311,44 +265,150 @@ export class KvArchiveWriter {
       if (existing !== undefined) {
         if (existing === null) continue;
         const merged = await this.host.retention().mergeOps(existing.entry, message, commit.retention, existing.retention);
-        local.push(...merged.ops);
+        pushAll(local, merged.ops);
         newFiled.set(holdKey, { entry: existing.entry, retention: merged.retention });
         continue;
       }
       const fk = `${f.user}\u0000${f.folder}`;
       const state = folderUpdates.get(fk) ?? (await this.folderState(f.user, f.folder, g.folders));
-      const uid = state.uidNext;
-      state.uidNext += 1;
-      state.messages += 1;
       folderUpdates.set(fk, state);
-      const entry: ArchiveEntry = {
-        user: f.user, folder: f.folder, uid, messageId: targetId, internalDate: archivedAt,
-        size: message.size, date: message.date, from: message.from, subject: message.subject,
-      };
-      local.push({ type: 'put', key: keys.entry(f.user, f.folder, uid), value: json(entry) });
-      local.push({ type: 'put', key: keys.holds(f.user, f.folder, targetId), value: Buffer.from(String(uid)) });
+      const entry = newEntry(f, state, targetId, archivedAt, message, local);
       const retained = await this.host.retention().entryOps(entry, message, commit.retention);
-      local.push(...retained.ops);
+      pushAll(local, retained.ops);
       newFiled.set(holdKey, { entry, retention: retained.retention });
-      entries.push({ user: f.user, folder: f.folder, uid });
+      entries.push({ user: f.user, folder: f.folder, uid: entry.uid });
     }
-    local.push({ type: 'put', key: keys.capture(commit.capture.id), value: Buffer.from(targetId) });
-    // Identity keys nobody owns yet now point at this message; later copies merge into it.
-    const claimed = (commit.identities ?? []).filter((id) => !g.byIdentity.has(id));
-    for (const id of claimed) local.push({ type: 'put', key: keys.identity(id), value: Buffer.from(targetId) }, this.host.retention().identityOp(targetId, id));
-
-    // Everything for this commit is decided: publish it into the group.
-    g.ops.push(...local);
-    for (const [k, s] of folderUpdates) g.folders.set(k, s);
-    if (blobDelta) g.blobs.set(commit.blob.sha256, blobDelta);
-    g.messages.set(targetId, message);
-    g.captures.set(commit.capture.id, targetId);
-    for (const id of claimed) g.byIdentity.set(id, targetId);
-    for (const [k, v] of newFiled) g.filed.set(k, v);
-    if (isNew) g.stats.messages += 1;
+    publish(g, commit, targetId, message, isNew, blobDelta, local, folderUpdates, newFiled, this.host.retention());
     g.stats.entries += entries.length;
     return { messageId: targetId, entries, alreadyCommitted: false };
   }
+}
+
+/** What a group being built holds: its lookups, the state its commits change, and the ops so far. */
+interface Group {
+  folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; manifests: Map<string, BlobManifest | null>;
+  messages: Map<string, MessageRecord>; captures: Map<string, string>; replayed: Set<string>;
+  byIdentity: Map<string, string>; filed: Map<string, Filed>; stats: StoredStats; ops: KvOp[];
+}
+
+function newGroup(stats: StoredStats): Group {
+  return {
+    folders: new Map(), blobs: new Map(), manifests: new Map(), messages: new Map(), captures: new Map(), replayed: new Set(),
+    byIdentity: new Map(), filed: new Map(), stats: { ...stats }, ops: [],
+  };
+}
+
+/**
+ * The keys of the group's single lookup: was each capture committed before, which message (if any)
+ * already owns each identity key the commits bring, and the manifest of each blob a new message may
+ * reference (nothing else writes these keys while the group is built).
+ */
+function groupLookup(group: QueuedCommit[]): { keys: string[]; identities: string[]; shas: string[] } {
+  const identities = [...new Set(group.flatMap((q) => q.commit.identities ?? []))];
+  const shas = [...new Set(group.filter((q) => !q.commit.mergeInto).map((q) => q.commit.blob.sha256))];
+  return { keys: [...group.map((q) => keys.capture(q.commit.capture.id)), ...identities.map(keys.identity), ...shas.map(keys.blob)], identities, shas };
+}
+
+function applyLookup(g: Group, group: QueuedCommit[], lookup: { identities: string[]; shas: string[] }, known: Array<Buffer | null>): void {
+  group.forEach((q, i) => {
+    const cap = known[i];
+    if (cap) g.captures.set(q.commit.capture.id, cap.toString('utf8'));
+  });
+  lookup.identities.forEach((id, i) => {
+    const owner = known[group.length + i];
+    if (owner) g.byIdentity.set(id, owner.toString('utf8'));
+  });
+  lookup.shas.forEach((sha, i) => {
+    const raw = known[group.length + lookup.identities.length + i];
+    g.manifests.set(sha, raw ? parse<BlobManifest>(raw) : null);
+  });
+  for (const id of g.captures.keys()) g.replayed.add(id);
+}
+
+/** Every op of the group: the commits' own, then messages, blob manifests, folder states, counters. */
+function groupOps(g: Group): KvOp[] {
+  const { ops } = g;
+  for (const [id, m] of g.messages) ops.push({ type: 'put', key: keys.message(id), value: json(m) });
+  for (const [sha, b] of g.blobs) ops.push({ type: 'put', key: keys.blob(sha), value: json(b) });
+  for (const [k, f] of g.folders) {
+    const [user, folder] = k.split('\u0000') as [string, string];
+    ops.push({ type: 'put', key: keys.folder(user, folder), value: json(f) });
+  }
+  ops.push({ type: 'put', key: keys.stats(), value: json(g.stats) });
+  return ops;
+}
+
+/** The message an identity key of this commit already belongs to (in storage or earlier in the group). */
+function ownerOf(commit: ArchiveCommit, g: Group): string | undefined {
+  for (const id of commit.identities ?? []) {
+    const owner = g.byIdentity.get(id);
+    if (owner !== undefined) return owner;
+  }
+  return undefined;
+}
+
+function newMessage(commit: ArchiveCommit, id: string): MessageRecord {
+  return {
+    id, blobId: commit.blob.sha256, size: commit.blob.size, archivedAt: new Date().toISOString(), ...commit.summary, captures: [], flags: [],
+    ...(commit.attributes && Object.keys(commit.attributes).length > 0 ? { attributes: commit.attributes } : {}),
+  };
+}
+
+/** The message with this capture added and its flags merged (a flag list that grew is written). */
+function withCapture(message: MessageRecord, targetId: string, commit: ArchiveCommit, g: Group, local: KvOp[]): MessageRecord {
+  const flags = [...new Set([...message.flags, ...(commit.flags ?? [])])];
+  if (flags.length > message.flags.length) {
+    if (message.flags.length === 0) g.stats.flagged += 1;
+    local.push({ type: 'put', key: keys.flagged(targetId), value: json({ flags, archivedAt: message.archivedAt, subject: message.subject }) });
+  }
+  return { ...message, flags, captures: [...message.captures, commit.capture] };
+}
+
+/** A new message's blob: one more reference to a stored blob, or a new blob (its chunk written now when inline). */
+function blobChange(manifest: BlobManifest | null, q: QueuedCommit, g: Group, local: KvOp[]): BlobManifest {
+  if (manifest) return { ...manifest, refs: manifest.refs + 1 };
+  const { sha256, size } = q.commit.blob;
+  if (q.inline) local.push({ type: 'put', key: keys.chunk(sha256, 0), value: q.inline }); // already encoded
+  g.stats.blobs += 1;
+  g.stats.blobBytes += size;
+  return { size, chunks: Math.max(1, Math.ceil(size / CHUNK_SIZE)), refs: 1 };
+}
+
+/** A new entry in a folder: the next UID of `state` (advanced here), its entry and hold-index keys. */
+function newEntry(f: ArchiveCommit['fileInto'][number], state: FolderState, messageId: string, archivedAt: string, message: MessageRecord, local: KvOp[]): ArchiveEntry {
+  const uid = state.uidNext;
+  state.uidNext += 1;
+  state.messages += 1;
+  const entry: ArchiveEntry = {
+    user: f.user, folder: f.folder, uid, messageId, internalDate: archivedAt,
+    size: message.size, date: message.date, from: message.from, subject: message.subject,
+  };
+  local.push({ type: 'put', key: keys.entry(f.user, f.folder, uid), value: json(entry) });
+  local.push({ type: 'put', key: keys.holds(f.user, f.folder, messageId), value: Buffer.from(String(uid)) });
+  return entry;
+}
+
+/** Everything for this commit is decided: its ops and state changes join the group. */
+function publish(
+  g: Group, commit: ArchiveCommit, targetId: string, message: MessageRecord, isNew: boolean, blobDelta: BlobManifest | null,
+  local: KvOp[], folderUpdates: Map<string, FolderState>, newFiled: Map<string, Filed>, retention: KvRetention,
+): void {
+  local.push({ type: 'put', key: keys.capture(commit.capture.id), value: Buffer.from(targetId) });
+  // Identity keys nobody owns yet now point at this message; later copies merge into it.
+  const claimed = (commit.identities ?? []).filter((id) => !g.byIdentity.has(id));
+  for (const id of claimed) local.push({ type: 'put', key: keys.identity(id), value: Buffer.from(targetId) }, retention.identityOp(targetId, id));
+  pushAll(g.ops, local);
+  for (const [k, s] of folderUpdates) g.folders.set(k, s);
+  if (blobDelta) g.blobs.set(commit.blob.sha256, blobDelta);
+  g.messages.set(targetId, message);
+  g.captures.set(commit.capture.id, targetId);
+  for (const id of claimed) g.byIdentity.set(id, targetId);
+  for (const [k, v] of newFiled) g.filed.set(k, v);
+  if (isNew) g.stats.messages += 1;
+}
+
+function pushAll(to: KvOp[], from: KvOp[]): void {
+  for (const op of from) to.push(op);
 }
 
 function dedupeTargets(targets: ArchiveCommit['fileInto']): ArchiveCommit['fileInto'] {

@@ -107,8 +107,8 @@ export class RocksEngine implements KvEngine {
   // async: a closed handle must reject, not throw, or flush() would leave `writing` set for good.
   private async batch(ops: KvOp[], sync: boolean): Promise<void> {
     const db = this.handle();
-    const raw = ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key }));
-    return new Promise((resolve, reject) => db.batch(raw, { sync }, (err) => (err ? reject(this.ioError('write', err)) : resolve())));
+    // KvOps already have the binding's shape (abstract-leveldown copies each op itself): no second copy.
+    return new Promise((resolve, reject) => db.batch(ops, { sync }, (err) => (err ? reject(this.ioError('write', err)) : resolve())));
   }
 
   private flush(): void {

@@ -141,6 +141,8 @@ export interface BlobSource {
   sha256: string;
   size: number;
   open(): Readable;
+  /** The same bytes when already in memory (the archive may use them instead of open()). */
+  bytes?: Buffer;
 }
 
 export interface ArchiveCommit {

@@ -1,41 +1,51 @@
-// The dedup plugin's Bloom filter (bloom-filters' BloomFilter, sized from config): answers "surely new"
-// for most new messages so the exact identity lookup runs only for likely copies. Persisted to a file
-// and reloaded at start; when missing or stale it is rebuilt in the background while exact lookups
-// serve (never on the startup path).
+// The dedup plugin's Bloom filter (bit-bloom.ts, sized from config): answers "surely new" for most new
+// messages so the exact identity lookup runs only for likely copies. Persisted to a file and reloaded at
+// start; when missing, stale, or written in an older format (version 1 held a bloom-filters/xxhash
+// filter, whose bits mean nothing to this hash family) it is rebuilt in the background from the stored
+// identity keys while exact lookups serve (never on the startup path).
+// Trusts: nothing in the file (checked, and a rebuild replaces anything unusable). Hands on: maybe/no.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import bloomFilters from 'bloom-filters';
 import type { Logger } from '../../core/log.ts';
+import { BitBloom, type BloomSnapshot } from './bit-bloom.ts';
 
-const { BloomFilter } = bloomFilters;
-type Filter = InstanceType<typeof BloomFilter>;
+const FILE_VERSION = 2;
 
 interface SavedFilter {
-  version: 1;
+  version: typeof FILE_VERSION;
   expected: number;
   falsePositiveRate: number;
   /** Messages in the archive when saved: a different count at start means the file is stale. */
   archiveMessages: number;
-  filter: unknown;
+  filter: BloomSnapshot;
 }
 
 export class BloomIndex {
-  private filter: Filter;
+  private filter: BitBloom;
   private ready = false;
   /** Keys added while a rebuild runs; merged into the rebuilt filter. */
   private pendingDuringRebuild: string[] = [];
 
   constructor(private readonly file: string, private readonly expected: number, private readonly falsePositiveRate: number, private readonly log: Logger) {
-    this.filter = BloomFilter.create(expected, falsePositiveRate);
+    this.filter = BitBloom.create(expected, falsePositiveRate);
   }
 
   /** Load a saved filter if it is current; returns false when a rebuild is needed. */
   load(archiveMessages: number): boolean {
     if (!existsSync(this.file)) return false;
     try {
-      const saved = JSON.parse(readFileSync(this.file, 'utf8')) as SavedFilter;
-      if (saved.version !== 1 || saved.expected !== this.expected || saved.falsePositiveRate !== this.falsePositiveRate) return false;
+      const saved = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<SavedFilter>;
+      if (saved.version !== FILE_VERSION) {
+        this.log.info('Dedup filter file has an older format; rebuilding it', { file: this.file, version: saved.version });
+        return false;
+      }
+      if (saved.expected !== this.expected || saved.falsePositiveRate !== this.falsePositiveRate) return false;
       if (saved.archiveMessages !== archiveMessages) return false;
-      this.filter = BloomFilter.fromJSON(saved.filter as Parameters<typeof BloomFilter.fromJSON>[0]);
+      const filter = BitBloom.fromSnapshot(saved.filter);
+      if (!filter) {
+        this.log.warn('Dedup filter file is malformed; rebuilding it', { file: this.file });
+        return false;
+      }
+      this.filter = filter;
       this.ready = true;
       return true;
     } catch (err) {
@@ -46,7 +56,7 @@ export class BloomIndex {
 
   /** Rebuild from every identity key; lookups stay exact (filter bypassed) until it finishes. */
   async rebuild(keys: AsyncIterable<string>): Promise<number> {
-    const fresh = BloomFilter.create(this.expected, this.falsePositiveRate);
+    const fresh = BitBloom.create(this.expected, this.falsePositiveRate);
     let n = 0;
     for await (const k of keys) {
       fresh.add(k);
@@ -75,12 +85,12 @@ export class BloomIndex {
 
   /** Bits of the filter, as bytes (the memory it holds). */
   bytes(): number {
-    return Math.ceil(this.filter.size / 8);
+    return this.filter.byteLength;
   }
 
   save(archiveMessages: number): void {
     if (!this.ready) return;
-    const saved: SavedFilter = { version: 1, expected: this.expected, falsePositiveRate: this.falsePositiveRate, archiveMessages, filter: this.filter.saveAsJSON() };
+    const saved: SavedFilter = { version: FILE_VERSION, expected: this.expected, falsePositiveRate: this.falsePositiveRate, archiveMessages, filter: this.filter.snapshot() };
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(saved), { mode: 0o600 });
     renameSync(tmp, this.file);

@@ -2,7 +2,8 @@
 // hash (core/mime/canonical-hash.ts: per-hop headers, folding and line endings ignored), asks the
 // Bloom filter whether the message may be a copy, looks it up exactly only then, and always hands the
 // key to the archive, whose writer merges copies atomically (two identical messages arriving at once
-// become one). Identical bytes are merged by core already (blob identity).
+// become one). Identical bytes are merged by core already (blob identity). The header block core parsed
+// (context.headers) is reused by the hash rather than parsed again.
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { z } from 'zod';
@@ -32,7 +33,8 @@ async function readBounded(stream: NodeJS.ReadableStream, max: number): Promise<
     if (size > max) return null;
     parts.push(chunk);
   }
-  return Buffer.concat(parts, size);
+  // An in-memory message arrives as one chunk: hash it where it is instead of copying it.
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
 }
 
 export default definePlugin({
@@ -86,7 +88,7 @@ export default definePlugin({
       const started = process.hrtime.bigint();
       const bytes = await readBounded(context.open(), config.maxHashBytes);
       if (!bytes) return null;
-      const { hash, version } = canonicalHash(bytes);
+      const { hash, version } = canonicalHash(bytes, context.headers);
       const key = `${PREFIX}${version}:${hash}`;
       let mergeInto: string | null = null;
       if (bloom.mayContain(key)) {

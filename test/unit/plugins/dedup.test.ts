@@ -1,10 +1,16 @@
 // The dedup plugin end to end: copies of one mail through different hubs become one message (merged
 // recipients, one blob), different mails stay apart, simultaneous copies on two connections merge,
-// and the Bloom filter is saved at shutdown and reloaded (not rebuilt) at the next start.
+// and the Bloom filter is saved at shutdown and reloaded (not rebuilt) at the next start; a filter file
+// in the old format (bloom-filters/xxhash) is rebuilt from the stored identities. The filter itself:
+// no false negatives, the configured false-positive rate, and snapshots checked before use.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BitBloom, BLOOM_HASH } from '../../../plugins/dedup/bit-bloom.ts';
+import { BloomIndex } from '../../../plugins/dedup/bloom-index.ts';
+import { createMemoryLogger } from '../../../core/log.ts';
 import { SmtpClient, sendMail } from '../../helpers/smtp-client.ts';
 import { startTestServer, type TestServer } from '../../helpers/test-server.ts';
 
@@ -81,4 +87,110 @@ test('the filter is saved at shutdown and loaded, not rebuilt, at the next start
     assert.equal((await srv.archive.stats()).messages, 1, 'the copy merged after a restart');
   }, first.dataDir);
   assert.equal(second.dataDir, first.dataDir);
+});
+
+test('a filter file in the old format is rebuilt from the stored identities, and copies still merge', async () => {
+  const first = await withDedup(async (srv) => {
+    await send(srv, 'alice@example.com', mail('hub-a'));
+    await srv.settle();
+  }, undefined, true);
+  const file = join(first.dataDir, 'dedup-bloom.json');
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as { archiveMessages: number };
+  // What version 1 wrote: a bloom-filters BloomFilter (xxhash seeds) whose bits mean nothing to the new hash.
+  writeFileSync(file, JSON.stringify({ version: 1, expected: 1_000_000, falsePositiveRate: 0.01, archiveMessages: saved.archiveMessages, filter: { type: 'BloomFilter', _size: 64, _nbHashes: 3, _filter: { size: 64, content: 'AAAAAAAAAAA=' }, _seed: 78187493520 } }));
+  await withDedup(async (srv) => {
+    for (let i = 0; i < 100 && !srv.logs.some((l) => l.msg === 'Dedup filter rebuilt'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(srv.logs.some((l) => l.msg === 'Dedup filter file has an older format; rebuilding it'));
+    const rebuilt = srv.logs.find((l) => l.msg === 'Dedup filter rebuilt');
+    assert.equal(rebuilt?.keys, 1, 'the one stored canonical identity');
+    await send(srv, 'bob@example.com', mail('hub-b'));
+    await srv.settle();
+    assert.equal((await srv.archive.stats()).messages, 1, 'the copy merged after the rebuild');
+  }, first.dataDir, true);
+  try {
+    const after = JSON.parse(readFileSync(file, 'utf8')) as { version: number; filter: { hash: string } };
+    assert.equal(after.version, 2, 'saved in the new format at shutdown');
+    assert.equal(after.filter.hash, BLOOM_HASH);
+  } finally {
+    rmSync(first.dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the filter never forgets a key and keeps the configured false-positive rate', () => {
+  const filter = BitBloom.create(20_000, 0.01);
+  for (let i = 0; i < 20_000; i++) filter.add(`c1:${i.toString(16).padStart(64, '0')}`);
+  for (let i = 0; i < 20_000; i++) assert.ok(filter.has(`c1:${i.toString(16).padStart(64, '0')}`), `key ${i}`);
+  let falsePositives = 0;
+  const probes = 200_000;
+  for (let i = 0; i < probes; i++) if (filter.has(`c1:absent-${i}`)) falsePositives++;
+  const rate = falsePositives / probes;
+  assert.ok(rate > 0.004 && rate < 0.016, `false-positive rate ${rate} near the configured 0.01`);
+  // Near-identical keys (one character apart, as canonical hashes of similar mail are not) still spread.
+  const similar = BitBloom.create(1000, 0.01);
+  similar.add('aaaa');
+  assert.equal(['aaab', 'baaa', 'aaa', 'aaaaa', 'AAAA'].filter((k) => similar.has(k)).length, 0);
+});
+
+test('the filter is sized like the standard formula and survives a snapshot round trip', () => {
+  const filter = BitBloom.create(1_000_000, 0.01);
+  assert.equal(filter.bits, 9_585_059);
+  assert.equal(filter.hashes, 7);
+  assert.equal(filter.byteLength, Math.ceil(9_585_059 / 8));
+  const small = BitBloom.create(5000, 0.02);
+  for (let i = 0; i < 5000; i++) small.add(`k${i}`);
+  const back = BitBloom.fromSnapshot(JSON.parse(JSON.stringify(small.snapshot())));
+  assert.ok(back);
+  for (let i = 0; i < 5000; i++) assert.ok(back.has(`k${i}`));
+  for (let i = 0; i < 2000; i++) assert.equal(back.has(`absent${i}`), small.has(`absent${i}`));
+  assert.throws(() => BitBloom.create(0, 0.01), RangeError);
+  assert.throws(() => BitBloom.create(10, 1), RangeError);
+});
+
+test('a malformed or foreign snapshot is refused, never half-loaded', () => {
+  const good = BitBloom.create(1000, 0.01).snapshot();
+  const bad: unknown[] = [
+    null, 42, 'text', [], {},
+    { ...good, hash: 'xxhash64' },
+    { ...good, bits: 63 }, { ...good, bits: 1.5 }, { ...good, bits: '9585' }, { ...good, bits: 2 ** 40 },
+    { ...good, hashes: 0 }, { ...good, hashes: 65 }, { ...good, hashes: 2.5 },
+    { ...good, data: 42 }, { ...good, data: good.data.slice(0, -8) },
+    { ...good, bits: good.bits + 64 },
+  ];
+  for (const s of bad) assert.equal(BitBloom.fromSnapshot(s), null, JSON.stringify(s)?.slice(0, 80));
+  assert.ok(BitBloom.fromSnapshot(good));
+});
+
+test('the filter file is loaded only when current: version, sizing, archive count and content are checked', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-bloom-'));
+  try {
+    const { logger, lines } = createMemoryLogger('debug');
+    const file = join(dir, 'f.json');
+    const index = new BloomIndex(file, 1000, 0.01, logger);
+    assert.equal(index.load(0), false, 'no file');
+    assert.equal(index.mayContain('k'), true, 'not ready: every key may be a copy (exact lookups)');
+    void index.rebuild((async function* () { yield 'k'; })());
+    return new Promise<void>((resolve) => setImmediate(() => {
+      assert.equal(index.mayContain('k'), true);
+      index.save(7);
+      assert.equal(new BloomIndex(file, 1000, 0.01, logger).load(7), true);
+      assert.equal(new BloomIndex(file, 1000, 0.01, logger).load(8), false, 'archive count changed');
+      assert.equal(new BloomIndex(file, 2000, 0.01, logger).load(7), false, 'sized for another count');
+      assert.equal(new BloomIndex(file, 1000, 0.02, logger).load(7), false, 'another rate');
+      const loaded = new BloomIndex(file, 1000, 0.01, logger);
+      loaded.load(7);
+      assert.equal(loaded.mayContain('k'), true);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      writeFileSync(file, JSON.stringify({ ...saved, filter: { hash: BLOOM_HASH, bits: 64, hashes: 1, data: '' } }));
+      assert.equal(new BloomIndex(file, 1000, 0.01, logger).load(7), false, 'malformed filter');
+      assert.ok(lines.some((l) => l.msg === 'Dedup filter file is malformed; rebuilding it'));
+      writeFileSync(file, '{"version": 2, "expec');
+      assert.equal(new BloomIndex(file, 1000, 0.01, logger).load(7), false, 'truncated JSON');
+      assert.ok(lines.some((l) => l.msg === 'Dedup filter file unreadable; rebuilding it'));
+      writeFileSync(file, JSON.stringify({ ...saved, version: 1 }));
+      assert.equal(new BloomIndex(file, 1000, 0.01, logger).load(7), false, 'older format');
+      resolve();
+    }));
+  } finally {
+    setImmediate(() => rmSync(dir, { recursive: true, force: true }));
+  }
 });

@@ -130,3 +130,23 @@ test('unknown addresses: unassigned files a copy into the unmatched archive; cre
   assert.deepEqual(created, ['new.person/Sent']);
   assert.deepEqual((await archive.getUser('new.person'))?.addresses, ['new.person@corp.example']);
 });
+
+test('journal addresses are folded once per configured list and a changed list is honoured at once', async () => {
+  const { participantsOf } = await import('../../../core/router/participants.ts');
+  const rules = { ...defaultConfig().routing, journalAddresses: ['Journal@Example.com'] };
+  const headers = parseHeaderBlock(Buffer.from('Subject: x\r\n\r\n'));
+  const context: MessageContext = {
+    intakeId: 'i1', envelope: { mailFrom: 'carol@else.org', rcptTo: ['journal@example.COM', 'alice@example.com'] },
+    session: { listener: 'smtp', remoteAddress: '127.0.0.1', helo: 'h', user: null }, receivedAt: '2026-01-01T00:00:00.000Z', size: 10,
+    sha256: '0', headers, summary: summarize(headers), journal: null, assign: null, open: () => Readable.from([Buffer.alloc(0)]),
+  };
+  const recipients = (): string[] => participantsOf(context, rules).participants.filter((p) => p.role === 'recipient').map((p) => p.address);
+  assert.deepEqual(recipients(), ['alice@example.com'], 'the journal address is never a participant');
+  assert.deepEqual(recipients(), ['alice@example.com'], 'same answer from the folded list');
+  rules.journalAddresses[0] = 'alice@EXAMPLE.com'; // changed in place: same array, other entry
+  assert.deepEqual(recipients(), ['journal@example.COM']);
+  rules.journalAddresses.push('journal@example.com');
+  assert.deepEqual(recipients(), [], 'only journal addresses left: nothing from the envelope');
+  rules.journalAddresses = [];
+  assert.deepEqual(recipients(), ['journal@example.COM', 'alice@example.com']);
+});
