@@ -3,10 +3,15 @@
 // capturing nothing. Whatever ratio it reaches against the direct path is the most any proxy process
 // on this machine can reach (it adds two socket hops and a process to schedule, as Postern does).
 //   node --import tsx test/bench/bare-relay.ts <listen-port> <upstream-host:port>
-// startBareRelay() spawns it and resolves once it listens.
+// startBareRelay() spawns it and resolves once it listens. startHaproxy() runs HAProxy (C, event
+// loop, TCP mode, from Debian's haproxy package) the same way: a production-grade byte pipe, the
+// ceiling for a proxy written in C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -27,6 +32,59 @@ export async function startBareRelay(port: number, upstream: string): Promise<Ba
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await once(child, 'exit');
+    },
+  };
+}
+
+async function waitListening(port: number, child: ChildProcess, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The byte pipes a bench measures as ceilings: name for the output, and how to start one. */
+export const CEILINGS: ReadonlyArray<{ name: string; start(port: number, upstream: string): Promise<BareRelay | null> }> = [
+  { name: 'bare Node byte pipe', start: startBareRelay },
+  { name: 'HAProxy (TCP mode)', start: startHaproxy },
+];
+
+/** HAProxy in TCP mode from `port` to `upstream` (host:port), in the foreground; null when not installed. */
+export async function startHaproxy(port: number, upstream: string): Promise<BareRelay | null> {
+  const bin = '/usr/sbin/haproxy';
+  try {
+    await new Promise<void>((resolve, reject) => spawn(bin, ['-v'], { stdio: 'ignore' }).once('error', reject).once('exit', () => resolve()));
+  } catch {
+    return null;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'postern-bench-haproxy-'));
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(cfg, [
+    'global', '  maxconn 4000',
+    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 120s', '  timeout server 120s',
+    'frontend bench', `  bind 127.0.0.1:${port}`, '  default_backend upstream',
+    'backend upstream', `  server up ${upstream}`, '',
+  ].join('\n'));
+  const child = spawn(bin, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitListening(port, child);
+  return {
+    port, child,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -14,7 +14,7 @@ import { startDovecot } from '../interop/dovecot.ts';
 import { freePort, startPostern } from '../interop/harness.ts';
 import { Pop3TestClient } from '../protocol/pop3-helpers.ts';
 import { describeMachineCpu, readMachineCpu } from './machine-cpu.ts';
-import { startBareRelay } from './bare-relay.ts';
+import { CEILINGS } from './bare-relay.ts';
 
 export interface Pop3BenchOptions {
   /** Messages retrieved per pass (spread over the sessions' mailboxes). */
@@ -33,8 +33,8 @@ export interface Pop3BenchResult {
   proxied: number;
   /** Messages per second through Postern when every message is already archived (dedup). */
   proxiedAgain: number;
-  /** Messages per second through a bare Node byte pipe (bare-relay.ts): the ceiling for any proxy process here. */
-  bareRelay: number;
+  /** Messages per second through each byte pipe of bare-relay.ts (no parsing, no capture): the ceilings here. */
+  ceilings: Array<{ name: string; rate: number }>;
 }
 
 const PASSWORD = 'bench-pw';
@@ -186,15 +186,21 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
     await pass(dc.pop3Port, users); // warm Dovecot's caches and indexes
     const { rate: direct, machine: directCpu } = await pass(dc.pop3Port, users);
     log(`  direct from Dovecot:          ${direct.toFixed(0)} msg/s  (${directCpu})`);
-    const bare = await startBareRelay(await freePort(), `127.0.0.1:${dc.pop3Port}`);
-    let bareRelay: number;
-    try {
-      await pass(bare.port, users);
-      const r = await pass(bare.port, users);
-      bareRelay = r.rate;
-      log(`  bare Node byte pipe:          ${bareRelay.toFixed(0)} msg/s  (${(bareRelay / direct).toFixed(2)}x direct: the ceiling for a proxy process here; ${r.machine})`);
-    } finally {
-      await bare.stop();
+    const ceilings: Pop3BenchResult['ceilings'] = [];
+    for (const ceiling of CEILINGS) {
+      const pipe = await ceiling.start(await freePort(), `127.0.0.1:${dc.pop3Port}`);
+      if (!pipe) {
+        log(`  ${ceiling.name}: not installed (test/interop/install-deps.sh installs it)`);
+        continue;
+      }
+      try {
+        await pass(pipe.port, users);
+        const r = await pass(pipe.port, users);
+        ceilings.push({ name: ceiling.name, rate: r.rate });
+        log(`  ${`${ceiling.name}:`.padEnd(30)}${r.rate.toFixed(0)} msg/s  (${(r.rate / direct).toFixed(2)}x direct: a proxy that does nothing else; ${r.machine})`);
+      } finally {
+        await pipe.stop();
+      }
     }
     const pid = listenerPid(pop3Port);
     const cpu = (since: number): string => `; Postern CPU ${((1000 * (cpuSeconds(pid) - since)) / total).toFixed(2)} ms/message`;
@@ -231,7 +237,7 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
     const archived = (await srv.waitDrained(120_000)).archive.messages;
     if (process.env.BENCH_KEEP_LOG) copyFileSync(srv.logFile, process.env.BENCH_KEEP_LOG);
     if (archived < total + warmCount) throw new Error(`Only ${archived} of ${total + warmCount} messages archived`);
-    return { direct, proxied, proxiedAgain, bareRelay };
+    return { direct, proxied, proxiedAgain, ceilings };
   } finally {
     await srv?.stop();
     await dc.stop();

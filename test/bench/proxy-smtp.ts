@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
 import { describeMachineCpu, readMachineCpu } from './machine-cpu.ts';
-import { startBareRelay } from './bare-relay.ts';
+import { CEILINGS } from './bare-relay.ts';
 
 export interface SmtpProxyBenchOptions {
   messages?: number;
@@ -85,7 +85,7 @@ async function timeSource(port: number, o: Required<Omit<SmtpProxyBenchOptions, 
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promise<{ direct: number; proxied: number; bareRelay: number }> {
+export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promise<{ direct: number; proxied: number; ceilings: Array<{ name: string; rate: number }> }> {
   const o = { messages: opts.messages ?? 5000, sessions: opts.sessions ?? 8, size: opts.size ?? 20000, reuse: opts.reuse ?? false };
   const warm = opts.warmup ?? 1000;
   const log = opts.log ?? (() => undefined);
@@ -100,16 +100,23 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
     const directSeconds = await timeSource(sinkPort, o);
     const direct = o.messages / directSeconds;
     log(`direct  : ${o.messages} messages in ${directSeconds.toFixed(2)} s = ${direct.toFixed(0)} msg/s (${describeMachineCpu(machine0, readMachineCpu(), o.messages)})`);
-    const bare = await startBareRelay(await freePort(), `127.0.0.1:${sinkPort}`);
-    let bareRelay: number;
-    try {
-      await timeSource(bare.port, { ...o, messages: Math.min(200, o.messages) });
-      const bareMachine = readMachineCpu();
-      const bareSeconds = await timeSource(bare.port, o);
-      bareRelay = o.messages / bareSeconds;
-      log(`bare    : ${o.messages} messages in ${bareSeconds.toFixed(2)} s = ${bareRelay.toFixed(0)} msg/s through a bare Node byte pipe, ${(bareRelay / direct).toFixed(2)}x direct: the ceiling for a proxy process here (${describeMachineCpu(bareMachine, readMachineCpu(), o.messages)})`);
-    } finally {
-      await bare.stop();
+    const ceilings: Array<{ name: string; rate: number }> = [];
+    for (const ceiling of CEILINGS) {
+      const pipe = await ceiling.start(await freePort(), `127.0.0.1:${sinkPort}`);
+      if (!pipe) {
+        log(`ceiling : ${ceiling.name} not installed (test/interop/install-deps.sh installs it)`);
+        continue;
+      }
+      try {
+        await timeSource(pipe.port, { ...o, messages: Math.min(200, o.messages) });
+        const m0 = readMachineCpu();
+        const seconds = await timeSource(pipe.port, o);
+        const rate = o.messages / seconds;
+        ceilings.push({ name: ceiling.name, rate });
+        log(`ceiling : ${o.messages} messages in ${seconds.toFixed(2)} s = ${rate.toFixed(0)} msg/s through ${ceiling.name}, ${(rate / direct).toFixed(2)}x direct: a proxy that does nothing else (${describeMachineCpu(m0, readMachineCpu(), o.messages)})`);
+      } finally {
+        await pipe.stop();
+      }
     }
 
     const relayPort = await freePort();
@@ -139,7 +146,7 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
         log(`cpu     : Postern ${((1000 * (relayCpu - cpu0)) / o.messages).toFixed(2)} ms CPU per message while relaying, ${((1000 * (cpu1 - cpu0)) / o.messages).toFixed(2)} ms with archiving (all threads)`);
       }
       log(`ratio   : ${(proxied / direct).toFixed(2)}x direct (target >= 0.7)`);
-      return { direct, proxied, bareRelay };
+      return { direct, proxied, ceilings };
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers used by the interop tier and the benches:
 #   swaks (+ the Perl TLS modules its --tls needs), postfix (+ smtp-source/smtp-sink),
-#   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl.
+#   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl,
+#   haproxy (bench:proxy's C byte-pipe ceiling).
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -33,6 +34,7 @@ declare -A PROVIDER=(
   [mutt]=mutt
   [tmux]=tmux
   [openssl]=openssl
+  [/usr/sbin/haproxy]=haproxy
 )
 
 missing_pkgs=()
@@ -49,7 +51,7 @@ done
 stop_services() {
   # Stop/disable anything the packages may have auto-started (systemd or sysv).
   local svc
-  for svc in postfix prometheus prometheus-node-exporter dovecot fetchmail; do
+  for svc in postfix prometheus prometheus-node-exporter dovecot fetchmail haproxy; do
     if command -v systemctl >/dev/null 2>&1; then
       if [ -d /run/systemd/system ]; then
         systemctl stop "$svc" >/dev/null 2>&1 || true
@@ -87,7 +89,7 @@ perl_module_present Net::SSLeay || missing_pkgs+=(libnet-ssleay-perl)
 perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux)"
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy)"
   exit 0
 fi
 
