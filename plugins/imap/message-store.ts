@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
-import { computeImapData, imapDataOf, viewWindow, type ImapMessageData } from './message/index.ts';
+import { computeImapData, headerSearchValues, imapDataOf, viewWindow, type ImapMessageData } from './message/index.ts';
 
 class Lru<V> {
   private readonly map = new Map<string, { value: V; cost: number }>();
@@ -97,6 +97,7 @@ export class MessageStore {
   private readonly headers: Lru<Buffer>;
   private readonly blobs: Lru<Buffer>;
   private readonly fields: Lru<Buffer>;
+  private readonly searchValues: Lru<string[]>;
   private readonly sizes: Lru<number>;
 
   constructor(private readonly archive: ArchiveStore, cacheMessages: number, cacheBytes: number) {
@@ -104,6 +105,7 @@ export class MessageStore {
     this.headers = new Lru(cacheMessages, HEADER_CACHE_BYTES);
     this.blobs = new Lru(cacheMessages, cacheBytes);
     this.fields = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
+    this.searchValues = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
     const sizeEntries = cacheMessages === 0 ? 0 : SIZE_CACHE_ENTRIES;
     this.sizes = new Lru(sizeEntries, sizeEntries);
   }
@@ -126,6 +128,19 @@ export class MessageStore {
     const lines = extractField(await this.header(message), field);
     this.fields.set(key, lines, lines.length + 100);
     return lines;
+  }
+
+  /**
+   * A header field's decoded and raw values, folded for SEARCH (message/search.ts headerSearchValues),
+   * kept per message and field: a repeated SEARCH FROM/SUBJECT/HEADER decodes nothing again.
+   */
+  async headerSearchValues(message: LoadedMessage, field: string): Promise<string[]> {
+    const key = `${message.id}\u0000${field.toLowerCase()}`;
+    const cached = this.searchValues.get(key);
+    if (cached) return cached;
+    const values = headerSearchValues(await this.fieldLines(message, field), field);
+    this.searchValues.set(key, values, values.reduce((n, v) => n + 2 * v.length, 100));
+    return values;
   }
 
   /** The message with its IMAP data, or null when it does not exist. */

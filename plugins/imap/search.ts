@@ -7,7 +7,7 @@
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedCommand, type SeqRange, type Token } from './parser.ts';
 import { dayNumber, parseSearchDate, sentDay } from './encode.ts';
-import { headerMatches, textMatches } from './message/index.ts';
+import { headerValuesMatch, textMatches } from './message/index.ts';
 import type { LoadedMessage } from './message-store.ts';
 import { YIELD_EVERY, yieldToOthers } from './fetch.ts';
 
@@ -187,7 +187,7 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
       case 'header': {
         const m = await messageOf(c);
         if (!m) return false;
-        return headerMatches(await messages.fieldLines(m, key.field), key.field, key.value);
+        return headerValuesMatch(await messages.headerSearchValues(m, key.field), key.value);
       }
       case 'text': {
         const m = await messageOf(c);

@@ -26,16 +26,30 @@ function decodedValue(raw: string): string {
   }
 }
 
+/**
+ * What SEARCH HEADER/FROM/TO/… compares against: for every occurrence of `field`, its RFC 2047-decoded
+ * value and its raw value, both folded (NFC, lower case). Empty when the field is absent. Cacheable:
+ * it depends only on the header bytes.
+ */
+export function headerSearchValues(headerBytes: Buffer, field: string): string[] {
+  const name = field.toLowerCase();
+  const out: string[] = [];
+  for (const f of headerFieldsOf(headerBytes.subarray(0, MAX_HEADER_BYTES))) {
+    if (f.name.toLowerCase() === name) out.push(fold(decodedValue(f.value)), fold(f.value));
+  }
+  return out;
+}
+
+/** Case-insensitive substring of any value from headerSearchValues(); an empty needle asks whether the field is present. */
+export function headerValuesMatch(values: readonly string[], needle: string): boolean {
+  if (values.length === 0) return false;
+  const want = fold(needle);
+  return want === '' || values.some((v) => v.includes(want));
+}
+
 /** SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT: case-insensitive substring of the decoded (RFC 2047) header values; empty needle = field present. */
 export function headerMatches(headerBytes: Buffer, field: string, needle: string): boolean {
-  const name = field.toLowerCase();
-  const want = fold(needle);
-  for (const f of headerFieldsOf(headerBytes.subarray(0, MAX_HEADER_BYTES))) {
-    if (f.name.toLowerCase() !== name) continue;
-    if (want === '') return true;
-    if (fold(decodedValue(f.value)).includes(want) || fold(f.value).includes(want)) return true;
-  }
-  return false;
+  return headerValuesMatch(headerSearchValues(headerBytes, field), needle);
 }
 
 function textDecoder(charset: string | undefined): TextDecoder {
