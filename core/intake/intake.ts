@@ -231,9 +231,11 @@ export class Intake {
     return raw ? (JSON.parse(raw.toString('utf8')) as IntakeRecord) : null;
   }
 
-  async list(limit = 1000): Promise<IntakeRecord[]> {
+  /** Entries in id order, at most `limit`, starting after the id `after` (paging). */
+  async list(limit = 1000, after?: string): Promise<IntakeRecord[]> {
     const out: IntakeRecord[] = [];
-    for await (const [, v] of this.kv.entries({ gte: REC, lt: prefixEnd(REC), limit })) out.push(JSON.parse(v.toString('utf8')) as IntakeRecord);
+    const from = after === undefined ? { gte: REC } : { gt: REC + after };
+    for await (const [, v] of this.kv.entries({ ...from, lt: prefixEnd(REC), limit })) out.push(JSON.parse(v.toString('utf8')) as IntakeRecord);
     return out;
   }
 

@@ -26,6 +26,8 @@ export interface QueueOptions {
 }
 
 const DEFAULT_MAX_INLINE_BYTES = 32 * 1024 * 1024;
+/** Intake records read per step of a rescan. */
+const RESCAN_PAGE = 1000;
 
 export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void>;
 
@@ -45,6 +47,11 @@ export class QueueManager {
   private readonly deferred = new Map<string, IntakeRecord>();
   /** Ids ready or running, so a rescan never hands the same entry out twice. */
   private readonly tracked = new Set<string>();
+  /**
+   * Ids whose run ended while a rescan was reading the intake: the listing may show them as they were
+   * before (still active), and handing them out again would archive a removed entry a second time.
+   */
+  private readonly endedDuringScan = new Set<string>();
   private running = 0;
   /** Bytes of inline message data held by queued (not yet running) entries. */
   private inlineBytes = 0;
@@ -159,6 +166,7 @@ export class QueueManager {
       void this.run(item).finally(() => {
         this.running -= 1;
         this.tracked.delete(item.record.id);
+        if (this.scanning) this.endedDuringScan.add(item.record.id);
         if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
         this.pump();
       });
@@ -170,14 +178,24 @@ export class QueueManager {
     this.scanning = true;
     this.overflow = false;
     try {
-      for (const r of await this.intake.list(this.maxReady + this.tracked.size)) {
-        if (r.state === 'active' && !this.tracked.has(r.id)) this.push({ record: r, inline: null, queuedAt: 0 });
+      // Page through the whole intake (held, corrupt and running entries are listed too) until the
+      // ready list is full again (push sets overflow: the next rescan goes on) or the end is reached.
+      let after: string | undefined;
+      scan: for (;;) {
+        const page = await this.intake.list(RESCAN_PAGE, after);
+        for (const r of page) {
+          if (r.state !== 'active' || this.tracked.has(r.id) || this.deferred.has(r.id) || this.endedDuringScan.has(r.id)) continue;
+          if (!this.push({ record: r, inline: null, queuedAt: 0 })) break scan;
+        }
+        if (page.length < RESCAN_PAGE) break;
+        after = (page[page.length - 1] as IntakeRecord).id;
       }
     } catch (err) {
       this.log.error('Rescanning the intake failed', { err: errorMessage(err) });
       this.overflow = true;
     } finally {
       this.scanning = false;
+      this.endedDuringScan.clear();
       this.pump();
     }
   }

@@ -281,8 +281,9 @@ function writeBody(out: HashWriter, raw: Buffer, start: number): number {
 }
 
 function canonicalHashUnsafe(raw: Buffer, parsed: HeaderBlock | undefined): string {
-  // A complete block parsed by the caller from the same first 1 MiB is exactly what parsing here gives.
-  const block = parsed?.complete && parsed.headerBytes <= raw.length ? parsed : parseHeaderBlock(raw, HEADER_LIMIT);
+  // A complete block parsed by the caller from the same first bytes is exactly what parsing here gives,
+  // as long as it ends within this function's own limit (the caller may scan further).
+  const block = parsed?.complete && parsed.headerBytes <= raw.length && parsed.headerBytes <= HEADER_LIMIT ? parsed : parseHeaderBlock(raw, HEADER_LIMIT);
   const limit = Math.min(HEADER_LIMIT, raw.length);
 
   // The bytes parseHeaderBlock decoded, and where the body (or the unparsed rest) begins.

@@ -243,9 +243,10 @@ export class KvArchiveWriter {
     if (isNew) {
       const sha = commit.blob.sha256;
       // This group's own change first, then the stored manifest read with the group's lookup.
-      let manifest = g.blobs.get(sha) ?? g.manifests.get(sha) ?? null;
-      if (!manifest && !g.manifests.has(sha)) {
-        const raw = await this.kv.get(keys.blob(sha));
+      // Parsed here, inside this commit's own try: an unreadable manifest fails this commit only.
+      let manifest = g.blobs.get(sha) ?? null;
+      if (!manifest) {
+        const raw = g.manifests.has(sha) ? (g.manifests.get(sha) ?? null) : await this.kv.get(keys.blob(sha));
         manifest = raw ? parse<BlobManifest>(raw) : null;
       }
       if (!manifest && !q.inline && (commit.blob.size <= CHUNK_SIZE || !(await this.kv.get(keys.chunk(sha, 0))))) {
@@ -286,7 +287,7 @@ export class KvArchiveWriter {
 
 /** What a group being built holds: its lookups, the state its commits change, and the ops so far. */
 interface Group {
-  folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; manifests: Map<string, BlobManifest | null>;
+  folders: Map<string, FolderState>; blobs: Map<string, BlobManifest>; manifests: Map<string, Buffer | null>;
   messages: Map<string, MessageRecord>; captures: Map<string, string>; replayed: Set<string>;
   byIdentity: Map<string, string>; filed: Map<string, Filed>; stats: StoredStats; ops: KvOp[];
 }
@@ -319,8 +320,7 @@ function applyLookup(g: Group, group: QueuedCommit[], lookup: { identities: stri
     if (owner) g.byIdentity.set(id, owner.toString('utf8'));
   });
   lookup.shas.forEach((sha, i) => {
-    const raw = known[group.length + lookup.identities.length + i];
-    g.manifests.set(sha, raw ? parse<BlobManifest>(raw) : null);
+    g.manifests.set(sha, known[group.length + lookup.identities.length + i] ?? null);
   });
   for (const id of g.captures.keys()) g.replayed.add(id);
 }

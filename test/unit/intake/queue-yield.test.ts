@@ -52,7 +52,7 @@ async function until(cond: () => boolean, timeoutMs = 20000): Promise<void> {
 }
 
 test('entries committed during a burst wait for the pause after it, then are all archived', async () => {
-  const { q, started } = queue({ archiveMaxLagMs: 60000, archiveQuietMs: 1500 });
+  const { q, started } = queue({ archiveMaxLagMs: 60000, archiveQuietMs: 4000 });
   q.start([]);
   const ids: string[] = [];
   for (let i = 0; i < 20; i++) {
@@ -60,7 +60,7 @@ test('entries committed during a burst wait for the pause after it, then are all
     q.enqueue(c.record, c.inline);
     ids.push(c.record.id);
   }
-  // Back-to-back commits are milliseconds apart, far inside the 1.5 s quiet period.
+  // Back-to-back commits are milliseconds apart, far inside the 4 s quiet period.
   assert.equal(started.size, 0, 'nothing archived while messages keep arriving');
   assert.equal(q.pending, 20);
   await until(() => started.size === 20);

@@ -103,3 +103,14 @@ test('a commit whose stream is longer than declared is refused, and the rest of 
     assert.equal((await store.stats()).messages, 1);
   });
 });
+
+test('an unreadable blob manifest fails only the commit that needs it, not the rest of its group', async () => {
+  await withStore(async (store, engine) => {
+    const bad = commitOf({ n: 'bad', bytes: mailBytes('bad'), fileInto: [INBOX('alice')] });
+    await engine.write([{ type: 'put', key: keys.blob(bad.blob.sha256), value: Buffer.from('{not json') }], { sync: true });
+    const others = Array.from({ length: 5 }, (_, i) => commitOf({ n: `other-${i}`, fileInto: [INBOX('alice')] }));
+    const settled = await Promise.allSettled([store.commit(others[0]!), store.commit(bad), ...others.slice(1).map((c) => store.commit(c))]);
+    assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    assert.equal((await store.stats()).messages, 5);
+  });
+});
