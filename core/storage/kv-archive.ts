@@ -167,6 +167,21 @@ export class KvArchiveStore implements ArchiveStore {
     return raw ? parse<MessageRecord>(raw) : null;
   }
 
+  setMessageAttribute(messageId: string, name: string, value: unknown): Promise<void> {
+    if (!/^[a-z][a-z0-9-]{0,63}$/.test(name)) return Promise.reject(new PosternError('INVALID_INPUT', `Attribute name "${name.slice(0, 80)}" is not valid`));
+    const encoded = JSON.stringify(value);
+    if (encoded === undefined) return Promise.reject(new PosternError('INVALID_INPUT', `Attribute "${name}" must be a JSON value`));
+    // In the writer, between commit groups: a merge adding a capture cannot interleave and be lost.
+    return this.writer.exclusive(async () => {
+      const raw = await this.kv.get(keys.message(messageId));
+      if (!raw) throw new PosternError('NOT_FOUND', `Message "${messageId}" does not exist`);
+      const message = parse<MessageRecord>(raw);
+      message.attributes = { ...(message.attributes ?? {}), [name]: JSON.parse(encoded) as unknown };
+      // Not synced: derived data, recomputed if a crash loses it.
+      await this.kv.write([{ type: 'put', key: keys.message(messageId), value: Buffer.from(JSON.stringify(message)) }], { sync: false });
+    });
+  }
+
   async openBlob(blobId: string): Promise<Readable | null> {
     const raw = await this.kv.get(keys.blob(blobId));
     if (!raw) return null;

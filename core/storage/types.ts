@@ -239,6 +239,13 @@ export interface ArchiveStore {
   listEntries(user: string, folder: string, options?: ListOptions): Promise<ArchiveEntry[]>;
   getEntry(user: string, folder: string, uid: number): Promise<ArchiveEntry | null>;
   getMessage(id: string): Promise<MessageRecord | null>;
+  /**
+   * Sets attributes[name] of a stored message: derived data a plugin computes later for messages
+   * archived before it stored that data (or in an older format). Touches nothing else of the message
+   * (bytes, captures, flags, entries); serialised with commits, so a concurrent merge is never lost.
+   * NOT_FOUND when the message does not exist; name: lower-case letters, digits, "-".
+   */
+  setMessageAttribute(messageId: string, name: string, value: unknown): Promise<void>;
   /** The original bytes, streamed; null when the blob does not exist. */
   openBlob(blobId: string): Promise<Readable | null>;
   stats(): Promise<ArchiveStats>;

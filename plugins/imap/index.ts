@@ -76,7 +76,7 @@ export default definePlugin({
     const material = await loadTls(config.tls, core.dataDir, hostname, log);
     const server = new ImapServer({
       config, archive, hooks, log, metrics, indexes,
-      messages: new MessageStore(archive, config.cacheMessages, config.cacheBytes),
+      messages: new MessageStore(archive, config.cacheMessages, config.cacheBytes, (id, err) => log.warn('Storing recomputed IMAP data failed; it is recomputed on next use', { messageId: id, err: errorMessage(err) })),
       throttle: new LoginThrottle(config.throttle),
       receivedFolder: core.routing.receivedFolder,
       sentFolder: core.routing.sentFolder,

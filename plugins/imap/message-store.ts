@@ -1,6 +1,6 @@
 // What FETCH and SEARCH need of one archived message: its blob id and precomputed IMAP data (stored
 // with the message at archive time; computed from the blob for messages archived before the plugin or
-// with an earlier data format, and kept in the LRU), its size and top-level header in the IMAP view
+// with an earlier data format, then stored with the message and kept in the LRU), its size and top-level header in the IMAP view
 // (bare LF read as CRLF, message/crlf.ts), and its original bytes as a stream. Recently used messages,
 // sizes and headers are kept in bounded LRUs (by count and by bytes), so repeated FETCH/SEARCH read no storage.
 import { Readable } from 'node:stream';
@@ -100,7 +100,12 @@ export class MessageStore {
   private readonly searchValues: Lru<string[]>;
   private readonly sizes: Lru<number>;
 
-  constructor(private readonly archive: ArchiveStore, cacheMessages: number, cacheBytes: number) {
+  constructor(
+    private readonly archive: ArchiveStore,
+    cacheMessages: number,
+    cacheBytes: number,
+    private readonly onPersistError: (messageId: string, err: unknown) => void = () => undefined,
+  ) {
     this.messages = new Lru(cacheMessages, CACHE_BYTES);
     this.headers = new Lru(cacheMessages, HEADER_CACHE_BYTES);
     this.blobs = new Lru(cacheMessages, cacheBytes);
@@ -151,8 +156,11 @@ export class MessageStore {
     if (!record) return null;
     let data = imapDataOf(record.attributes);
     if (!data) {
+      // Archived before the plugin stored its data, or in an older format: compute it once and store
+      // it with the message, so neither a cache miss nor a restart scans the blob again.
       const blob = await this.openBlob(record.id, record.blobId);
       data = await computeImapData(blob as AsyncIterable<Buffer>);
+      this.archive.setMessageAttribute(record.id, 'imap', data).catch((err: unknown) => this.onPersistError(record.id, err));
     }
     const loaded: LoadedMessage = { id: record.id, blobId: record.blobId, storedSize: record.size, data };
     this.sizes.set(id, data.size, 1);

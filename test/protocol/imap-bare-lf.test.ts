@@ -154,5 +154,16 @@ describe('IMAP serves bare-LF messages as CRLF', () => {
     assert.equal(await fetch(6, 'ENVELOPE'), '* 6 FETCH (ENVELOPE (NIL "stored before" ((NIL NIL "old" "example.com")) ((NIL NIL "old" "example.com")) ((NIL NIL "old" "example.com")) NIL NIL NIL NIL NIL))');
     assert.equal(await fetch(6, 'BODYSTRUCTURE'), '* 6 FETCH (BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 23 2 NIL NIL NIL NIL))');
     assert.equal(await fetch(6, 'BODY.PEEK[]'), `* 6 FETCH (BODY[] {${view.length}}\r\n${view})`);
+    // The recomputed data is stored with the message (a restart or cache miss does not rescan the blob).
+    const deadline = Date.now() + 10000;
+    let stored: unknown;
+    while (Date.now() < deadline) {
+      stored = (await s.archive.getMessage('legacy-message'))?.attributes?.imap;
+      if ((stored as { view?: string } | undefined)?.view === 'crlf') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((stored as { view?: string; size?: number }).view, 'crlf');
+    assert.equal((stored as { size?: number }).size, view.length);
+    assert.equal((await s.archive.getMessage('legacy-message'))?.captures.length, 1, 'nothing else of the message changed');
   });
 });

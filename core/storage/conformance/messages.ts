@@ -106,6 +106,23 @@ export function describeCommitsAndReads({ withUsers }: SuiteHelpers): void {
       await store.commit(commitOf({ n: 3, fileInto: [INBOX('alice')] }));
       assert.equal((await store.getMessage('msg-3'))?.attributes, undefined, 'a message committed without attributes has none');
     }));
+
+    it('sets one attribute of a stored message later, keeping the others, its captures and a concurrent merge', () => withUsers(async (store) => {
+      await store.commit({ ...commitOf({ n: 1, fileInto: [INBOX('alice')] }), attributes: { keep: { a: 1 }, imap: 'old' } });
+      const before = await store.getMessage('msg-1');
+      await Promise.all([
+        store.setMessageAttribute('msg-1', 'imap', { view: 'crlf', size: 5 }),
+        store.commit(commitOf({ n: 2, captureId: 'cap-2', fileInto: [INBOX('bob')], mergeInto: 'msg-1' })),
+      ]);
+      const m = await store.getMessage('msg-1');
+      assert.ok(m && before);
+      assert.deepEqual(m.attributes, { keep: { a: 1 }, imap: { view: 'crlf', size: 5 } });
+      assert.equal(m.captures.length, 2, 'the merge running alongside kept its capture');
+      assert.equal(m.blobId, before.blobId);
+      assert.equal(m.size, before.size);
+      await store.setMessageAttribute('msg-3', 'imap', 1).then(() => assert.fail('unknown message'), (err: Error & { code?: string }) => assert.equal(err.code, 'NOT_FOUND'));
+      await store.setMessageAttribute('msg-1', 'Bad Name', 1).then(() => assert.fail('bad name'), (err: Error & { code?: string }) => assert.equal(err.code, 'INVALID_INPUT'));
+    }));
   });
 }
 
