@@ -22,8 +22,9 @@ interface SavedFilter {
 export class BloomIndex {
   private filter: BitBloom;
   private ready = false;
-  /** Keys added while a rebuild runs; merged into the rebuilt filter. */
+  /** Keys added while a rebuild runs; merged into the rebuilt filter (dropped if the rebuild fails). */
   private pendingDuringRebuild: string[] = [];
+  private rebuilding = false;
 
   constructor(private readonly file: string, private readonly expected: number, private readonly falsePositiveRate: number, private readonly log: Logger) {
     this.filter = BitBloom.create(expected, falsePositiveRate);
@@ -58,15 +59,21 @@ export class BloomIndex {
   async rebuild(keys: AsyncIterable<string>): Promise<number> {
     const fresh = BitBloom.create(this.expected, this.falsePositiveRate);
     let n = 0;
-    for await (const k of keys) {
-      fresh.add(k);
-      if (++n % 5000 === 0) await new Promise((r) => setImmediate(r)); // stay off the event loop's back
+    this.rebuilding = true;
+    try {
+      for await (const k of keys) {
+        fresh.add(k);
+        if (++n % 5000 === 0) await new Promise((r) => setImmediate(r)); // stay off the event loop's back
+      }
+      this.filter = fresh;
+      for (const k of this.pendingDuringRebuild) this.filter.add(k);
+      this.ready = true;
+      return n;
+    } finally {
+      // A failed rebuild leaves the filter not ready (exact lookups) and keeps no growing key list.
+      this.rebuilding = false;
+      this.pendingDuringRebuild = [];
     }
-    this.filter = fresh;
-    for (const k of this.pendingDuringRebuild) this.filter.add(k);
-    this.pendingDuringRebuild = [];
-    this.ready = true;
-    return n;
   }
 
   /** True when the key may have been seen; always true until the filter is ready (exact lookups). */
@@ -76,7 +83,7 @@ export class BloomIndex {
 
   add(key: string): void {
     this.filter.add(key);
-    if (!this.ready) this.pendingDuringRebuild.push(key);
+    if (this.rebuilding) this.pendingDuringRebuild.push(key);
   }
 
   isReady(): boolean {

@@ -194,3 +194,31 @@ test('the filter file is loaded only when current: version, sizing, archive coun
     setImmediate(() => rmSync(dir, { recursive: true, force: true }));
   }
 });
+
+test('a failed filter rebuild leaves lookups exact and keeps no list of added keys', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-bloom-fail-'));
+  try {
+    const index = new BloomIndex(join(dir, 'f.json'), 1000, 0.01, createMemoryLogger().logger);
+    async function* failing(): AsyncGenerator<string> {
+      yield 'k1';
+      index.add('added-during-rebuild');
+      throw new Error('storage went away');
+    }
+    await assert.rejects(index.rebuild(failing()), /storage went away/);
+    assert.equal(index.isReady(), false);
+    assert.equal(index.mayContain('never-added'), true, 'not ready: every lookup goes to the exact index');
+    for (let i = 0; i < 100; i++) index.add(`later-${i}`);
+    assert.equal((index as unknown as { pendingDuringRebuild: string[] }).pendingDuringRebuild.length, 0, 'keys added after the failure are not kept');
+    // A later successful rebuild makes it ready, with the keys added meanwhile.
+    async function* ok(): AsyncGenerator<string> {
+      yield 'k1';
+      index.add('added-during-second');
+    }
+    await index.rebuild(ok());
+    assert.equal(index.isReady(), true);
+    assert.equal(index.mayContain('added-during-second'), true);
+    assert.equal(index.mayContain('k1'), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
