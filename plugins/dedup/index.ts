@@ -12,6 +12,9 @@ import { canonicalHash } from '../../core/mime/canonical-hash.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { BloomIndex } from './bloom-index.ts';
 
+/** Largest Bloom filter (bytes) the plugin builds and saves. */
+const MAX_FILTER_BYTES = 256 * 1024 * 1024;
+
 export const dedupConfig = z.strictObject({
   /** Messages the filter is sized for; past it the false-positive rate rises (more exact lookups). */
   expectedMessages: z.number().int().min(1000).max(2_000_000_000).default(1_000_000),
@@ -21,6 +24,15 @@ export const dedupConfig = z.strictObject({
   saveIntervalSeconds: z.number().int().min(10).max(86400).default(300),
   /** Largest message hashed in memory; larger ones are deduplicated by identical bytes only. */
   maxHashBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+}).superRefine((c, ctx) => {
+  // The filter is saved as one base64 string: keep it well under V8's ~512 MiB string limit.
+  const bytes = Math.ceil((-c.expectedMessages * Math.log(c.falsePositiveRate)) / (Math.LN2 * Math.LN2) / 8);
+  if (bytes > MAX_FILTER_BYTES) {
+    ctx.addIssue({
+      code: 'custom', path: ['expectedMessages'],
+      message: `a filter for ${c.expectedMessages} messages at a false-positive rate of ${c.falsePositiveRate} needs ${Math.ceil(bytes / 2 ** 20)} MiB; at most ${MAX_FILTER_BYTES / 2 ** 20} MiB (lower expectedMessages or raise falsePositiveRate)`,
+    });
+  }
 });
 
 const PREFIX = 'c';

@@ -222,3 +222,13 @@ test('a failed filter rebuild leaves lookups exact and keeps no list of added ke
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the configuration refuses a filter too large to save, naming expectedMessages', async () => {
+  const { dedupConfig } = await import('../../../plugins/dedup/index.ts');
+  const big = dedupConfig.safeParse({ expectedMessages: 2_000_000_000 });
+  assert.equal(big.success, false);
+  assert.deepEqual(big.error?.issues[0]?.path, ['expectedMessages']);
+  assert.match(big.error?.issues[0]?.message ?? '', /needs 2286 MiB; at most 256 MiB/);
+  assert.equal(dedupConfig.safeParse({ expectedMessages: 200_000_000 }).success, true);
+  assert.equal(dedupConfig.safeParse({ expectedMessages: 200_000_000, falsePositiveRate: 0.0001 }).success, false);
+});
