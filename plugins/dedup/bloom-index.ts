@@ -4,7 +4,7 @@
 // filter, whose bits mean nothing to this hash family) it is rebuilt in the background from the stored
 // identity keys while exact lookups serve (never on the startup path).
 // Trusts: nothing in the file (checked, and a rebuild replaces anything unusable). Hands on: maybe/no.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from '../../core/log.ts';
 import { BitBloom, type BloomSnapshot } from './bit-bloom.ts';
 
@@ -25,6 +25,8 @@ export class BloomIndex {
   /** Keys added while a rebuild runs; merged into the rebuilt filter (dropped if the rebuild fails). */
   private pendingDuringRebuild: string[] = [];
   private rebuilding = false;
+  /** False when claim() found the previous user's in-use mark (no clean stop since); load() then refuses the file. */
+  private cleanBefore = true;
 
   constructor(private readonly file: string, private readonly expected: number, private readonly falsePositiveRate: number, private readonly log: Logger) {
     this.filter = BitBloom.create(expected, falsePositiveRate);
@@ -33,6 +35,12 @@ export class BloomIndex {
   /** Load a saved filter if it is current; returns false when a rebuild is needed. */
   load(archiveMessages: number): boolean {
     if (!existsSync(this.file)) return false;
+    if (!this.cleanBefore) {
+      // The last process to use the filter did not save it on a clean stop: keys added after its last
+      // periodic save may be missing (a message count alone cannot tell when deletions balanced them).
+      this.log.info('Dedup filter was not saved at a clean stop; rebuilding it', { file: this.file });
+      return false;
+    }
     try {
       const saved = JSON.parse(readFileSync(this.file, 'utf8')) as Partial<SavedFilter>;
       if (saved.version !== FILE_VERSION) {
@@ -95,11 +103,26 @@ export class BloomIndex {
     return this.filter.byteLength;
   }
 
-  save(archiveMessages: number): void {
+  /**
+   * Takes the saved file into use: remembers whether the previous user stopped cleanly (for load())
+   * and marks the file as possibly behind until a final save. Call before the first key is added.
+   */
+  claim(): void {
+    this.cleanBefore = !existsSync(this.inUseMarker);
+    writeFileSync(this.inUseMarker, `${process.pid}\n`, { mode: 0o600 });
+  }
+
+  /** Saves the filter; `final` (a clean stop, nothing added after it) clears the in-use mark. */
+  save(archiveMessages: number, options: { final?: boolean } = {}): void {
     if (!this.ready) return;
     const saved: SavedFilter = { version: FILE_VERSION, expected: this.expected, falsePositiveRate: this.falsePositiveRate, archiveMessages, filter: this.filter.snapshot() };
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(saved), { mode: 0o600 });
     renameSync(tmp, this.file);
+    if (options.final) rmSync(this.inUseMarker, { force: true });
+  }
+
+  private get inUseMarker(): string {
+    return `${this.file}.in-use`;
   }
 }

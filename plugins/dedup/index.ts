@@ -70,6 +70,8 @@ export default definePlugin({
     const bloom = new BloomIndex(file, config.expectedMessages, config.falsePositiveRate, app.log);
     m.bloomBytes.set(bloom.bytes());
 
+    // From here on keys are added that the saved file lacks until the final save at a clean stop.
+    bloom.claim();
     void (async () => {
       const { messages } = await archive.stats();
       if (bloom.load(messages)) {
@@ -82,18 +84,18 @@ export default definePlugin({
       m.bloomReady.set(1);
     })().catch((err: unknown) => app.log.error('Dedup filter could not be prepared; exact lookups continue', { err: errorMessage(err) }));
 
-    const save = async (): Promise<void> => {
+    const save = async (final: boolean): Promise<void> => {
       try {
-        bloom.save((await archive.stats()).messages);
+        bloom.save((await archive.stats()).messages, { final });
       } catch (err) {
         app.log.warn('Saving the dedup filter failed', { err: errorMessage(err) });
       }
     };
-    const timer = setInterval(() => void save(), config.saveIntervalSeconds * 1000);
+    const timer = setInterval(() => void save(false), config.saveIntervalSeconds * 1000);
     timer.unref();
     app.onClose(async () => {
       clearInterval(timer);
-      await save();
+      await save(true);
     });
 
     app.on('dedup', async ({ context }) => {

@@ -232,3 +232,31 @@ test('the configuration refuses a filter too large to save, naming expectedMessa
   assert.equal(dedupConfig.safeParse({ expectedMessages: 200_000_000 }).success, true);
   assert.equal(dedupConfig.safeParse({ expectedMessages: 200_000_000, falsePositiveRate: 0.0001 }).success, false);
 });
+
+test('a filter file saved before an unclean stop is rebuilt; after a clean stop it is loaded', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-bloom-claim-'));
+  const { logger } = createMemoryLogger();
+  const file = join(dir, 'f.json');
+  try {
+    // Process 1: claims the file, adds keys, saves periodically, then "crashes" (no final save).
+    const first = new BloomIndex(file, 1000, 0.01, logger);
+    first.claim();
+    assert.equal(first.load(5), false, 'no file yet');
+    first.add('before-crash');
+    (first as unknown as { ready: boolean }).ready = true; // as after its rebuild
+    first.save(5);
+    first.add('after-the-last-save'); // lost with the crash: the file lacks it
+    // Process 2: same message count (deletions balanced arrivals) — the file must not be trusted.
+    const second = new BloomIndex(file, 1000, 0.01, logger);
+    second.claim();
+    assert.equal(second.load(5), false, 'the previous process did not stop cleanly');
+    (second as unknown as { ready: boolean }).ready = true;
+    second.save(5, { final: true }); // a clean stop
+    const third = new BloomIndex(file, 1000, 0.01, logger);
+    third.claim();
+    assert.equal(third.load(5), true, 'saved at a clean stop: loaded');
+    assert.ok(existsSync(`${file}.in-use`), 'in use again until the next clean stop');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
