@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   NOT_FOUND: 'Not found',
   CONFLICT: 'Already exists',
   INVALID_INPUT: 'Input is invalid',
+  TOO_LARGE: 'Message is larger than allowed',
   INTAKE_CORRUPT: 'Intake entry is corrupt',
   UNAUTHORIZED: 'Unauthorized',
   SHUTTING_DOWN: 'Server is shutting down',

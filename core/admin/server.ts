@@ -132,6 +132,7 @@ export class AdminServer {
         : isPosternError(err, 'FORBIDDEN') ? 403
         : isPosternError(err, 'HELD') ? 423
         : isPosternError(err, 'CONFLICT') ? 409
+        : isPosternError(err, 'TOO_LARGE') ? 413
         : isPosternError(err, 'INVALID_INPUT') ? 400 : 500;
       if (status === 500) this.deps.log.error('Admin request failed', { method, path: url.pathname, err: errorMessage(err) });
       if (!res.headersSent) send(res, status, { error: errorMessage(err) });

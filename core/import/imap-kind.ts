@@ -10,7 +10,7 @@ import { errorMessage } from '../errors.ts';
 import type { JobKind, JobRunContext } from '../jobs/types.ts';
 import {
   RunTally, SOURCE_CREDENTIALS, checkSource, dayStart, resolvePassword, sleep, sourceOptions, submitMessage,
-  type ImportDeps, type SourceOptions,
+  type ImportDeps,
 } from './source.ts';
 import type { RunReport } from './report-mail.ts';
 import { tlsOptionsFor } from './tls-pin.ts';

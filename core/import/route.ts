@@ -1,8 +1,7 @@
 // Admin route POST /api/v1/import/message: one raw message (message/rfc822 body, bounded) from the
-// file importer CLI, handed to capture.submit with listener "import". With ?user=NAME the message is
+// file importer CLI, streamed into capture.submit with listener "import". With ?user=NAME the message is
 // assigned exclusively to that user's archive (folder kept from ?folder=), else the multidrop router
 // decides. Reports whether identical bytes were archived before (a duplicate). Trusts the token only.
-import { createHash } from 'node:crypto';
 import type { AdminRoutes } from '../admin/routes.ts';
 import { HttpError } from '../admin/http.ts';
 import type { CaptureService } from '../intake/capture.ts';
@@ -32,27 +31,26 @@ export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureSer
     if (user !== '' && !(await deps.archive.getUser(user))) throw new HttpError(404, `User "${user}" does not exist`);
     const declared = Number(ctx.req.headers['content-length'] ?? NaN);
     if (declared > deps.maxBytes) throw new HttpError(413, `Message exceeds ${deps.maxBytes} bytes`);
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > deps.maxBytes) throw new HttpError(413, `Message exceeds ${deps.maxBytes} bytes`);
-      parts.push(chunk);
-    }
-    if (size === 0) throw new HttpError(400, 'The message is empty');
-    const bytes = Buffer.concat(parts, size);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const duplicate = (await deps.archive.messageByIdentity(blobIdentity(sha256))) !== null;
     const assign: Assignment | undefined = user === '' ? undefined : {
       user, direction: direction as Assignment['direction'], exclusive: true, reason: `import --user ${user}`,
       ...(folder !== '' ? { folder } : {}),
     };
-    const record = await deps.capture.submit(bytes, {
+    // Streamed into the intake (hashed once there); whether these bytes were archived before is
+    // asked once they are all spooled, before the commit.
+    let duplicate = false;
+    // A body over maxBytes fails with TOO_LARGE (413).
+    const record = await deps.capture.submit(ctx.req as AsyncIterable<Buffer>, {
       listener: 'import',
       envelope: { mailFrom: '', rcptTo: [] },
       session: { remoteAddress: ctx.req.socket.remoteAddress ?? '', helo: 'import', user: null },
       ...(assign ? { assign } : {}),
-    }, { maxBytes: deps.maxBytes });
+    }, {
+      maxBytes: deps.maxBytes,
+      async beforeCommit({ sha256, size }) {
+        if (size === 0) throw new HttpError(400, 'The message is empty');
+        duplicate = (await deps.archive.messageByIdentity(blobIdentity(sha256))) !== null;
+      },
+    });
     const body: ImportReply = { id: record.id, size: record.size, sha256: record.sha256, duplicate };
     return { status: 201, body };
   }, 'import');

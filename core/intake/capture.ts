@@ -9,6 +9,8 @@ import { PosternError } from '../errors.ts';
 export interface CaptureOptions {
   /** Refuse (and discard) messages larger than this many bytes. */
   maxBytes?: number;
+  /** Called once every byte is spooled, before the commit; throwing discards the message. */
+  beforeCommit?(complete: { sha256: string; size: number }): Promise<void>;
 }
 
 export interface CaptureService {
@@ -27,10 +29,11 @@ export function createCaptureService(intake: Intake, enqueue: (record: IntakeRec
         for await (const chunk of chunks) {
           const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
           if (options.maxBytes !== undefined && writer.bytes + buf.length > options.maxBytes) {
-            throw new PosternError('INVALID_INPUT', `Message exceeds ${options.maxBytes} bytes`);
+            throw new PosternError('TOO_LARGE', `Message exceeds ${options.maxBytes} bytes`);
           }
           await writer.write(buf);
         }
+        await options.beforeCommit?.({ sha256: writer.sha256(), size: writer.bytes });
         const { record, inline } = await writer.commit(meta);
         enqueue(record, inline);
         return record;

@@ -67,6 +67,7 @@ export class IntakeWriter {
   private readonly hash = createHash('sha256');
   private file: FileHandle | null = null;
   private done = false;
+  private digest: string | null = null;
 
   constructor(private readonly intake: Intake) {}
 
@@ -79,8 +80,14 @@ export class IntakeWriter {
     return Buffer.concat(this.parts);
   }
 
+  /** SHA-256 (hex) of everything written; the message is complete from here on (no more writes). */
+  sha256(): string {
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+
   async write(chunk: Buffer): Promise<void> {
-    if (this.done) throw new PosternError('INVALID_INPUT', 'Write after the message was committed or aborted');
+    if (this.done || this.digest !== null) throw new PosternError('INVALID_INPUT', 'Write after the message was complete, committed or aborted');
     this.hash.update(chunk);
     this.size += chunk.length;
     if (this.file) {
@@ -102,7 +109,7 @@ export class IntakeWriter {
     if (this.done) throw new PosternError('INVALID_INPUT', 'Message was already committed or aborted');
     this.done = true;
     const record: IntakeRecord = {
-      id: this.id, ...meta, receivedAt: new Date().toISOString(), size: this.size, sha256: this.hash.digest('hex'),
+      id: this.id, ...meta, receivedAt: new Date().toISOString(), size: this.size, sha256: this.sha256(),
       storage: this.file ? 'file' : 'inline', state: options.state ?? 'active', attempts: 0, nextAttemptAt: 0, lastError: null,
     };
     let inline: Buffer | null = null;

@@ -41,16 +41,10 @@ export async function relayCaptured(ctx: BodyContext, n: number, meta: IntakeMet
       ctx.metrics.pop3CapturedBytes.inc(result.bytes);
     }
     ctx.log.debug(result.record ? 'POP3 message captured' : 'POP3 message already captured earlier', { msgNumber: n, bytes: result.bytes, intakeId: result.record?.id, shown });
-    if (shown) {
-      ctx.reply('.');
-      uncorkAll(ctx.client);
-    }
+    if (shown) endWithDot(ctx);
     return null;
   } catch (err) {
-    if (!(err instanceof RelayStopped)) {
-      uncorkAll(ctx.client);
-      throw err;
-    }
+    rethrowUnlessStopped(ctx, err);
     if (!shown && err.reason !== 'client') ctx.reply(`-ERR [SYS/TEMP] Message ${n} could not be archived; not deleted`);
     return stopped(ctx, err, n);
   }
@@ -63,16 +57,25 @@ export async function relayListing(ctx: BodyContext): Promise<StoppedOutcome | n
       upstream: ctx.upstream, client: ctx.client, clientWriteTimeoutMs: ctx.limits.idleTimeoutMs,
       maxBytes: ctx.limits.maxMessageSize, capture: null,
     });
-    ctx.reply('.');
-    uncorkAll(ctx.client);
+    endWithDot(ctx);
     return null;
   } catch (err) {
-    if (!(err instanceof RelayStopped)) {
-      uncorkAll(ctx.client);
-      throw err;
-    }
+    rethrowUnlessStopped(ctx, err);
     return stopped(ctx, err, null);
   }
+}
+
+/** The terminating "." leaves together with the body's last bytes, which relayBody left corked. */
+function endWithDot(ctx: BodyContext): void {
+  ctx.reply('.');
+  uncorkAll(ctx.client);
+}
+
+/** A relay that failed for another reason than RelayStopped: release the cork, let the session handle it. */
+function rethrowUnlessStopped(ctx: BodyContext, err: unknown): asserts err is RelayStopped {
+  if (err instanceof RelayStopped) return;
+  uncorkAll(ctx.client);
+  throw err;
 }
 
 /** Destroys a client connection after handing the kernel what is still corked (the status line, body bytes). */

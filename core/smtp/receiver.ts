@@ -30,8 +30,6 @@ export interface ReceiverDeps {
   onQueued(record: IntakeRecord, inline: Buffer | null): void;
 }
 
-type Callback = (err?: Error | null) => void;
-
 
 
 

@@ -5,13 +5,10 @@ import { readFileSync } from 'node:fs';
 import { isLoopback, parseHostPort } from '../config/host-port.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
 import { PosternError, errorMessage } from '../errors.ts';
-import type { HookRegistry } from '../app/hooks.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
-import type { ArchiveStore } from '../storage/types.ts';
 import { loadTls } from '../tls/dev-certificate.ts';
-import { SmtpRelay } from './relay-listener.ts';
+import { SmtpRelay, type RelayDeps } from './relay-listener.ts';
 import type { RelayUpstreamConfig } from './relay-session.ts';
 import { RELAY_OUTCOME_UNKNOWN } from './relay-transaction.ts';
 
@@ -57,16 +54,8 @@ export async function recoverHeldEntries(intake: Intake, existing: readonly Inta
   return n;
 }
 
-export interface RelayStartDeps {
-  config: Config;
-  hostname: string;
-  intake: Intake;
-  archive: ArchiveStore;
-  hooks: HookRegistry;
-  log: Logger;
-  metrics: Metrics;
-  enqueue(record: IntakeRecord, inline: Buffer | null): void;
-}
+/** What starting the relay needs: the listener's dependencies, with the whole config instead of its parts. */
+export type RelayStartDeps = Omit<RelayDeps, 'config' | 'upstream' | 'tls'> & { config: Config };
 
 /** Starts the relay listener; null (with a log line) when disabled or without an upstream. */
 export async function startRelay(deps: RelayStartDeps): Promise<{ relay: SmtpRelay; port: number } | null> {

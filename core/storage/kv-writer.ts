@@ -14,7 +14,7 @@ import { encodeChunk, encodeChunkAsync, type BlobCodecOptions, type ChunkCipher 
 import { USER_NAME, type ArchiveCommit, type ArchiveEntry, type CommitResult, type MessageRecord } from './types.ts';
 import type { EntryRetention } from '../compliance/types.ts';
 import {
-  CHUNK_SIZE, applyLookup, blobChange, dedupeTargets, groupLookup, groupOps, json, newEntry, newGroup, newMessage, ownerOf, parse, publish,
+  CHUNK_SIZE, applyLookup, blobChange, dedupeTargets, groupLookup, groupOps, newEntry, newGroup, newMessage, ownerOf, parse, publish,
   pushAll, withCapture, type BlobManifest, type Filed, type FolderState, type Group, type QueuedCommit, type StoredStats,
 } from './kv-writer-group.ts';
 

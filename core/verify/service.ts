@@ -56,7 +56,7 @@ export class VerifyService {
   }
 
   private async runNow(actor: string, options: VerifyOptions): Promise<VerifyReport> {
-    const { metrics, log, audit } = this.deps;
+    const { metrics, log } = this.deps;
     const started = Date.now();
     log.info('Integrity verification started', { actor });
     let report: VerifyReport;

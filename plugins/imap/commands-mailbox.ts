@@ -126,28 +126,26 @@ function refuse(what: string, states: CommandState[]): CommandDef {
   };
 }
 
+/** CLOSE and UNSELECT: no arguments; leave the selected state (a read-only archive never expunges). */
+function deselecting(name: string, done: string): CommandDef {
+  return {
+    states: SELECTED,
+    async run(s, cmd) {
+      expectArgs(cmd.args, 0, 0, name);
+      s.deselect();
+      return done;
+    },
+  };
+}
+
 export const MAILBOX_COMMANDS: Record<string, CommandDef> = {
   SELECT: { states: AUTHED, run: (s, cmd) => select(s, cmd, false) },
   EXAMINE: { states: AUTHED, run: (s, cmd) => select(s, cmd, true) },
   LIST: { states: AUTHED, run: (s, cmd) => list(s, cmd, 'LIST') },
   LSUB: { states: AUTHED, run: (s, cmd) => list(s, cmd, 'LSUB') },
   STATUS: { states: AUTHED, run: (s, cmd) => status(s, cmd) },
-  CLOSE: {
-    states: SELECTED,
-    async run(s, cmd) {
-      expectArgs(cmd.args, 0, 0, 'CLOSE');
-      s.deselect();
-      return 'CLOSE completed (nothing is ever expunged)';
-    },
-  },
-  UNSELECT: {
-    states: SELECTED,
-    async run(s, cmd) {
-      expectArgs(cmd.args, 0, 0, 'UNSELECT');
-      s.deselect();
-      return 'UNSELECT completed';
-    },
-  },
+  CLOSE: deselecting('CLOSE', 'CLOSE completed (nothing is ever expunged)'),
+  UNSELECT: deselecting('UNSELECT', 'UNSELECT completed'),
   SUBSCRIBE: {
     states: AUTHED,
     async run(s, cmd) {

@@ -54,6 +54,18 @@ async function login(s: Session, login: string, password: string): Promise<strin
   return `[CAPABILITY ${s.capabilities().join(' ')}] Logged in`;
 }
 
+/** NOOP and CHECK: no arguments; report new mail (EXISTS) since the last report. */
+function announcing(name: string, states: CommandState[]): CommandDef {
+  return {
+    states,
+    async run(s, cmd) {
+      noArgs(cmd);
+      await s.announce();
+      return `${name} completed`;
+    },
+  };
+}
+
 const SESSION_COMMANDS: Record<string, CommandDef> = {
   CAPABILITY: {
     states: ANY,
@@ -63,22 +75,8 @@ const SESSION_COMMANDS: Record<string, CommandDef> = {
       return 'CAPABILITY completed';
     },
   },
-  NOOP: {
-    states: ANY,
-    async run(s, cmd) {
-      noArgs(cmd);
-      await s.announce();
-      return 'NOOP completed';
-    },
-  },
-  CHECK: {
-    states: SELECTED,
-    async run(s, cmd) {
-      noArgs(cmd);
-      await s.announce();
-      return 'CHECK completed';
-    },
-  },
+  NOOP: announcing('NOOP', ANY),
+  CHECK: announcing('CHECK', SELECTED),
   LOGOUT: {
     states: ANY,
     async run(s, cmd) {

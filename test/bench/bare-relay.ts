@@ -13,6 +13,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitForPort } from '../interop/harness.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -34,23 +35,6 @@ export async function startBareRelay(port: number, upstream: string): Promise<Ba
       await once(child, 'exit');
     },
   };
-}
-
-async function waitListening(port: number, child: ChildProcess, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The byte pipes a bench measures as ceilings: name for the output, and how to start one. */
@@ -76,7 +60,7 @@ export async function startHaproxy(port: number, upstream: string): Promise<Bare
     'backend upstream', `  server up ${upstream}`, '',
   ].join('\n'));
   const child = spawn(bin, ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitListening(port, child);
+  await waitForPort(port, { child });
   return {
     port, child,
     async stop() {

@@ -10,11 +10,11 @@
 // bytes, BENCH_REUSE [0] (1 = many messages per connection, smtp-source -d). Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
+import { freePort, waitForPort } from '../interop/harness.ts';
 import { describeMachineCpu, readMachineCpu } from './machine-cpu.ts';
 import { CEILINGS } from './bare-relay.ts';
 
@@ -27,33 +27,6 @@ export interface SmtpProxyBenchOptions {
   /** Send many messages per connection (smtp-source -d) instead of one per connection. */
   reuse?: boolean;
   log?: (line: string) => void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function waitPort(port: number, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`Nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** User + system CPU seconds of a process so far (Linux /proc), null when unknown. */
@@ -93,7 +66,7 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
   const sink: ChildProcess = spawn('/usr/sbin/smtp-sink', ['-u', userInfo().username, '-m', '512', `127.0.0.1:${sinkPort}`, '512'], { stdio: 'ignore' });
   const dataDir = mkdtempSync(join(tmpdir(), 'postern-bench-relay-'));
   try {
-    await waitPort(sinkPort);
+    await waitForPort(sinkPort);
     // Warm-up, then the direct run.
     await timeSource(sinkPort, { ...o, messages: Math.min(200, o.messages) });
     const machine0 = readMachineCpu();

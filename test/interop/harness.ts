@@ -6,7 +6,7 @@
 // $TMPDIR/postern-interop-logs/ so the failure report survives the temp-dir cleanup.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,24 @@ export function freePort(): Promise<number> {
       srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port; fails when `child` exits first or at the timeout. */
+export async function waitForPort(port: number, options: { child?: ChildProcess; timeoutMs?: number } = {}): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    if (options.child && options.child.exitCode !== null) throw new Error(`exited with ${options.child.exitCode} before listening on ${port}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`Nothing listens on ${port}`);
+    await sleep(50);
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
