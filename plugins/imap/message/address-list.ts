@@ -62,6 +62,9 @@ function tokenize(s: string): Token[] {
         j = close < 0 ? s.length : close + 1;
       } else {
         while (j < s.length && !' \t\r\n()"<>@,;:'.includes(s[j] as string)) j++;
+        // A character that cannot start any token (a stray ")") is a one-character atom: every
+        // branch must consume input, or the loop would push empty atoms until memory runs out.
+        if (j === i) j = i + 1;
       }
       out.push({ kind: 'atom', text: s.slice(i, j) });
       i = j;
@@ -146,6 +149,7 @@ export function parseAddressList(value: string): ImapAddress[] {
   };
 
   while (i < tokens.length && out.length < MAX_ADDRESSES) {
+    const before = i;
     if (isSpecial(tokens[i], ',;>')) { i++; continue; }
     // A group: display-name ":" [mailbox-list] ";"
     let j = i;
@@ -162,6 +166,7 @@ export function parseAddressList(value: string): ImapAddress[] {
       continue;
     }
     mailbox(',');
+    if (i === before) i++; // defensive: never spin on a token no rule consumes
   }
   return out;
 }
