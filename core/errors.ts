@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   HELD: 'Protected by retention or legal hold',
   UPSTREAM_FAILED: 'Upstream server failed',
   POP3_UPSTREAM: 'Upstream POP3 server failed',
+  STORAGE_RECOVERING: 'Storage is recovering from a failed write',
+  MESSAGE_BUDGET: 'Message exceeded its processing budget',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,10 +1,23 @@
 // KvEngine on the `rocksdb` binding (RocksDB 6.x). Synced writes are grouped: while one synced batch is
 // being written, later callers queue, and the next batch carries all of them with a single fsync.
+// After a failed write (a full disk, an I/O error) nothing more is written to that handle: the next
+// write first closes and reopens the database, whose recovery drops the torn tail of the write-ahead
+// log and starts a new one, so no later acknowledged write can sit behind a torn record. Every synced
+// batch carries a sequence number that a ledger file beside the database witnesses (write-ledger.ts),
+// so a database that lost acknowledged writes anyway is noticed at open and the loss is kept.
 // Hands out plain strings and Buffers; no binding types escape this file.
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
-import { PosternError } from '../errors.ts';
+import { PosternError, errorMessage } from '../errors.ts';
 import type { KvEngine, KvOp, KvRange } from './kv.ts';
+import { decodeSeq, encodeSeq, readLedger, writeLedger, type WriteLoss } from './write-ledger.ts';
+
+/** Engine bookkeeping keys; no application key starts with NUL. */
+const SEQ_KEY = '\u0000engine\u0000seq';
+const LOSS_KEY = '\u0000engine\u0000losses';
+/** A failed reopen is not retried sooner than this; writes meanwhile are refused at once. */
+const RECOVERY_INTERVAL_MS = 1000;
+const LEDGER_INTERVAL_MS = 1000;
 
 interface RocksIterator {
   next(cb: (err: Error | undefined, key?: string, value?: Buffer) => void): void;
@@ -37,6 +50,12 @@ export interface RocksEngineOptions {
   maxGroupOps?: number;
   /** Called with the number of callers each synced batch carried (for metrics). */
   onGroupCommit?: (callers: number, seconds: number) => void;
+  /** A write failed: writes are refused until the database has been reopened. */
+  onWriteFailure?: (err: Error) => void;
+  /** The database was reopened after a failed write (or the attempt failed). */
+  onRecovery?: (ok: boolean, err?: Error) => void;
+  /** Synced writes the ledger had seen durable are missing from the database. */
+  onWriteLoss?: (loss: WriteLoss) => void;
 }
 
 export class RocksEngine implements KvEngine {
@@ -44,13 +63,34 @@ export class RocksEngine implements KvEngine {
   private readonly queue: PendingWrite[] = [];
   private writing = false;
   private readonly maxGroupOps: number;
+  private readonly ledgerFile: string;
+  /** Sequence of the last synced batch known durable, and the last one the ledger records. */
+  private seq = 0;
+  private ledgerSeq = 0;
+  private ledgerTimer: NodeJS.Timeout | null = null;
+  private ledgerSaving = false;
+  /** Set by a failed write; cleared only by a successful reopen. */
+  private failure: Error | null = null;
+  private recovering: Promise<void> | null = null;
+  private lastRecoveryAttempt = 0;
+  private losses_: WriteLoss[] = [];
+  private closed = false;
 
   constructor(private readonly location: string, private readonly options: RocksEngineOptions = {}) {
     this.maxGroupOps = options.maxGroupOps ?? 20000;
+    this.ledgerFile = `${location.replace(/\/+$/, '')}.ledger`;
   }
 
   async open(): Promise<void> {
     mkdirSync(this.location, { recursive: true });
+    this.closed = false;
+    this.db = await this.openDb();
+    await this.checkLedger(readLedger(this.ledgerFile).seq);
+    this.ledgerTimer = setInterval(() => void this.saveLedger(), LEDGER_INTERVAL_MS);
+    this.ledgerTimer.unref();
+  }
+
+  private async openDb(): Promise<RocksDb> {
     const db = rocksdb(this.location);
     await new Promise<void>((resolve, reject) =>
       db.open({
@@ -60,20 +100,122 @@ export class RocksEngine implements KvEngine {
         compression: this.options.compression ?? true,
       }, (err) => (err ? reject(this.ioError('open', err)) : resolve())),
     );
-    this.db = db;
+    return db;
+  }
+
+  /** Compare the database's sequence with what was known durable; record a loss, then continue from the higher. */
+  private async checkLedger(known: number | null): Promise<void> {
+    const db = this.handle();
+    const [seqRaw, lossRaw] = await this.getManyFrom(db, [SEQ_KEY, LOSS_KEY]);
+    const dbSeq = decodeSeq(seqRaw ?? null);
+    this.losses_ = lossRaw ? (JSON.parse(lossRaw.toString('utf8')) as WriteLoss[]) : [];
+    if (known !== null && known > dbSeq) {
+      const loss: WriteLoss = { detectedAt: new Date().toISOString(), batches: known - dbSeq, ledgerSeq: known, databaseSeq: dbSeq };
+      this.losses_.push(loss);
+      await this.batchOn(db, [
+        { type: 'put', key: LOSS_KEY, value: Buffer.from(JSON.stringify(this.losses_.slice(-100))) },
+        { type: 'put', key: SEQ_KEY, value: encodeSeq(known) },
+      ], true);
+      this.options.onWriteLoss?.(loss);
+    }
+    this.seq = Math.max(dbSeq, known ?? 0);
+    if (this.seq !== known) {
+      writeLedger(this.ledgerFile, this.seq);
+    }
+    this.ledgerSeq = this.seq;
+  }
+
+  /** Losses of acknowledged writes noticed at open or reopen (kept in the database). */
+  losses(): WriteLoss[] {
+    return [...this.losses_];
+  }
+
+  /** Whether a failed write left the engine refusing writes until it is reopened. */
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  private async saveLedger(): Promise<void> {
+    if (this.ledgerSaving || this.seq <= this.ledgerSeq) return;
+    this.ledgerSaving = true;
+    const seq = this.seq;
+    try {
+      writeLedger(this.ledgerFile, seq);
+      this.ledgerSeq = seq;
+    } catch {
+      // The disk may be full: the ledger stays behind (it only ever under-reports) and is retried.
+    } finally {
+      this.ledgerSaving = false;
+    }
   }
 
   async close(): Promise<void> {
     const db = this.db;
-    if (!db) return;
+    this.closed = true;
+    if (this.ledgerTimer) clearInterval(this.ledgerTimer);
+    this.ledgerTimer = null;
+    await this.recovering?.catch(() => undefined);
+    if (!db && !this.db) return;
     while (this.writing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.saveLedger();
+    const current = this.db ?? db;
     this.db = null;
-    await new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(this.ioError('close', err)) : resolve())));
+    if (!current) return;
+    await new Promise<void>((resolve, reject) => current.close((err) => (err ? reject(this.ioError('close', err)) : resolve())));
   }
 
   private handle(): RocksDb {
-    if (!this.db) throw new PosternError('STORAGE_CLOSED', `Database "${this.location}" is not open`);
+    if (!this.db) {
+      if (this.failure) throw this.recoveringError();
+      throw new PosternError('STORAGE_CLOSED', `Database "${this.location}" is not open`);
+    }
     return this.db;
+  }
+
+  private recoveringError(): PosternError {
+    return new PosternError('STORAGE_RECOVERING',
+      `Database "${this.location}" refuses writes after a failed write ("${errorMessage(this.failure)}") until it has been reopened`, { cause: this.failure });
+  }
+
+  /**
+   * Close and reopen after a failed write: RocksDB's recovery replays the write-ahead log up to the
+   * last whole record and starts a new log, so later writes cannot land behind a torn record. Reads
+   * wait for it. Attempts are at least RECOVERY_INTERVAL_MS apart; in between, writes are refused.
+   */
+  private recover(): Promise<void> {
+    this.recovering ??= (async () => {
+      if (this.closed) throw new PosternError('STORAGE_CLOSED', `Database "${this.location}" is not open`);
+      if (Date.now() - this.lastRecoveryAttempt < RECOVERY_INTERVAL_MS) throw this.recoveringError();
+      this.lastRecoveryAttempt = Date.now();
+      const old = this.db;
+      this.db = null;
+      if (old) await new Promise<void>((resolve) => old.close(() => resolve()));
+      try {
+        this.db = await this.openDb();
+        // Everything acknowledged before the failure must have survived the reopen.
+        await this.checkLedger(this.seq);
+      } catch (err) {
+        this.options.onRecovery?.(false, err as Error);
+        throw this.recoveringError();
+      }
+      this.failure = null;
+      this.options.onRecovery?.(true);
+    })().finally(() => {
+      this.recovering = null;
+    });
+    return this.recovering;
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.options.onWriteFailure?.(err);
+  }
+
+  /** Reads wait while the database is being reopened. */
+  private async readable(): Promise<RocksDb> {
+    if (this.recovering) await this.recovering.catch(() => undefined);
+    return this.handle();
   }
 
   private ioError(what: string, err: Error): PosternError {
@@ -89,7 +231,11 @@ export class RocksEngine implements KvEngine {
 
   getMany(keys: string[]): Promise<Array<Buffer | null>> {
     if (keys.length === 0) return Promise.resolve([]);
-    const db = this.handle();
+    if (this.recovering) return this.readable().then((db) => this.getManyFrom(db, keys));
+    return this.getManyFrom(this.handle(), keys);
+  }
+
+  private getManyFrom(db: RocksDb, keys: string[]): Promise<Array<Buffer | null>> {
     return new Promise((resolve, reject) =>
       db.getMany(keys, { asBuffer: true }, (err, values) => (err ? reject(this.ioError('get', err)) : resolve(keys.map((_, i) => values?.[i] ?? null)))),
     );
@@ -97,22 +243,47 @@ export class RocksEngine implements KvEngine {
 
   write(ops: KvOp[], options: { sync: boolean }): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
-    if (!options.sync) return this.batch(ops, false);
+    if (!options.sync) return this.unsynced(ops);
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
       this.flush();
     });
   }
 
+  private async unsynced(ops: KvOp[]): Promise<void> {
+    if (this.failure || this.recovering) await this.recover();
+    try {
+      await this.batch(ops, false);
+    } catch (err) {
+      if (isIoError(err)) this.fail(err as Error);
+      throw err;
+    }
+  }
+
   // async: a closed handle must reject, not throw, or flush() would leave `writing` set for good.
   private async batch(ops: KvOp[], sync: boolean): Promise<void> {
-    const db = this.handle();
+    return this.batchOn(this.handle(), ops, sync);
+  }
+
+  private batchOn(db: RocksDb, ops: KvOp[], sync: boolean): Promise<void> {
     // KvOps already have the binding's shape (abstract-leveldown copies each op itself): no second copy.
     return new Promise((resolve, reject) => db.batch(ops, { sync }, (err) => (err ? reject(this.ioError('write', err)) : resolve())));
   }
 
   private flush(): void {
     if (this.writing || this.queue.length === 0) return;
+    if (this.failure) {
+      // Nothing is written to a handle whose write failed: reopen first, or refuse what waits.
+      this.writing = true;
+      this.recover().then(() => {
+        this.writing = false;
+        this.flush();
+      }, (err: Error) => {
+        for (const w of this.queue.splice(0)) w.reject(err);
+        this.writing = false;
+      });
+      return;
+    }
     const group: PendingWrite[] = [];
     let count = 0;
     while (this.queue.length > 0) {
@@ -124,13 +295,17 @@ export class RocksEngine implements KvEngine {
     }
     this.writing = true;
     const started = process.hrtime.bigint();
-    const ops = group.length === 1 ? (group[0] as PendingWrite).ops : group.flatMap((g) => g.ops);
+    const seq = this.seq + 1;
+    const ops = group.flatMap((g) => g.ops);
+    ops.push({ type: 'put', key: SEQ_KEY, value: encodeSeq(seq) });
     this.batch(ops, true).then(
       () => {
+        this.seq = seq;
         this.options.onGroupCommit?.(group.length, Number(process.hrtime.bigint() - started) / 1e9);
         for (const g of group) g.resolve();
       },
       (err: Error) => {
+        if (isIoError(err)) this.fail(err);
         for (const g of group) g.reject(err);
       },
     ).finally(() => {
@@ -146,7 +321,7 @@ export class RocksEngine implements KvEngine {
   }
 
   async *entries(range: KvRange): AsyncIterable<[string, Buffer]> {
-    const it = this.handle().iterator({ ...range, keyAsBuffer: false, valueAsBuffer: true });
+    const it = (await this.readable()).iterator({ ...range, keyAsBuffer: false, valueAsBuffer: true });
     try {
       for (;;) {
         const item = await new Promise<[string, Buffer] | null>((resolve, reject) =>
@@ -159,4 +334,9 @@ export class RocksEngine implements KvEngine {
       await new Promise<void>((resolve) => it.end(() => resolve()));
     }
   }
+}
+
+/** A write the engine itself failed (not a closed or recovering handle). */
+function isIoError(err: unknown): boolean {
+  return err instanceof PosternError && err.code === 'STORAGE_IO';
 }
