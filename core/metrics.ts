@@ -17,6 +17,12 @@ export function createMetrics() {
     intakeDepth: new Gauge({ name: 'postern_intake_depth_messages', help: 'Messages in the intake not yet archived (active + deferred)', registers: r }),
     intakeDeferred: new Gauge({ name: 'postern_intake_deferred_messages', help: 'Messages waiting for a retry after a temporary failure', registers: r }),
     intakeCorrupt: new Gauge({ name: 'postern_intake_corrupt_messages', help: 'Messages quarantined because they could not be processed', registers: r }),
+    intakeQuarantined: new Gauge({ name: 'postern_intake_quarantined_messages', help: 'Intake entries quarantined (kept, listed by postern status) after exceeding their processing budget, failing for good or being in flight at two unclean stops', registers: r }),
+    storageWriteFailures: new Counter({ name: 'postern_storage_write_failures_total', help: 'Database writes that failed (full disk, I/O error); writes are refused until the database is reopened', labelNames: ['store'], registers: r }),
+    storageRecoveries: new Counter({ name: 'postern_storage_recoveries_total', help: 'Reopens of a database after a failed write, by outcome', labelNames: ['store', 'outcome'], registers: r }),
+    storageWriting: new Gauge({ name: 'postern_storage_writable', help: '1 while a database accepts writes, 0 after a failed write until it has been reopened', labelNames: ['store'], registers: r }),
+    storageLostWrites: new Gauge({ name: 'postern_storage_lost_write_batches', help: 'Synced write batches the write ledger saw durable that a database no longer holds (must be 0)', labelNames: ['store'], registers: r }),
+    budgetExceeded: new Counter({ name: 'postern_archiving_budget_exceeded_total', help: 'Messages whose analysis exceeded its time or memory budget (archived raw-only, flagged, quarantined)', labelNames: ['reason'], registers: r }),
     commitDuration: new Histogram({
       name: 'postern_commit_duration_seconds', help: 'Durable (fsync) commit latency', labelNames: ['store'], registers: r,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
@@ -55,6 +61,7 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
     }),
     adminRequests: new Counter({ name: 'postern_admin_requests_total', help: 'Admin API requests by status class', labelNames: ['status'], registers: r }),
+    signIns: new Counter({ name: 'postern_sign_ins_total', help: 'Password sign-in attempts (imap, api) by outcome: ok, failed, or throttled (refused unchecked)', labelNames: ['via', 'outcome'], registers: r }),
     auditRecords: new Counter({ name: 'postern_audit_records_total', help: 'Audit records written durably', registers: r }),
     auditAppendDuration: new Histogram({
       name: 'postern_audit_append_duration_seconds', help: 'Time to hash and durably append one batch of audit records', registers: r,
@@ -75,6 +82,8 @@ export function createMetrics() {
       name: 'postern_process_resident_memory_bytes', help: 'Resident set size of the Postern process', registers: r,
       collect() { this.set(process.memoryUsage.rss()); },
     }),
+    unhandledRejections: new Counter({ name: 'postern_unhandled_rejections_total', help: 'Promise rejections nobody handled (logged; the process keeps running)', registers: r }),
+    uncaughtExceptions: new Counter({ name: 'postern_uncaught_exceptions_total', help: 'Exceptions nobody caught (logged; the process then stops gracefully)', registers: r }),
     startTime: new Gauge({ name: 'postern_process_start_time_seconds', help: 'Start time of the process since the epoch', registers: r }),
   };
   m.startTime.set(Math.floor(Date.now() / 1000));

@@ -9,6 +9,7 @@ import { createMetrics } from '../metrics.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { RocksEngine } from '../storage/rocksdb-engine.ts';
 import { KvArchiveStore } from '../storage/kv-archive.ts';
+import { StorageHealth } from '../storage/storage-health.ts';
 import { aes256gcmCipher, type ChunkCipher } from '../storage/blob-codec.ts';
 import { Intake, type IntakeRecord } from '../intake/intake.ts';
 import { QueueManager } from '../intake/queue-manager.ts';
@@ -26,6 +27,8 @@ import { loadTls } from '../tls/dev-certificate.ts';
 import multidropRouter from '../router/multidrop-router.ts';
 import { isPosternError } from '../errors.ts';
 import { App } from './app.ts';
+import { SignInThrottle } from '../auth/sign-in-throttle.ts';
+import { installProcessGuard } from './process-guard.ts';
 import { HookRegistry } from './hooks.ts';
 import { setupJobs } from '../jobs/setup.ts';
 import { setupAudit } from '../audit/setup.ts';
@@ -62,19 +65,24 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   // Tuning measured with `npm run bench:smtp`: a 64 MiB memtable lets most intake entries be deleted
   // before a flush ever writes them. RocksDB's own block compression is off in both databases: intake
   // data is short-lived, and archive blobs are already compressed by the blob codec.
-  const archive = new KvArchiveStore(new RocksEngine(join(config.dataDir, 'archive'), {
+  const storageHealth = new StorageHealth(metrics, log);
+  const archiveEngine = new RocksEngine(join(config.dataDir, 'archive'), {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
     onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'archive' }, callers),
-  }), {
+    ...storageHealth.events('archive'),
+  });
+  const archive = new KvArchiveStore(archiveEngine, {
     codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile),
     retention: { policies: configuredPolicies(config.compliance), holdEverything: config.compliance.holdEverything, sentFolder: config.routing.sentFolder },
   });
-  const intake = new Intake(new RocksEngine(join(config.dataDir, 'intake'), {
+  const intakeEngine = new RocksEngine(join(config.dataDir, 'intake'), {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
     onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'intake' }, callers),
-  }), join(config.dataDir, 'intake'), config.intake.inlineMaxBytes, (seconds) => metrics.commitDuration.observe({ store: 'intake' }, seconds));
+    ...storageHealth.events('intake'),
+  });
+  const intake = new Intake(intakeEngine, join(config.dataDir, 'intake'), config.intake.inlineMaxBytes, (seconds) => metrics.commitDuration.observe({ store: 'intake' }, seconds));
 
   const hooks = new HookRegistry(log, config.hooks.timeoutMs, {
     onError: (hook, _plugin, kind) => metrics.hookFailures.inc({ hook, kind }),
@@ -85,6 +93,8 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   app.decorate('metrics', metrics);
   app.decorate('archive', archive);
   app.decorate('hooks', hooks);
+  app.decorate('signIn', new SignInThrottle(config.signIn));
+  app.decorate('storageHealth', storageHealth);
   const adminRoutes = new AdminRoutes();
   app.decorate('adminRoutes', adminRoutes);
   const listenerPorts = new Map<string, number | null>();
@@ -100,6 +110,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
 
   await archive.open();
   app.onClose('core', () => archive.close());
+  storageHealth.track('archive', archiveEngine);
   const auditing = await setupAudit(app, archive, loaded.file);
   const compliance = setupCompliance(app);
   if (!(await archive.getUser(config.routing.unmatchedUser))) {
@@ -111,6 +122,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
 
   const existing = await intake.open();
   app.onClose('core', () => intake.close());
+  storageHealth.track('intake', intakeEngine);
   const refreshIntakeGauges = (): void => {
     const c = intake.counts();
     metrics.intakeDepth.set(c.active + c.deferred);
@@ -174,6 +186,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
           intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, held: intake.heldCount(), processing: queue.active },
           archive: await archive.stats(),
           flagged: await archive.listFlagged(100),
+          durability: { refusingWrites: storageHealth.failing(), lostWrites: storageHealth.losses() },
         };
       },
     },
@@ -233,6 +246,7 @@ async function seedUsers(archive: KvArchiveStore, users: LoadedConfig['config'][
 /** `postern serve`: start, and exit 0 after a graceful shutdown on SIGTERM or SIGINT. */
 export async function serve(configFile: string | null): Promise<void> {
   const running = await startServer(loadConfig(configFile));
+  installProcessGuard({ log: running.log, metrics: running.app.service('metrics'), shutdown: (reason) => running.shutdown(reason) });
   const onSignal = (signal: NodeJS.Signals): void => {
     void running.shutdown(signal).then(() => process.exit(0), (err: unknown) => {
       running.log.error('Shutdown failed', { err: String(err) });

@@ -10,6 +10,7 @@ import type { AdminRoutes } from '../admin/routes.ts';
 import type { CaptureService } from '../intake/capture.ts';
 import type { JobService } from '../jobs/service.ts';
 import type { AuditLog } from '../audit/types.ts';
+import type { StorageHealth } from '../storage/storage-health.ts';
 
 export interface Services {
   config: Config;
@@ -27,6 +28,8 @@ export interface Services {
   audit: AuditLog;
   /** Listening ports by name (smtp, relay, pop3, imap …): modules register theirs; shown by status and the ready log line. */
   listeners: ListenerPorts;
+  /** Failures, reopens and lost writes of the embedded databases (verify and status report them). */
+  storageHealth: StorageHealth;
 }
 
 export interface ListenerPorts {

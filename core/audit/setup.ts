@@ -51,7 +51,8 @@ export async function setupAudit(app: App, archive: ArchiveStore, configFile: st
   app.decorate('audit', audit);
   app.onClose('audit', () => audit.close());
 
-  const verify = new VerifyService({ archive, metrics, log: app.service('log').child({ component: 'verify' }), audit });
+  const health = app.hasService('storageHealth') ? app.service('storageHealth') : null;
+  const verify = new VerifyService({ archive, metrics, log: app.service('log').child({ component: 'verify' }), audit, ...(health ? { writeLosses: () => health.losses() } : {}) });
   app.onClose('audit', () => verify.close());
   if (app.hasService('jobs')) app.service('jobs').registerKind(verifyJobKind(verify));
   addAuditRoutes(app.service('adminRoutes'), audit, verify, log);

@@ -238,8 +238,13 @@ export class QueueManager {
       this.log.warn('Archiving failed; entry deferred', { intakeId: record.id, attempts, retryInSeconds: Math.round(jittered * 10) / 10, err: errorMessage(err) });
       this.events.onOutcome?.('deferred', record, err);
     } catch (stateErr) {
-      // The entry stays in the intake with its old state and is retried at the next start.
-      this.log.error('Recording an intake failure failed', { intakeId: record.id, err: errorMessage(stateErr) });
+      // The new state could not be written (the intake database refuses writes, e.g. on a full disk):
+      // the entry keeps its old state there and is retried from memory on the same backoff, so it
+      // resumes once the database accepts writes again, without waiting for a restart.
+      const delay = Math.min(this.options.retryMaxSeconds, this.options.retryBaseSeconds * 2 ** Math.min(attempts - 1, 20));
+      this.deferred.set(record.id, { ...record, attempts, nextAttemptAt: Date.now() + delay * 1000 });
+      this.log.error('Recording an intake failure failed; the entry is retried from memory', { intakeId: record.id, attempts, retryInSeconds: delay, err: errorMessage(stateErr) });
+      this.events.onOutcome?.('deferred', record, err);
     }
   }
 }

@@ -14,6 +14,8 @@ export interface VerifyServiceDeps {
   metrics: Metrics;
   log: Logger;
   audit: AuditLog;
+  /** Acknowledged writes the databases found lost (reported as 'lost-writes' problems). */
+  writeLosses?: () => NonNullable<VerifyOptions['writeLosses']>;
 }
 
 export class VerifyService {
@@ -61,7 +63,7 @@ export class VerifyService {
     log.info('Integrity verification started', { actor });
     let report: VerifyReport;
     try {
-      report = await verifyArchive(this.deps.archive, options);
+      report = await verifyArchive(this.deps.archive, { ...options, writeLosses: this.deps.writeLosses?.() ?? [] });
     } catch (err) {
       this.lastFailure = errorMessage(err);
       log.error('Integrity verification failed', { err: errorMessage(err) });

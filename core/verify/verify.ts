@@ -12,6 +12,7 @@ import type { ArchiveStore, MessageRecord } from '../storage/types.ts';
 
 export const VERIFY_PROBLEM_KINDS = [
   'blob-corrupt', 'blob-hash-mismatch', 'blob-size-mismatch', 'chunk-missing', 'blob-missing', 'refcount-mismatch', 'message-missing', 'unreadable',
+  'lost-writes',
 ] as const;
 export type VerifyProblemKind = (typeof VERIFY_PROBLEM_KINDS)[number];
 
@@ -56,6 +57,8 @@ export interface VerifyReport {
 
 export interface VerifyOptions {
   signal?: AbortSignal;
+  /** Acknowledged writes the databases' write ledgers found lost (storage-health.ts). */
+  writeLosses?: Array<{ store: string; batches: number; detectedAt: string; ledgerSeq: number; databaseSeq: number }>;
   progress?: (phase: string, detail: string) => void;
 }
 
@@ -197,6 +200,12 @@ export async function verifyArchive(store: ArchiveStore, options: VerifyOptions 
     tick('entries', checked.entries);
   }
   await flush();
+  for (const l of options.writeLosses ?? []) {
+    add({
+      kind: 'lost-writes',
+      detail: `Database "${l.store}" lost ${l.batches} acknowledged synced write batch${l.batches === 1 ? '' : 'es'} (its write ledger was at ${l.ledgerSeq}, the database at ${l.databaseSeq}; found ${l.detectedAt}): mail acknowledged in that span may be missing`,
+    });
+  }
 
   return {
     ok: total === 0 && !cancelled(),
