@@ -13,8 +13,9 @@ import type { KvEngine, KvOp, KvRange } from './kv.ts';
 import { decodeSeq, encodeSeq, readLedger, writeLedger, type WriteLoss } from './write-ledger.ts';
 
 /** Engine bookkeeping keys; no application key starts with NUL. */
-const SEQ_KEY = '\u0000engine\u0000seq';
-const LOSS_KEY = '\u0000engine\u0000losses';
+const ENGINE_PREFIX = '\u0000engine\u0000';
+const SEQ_KEY = `${ENGINE_PREFIX}seq`;
+const LOSS_KEY = `${ENGINE_PREFIX}losses`;
 /** A failed reopen is not retried sooner than this; writes meanwhile are refused at once. */
 const RECOVERY_INTERVAL_MS = 1000;
 const LEDGER_INTERVAL_MS = 1000;
@@ -321,13 +322,18 @@ export class RocksEngine implements KvEngine {
   }
 
   async *entries(range: KvRange): AsyncIterable<[string, Buffer]> {
-    const it = (await this.readable()).iterator({ ...range, keyAsBuffer: false, valueAsBuffer: true });
+    // The engine's own keys (ENGINE_PREFIX) are never handed out; the limit counts only what is.
+    const { limit } = range;
+    const it = (await this.readable()).iterator({ ...range, ...(limit !== undefined ? { limit: limit + 2 } : {}), keyAsBuffer: false, valueAsBuffer: true });
+    let yielded = 0;
     try {
-      for (;;) {
+      while (limit === undefined || yielded < limit) {
         const item = await new Promise<[string, Buffer] | null>((resolve, reject) =>
           it.next((err, key, value) => (err ? reject(this.ioError('iterate', err)) : resolve(key === undefined ? null : [key, value as Buffer]))),
         );
         if (item === null) return;
+        if (item[0].startsWith(ENGINE_PREFIX)) continue;
+        yielded++;
         yield item;
       }
     } finally {
@@ -336,7 +342,12 @@ export class RocksEngine implements KvEngine {
   }
 }
 
-/** A write the engine itself failed (not a closed or recovering handle). */
+/**
+ * A write the database itself failed (I/O error, full disk, corruption): not a closed or recovering
+ * handle, and not a batch the binding refused before writing anything (an invalid key).
+ */
 function isIoError(err: unknown): boolean {
-  return err instanceof PosternError && err.code === 'STORAGE_IO';
+  if (!(err instanceof PosternError) || err.code !== 'STORAGE_IO') return false;
+  const cause = errorMessage(err.cause);
+  return !/cannot be (an empty|`null`|null|undefined)|^Invalid argument/i.test(cause);
 }
