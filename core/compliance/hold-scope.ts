@@ -5,10 +5,17 @@
 // Search expression syntax: whitespace-separated terms, all of which must match (AND). A term is
 // `field:value` or a bare `value`; a value may be double-quoted to contain spaces ("field:\"a b\"").
 // Fields: from, to, cc, subject, message-id, participant (any of from/to/cc and envelope addresses).
-// A bare value matches from, to, cc or subject. Matching is a case-insensitive substring test.
+// A bare value matches from, to, cc or subject. Matching is a case-insensitive substring test in which
+// any run of whitespace (spaces, tabs, folded line ends) counts as one space, in values and headers.
 // Example: `from:@example.com subject:"contract 42"`.
+//
+// Addresses compare as the router compares them (core/router/address-rules.ts): a hold on
+// dave@example.com covers dave+legal@example.com when "+" is the sub-address separator. Local parts
+// always compare case-insensitively here, whatever routing.localPartCase says: a hold errs on keeping.
 import { PosternError } from '../errors.ts';
 import { USER_NAME, addressKey, type MessageRecord } from '../storage/types.ts';
+import { extractAddresses } from '../mime/addresses.ts';
+import { DEFAULT_ADDRESS_RULES, withoutSubaddress, type AddressRules } from '../router/address-rules.ts';
 import { HOLD_NAME, type HoldScope, type NewHold } from './types.ts';
 import { isoInstant } from './retention-rules.ts';
 
@@ -18,6 +25,11 @@ export interface QueryTerm { field: QueryField | null; value: string }
 
 const MAX_QUERY = 1000;
 const MAX_TERMS = 32;
+
+/** Every run of whitespace as one space: a tab or a folded line end in a header equals a space. */
+function collapse(s: string): string {
+  return s.replace(/\s+/gu, ' ');
+}
 
 /** Parses a search expression into terms; INVALID_INPUT names the offending part. */
 export function parseHoldQuery(text: string): QueryTerm[] {
@@ -35,8 +47,8 @@ export function parseHoldQuery(text: string): QueryTerm[] {
     if (field !== null && !(QUERY_FIELDS as readonly string[]).includes(field)) {
       throw new PosternError('INVALID_INPUT', `Hold query field "${field}" is unknown; use ${QUERY_FIELDS.join(', ')}`);
     }
-    const value = (m[2] ?? m[3] ?? '').toLowerCase();
-    if (value === '') throw new PosternError('INVALID_INPUT', `Hold query term "${m[0].trim()}" has an empty value`);
+    const value = collapse((m[2] ?? m[3] ?? '').toLowerCase());
+    if (value.trim() === '') throw new PosternError('INVALID_INPUT', `Hold query term "${m[0].trim()}" has an empty value`);
     terms.push({ field: field as QueryField | null, value });
   }
   if (terms.length === 0) throw new PosternError('INVALID_INPUT', 'Hold query is empty');
@@ -84,12 +96,19 @@ export function validateHoldScope(s: HoldScope): HoldScope {
   return out;
 }
 
-const ADDR = /[^\s<>,;:"()[\]]+@[^\s<>,;:"()[\]]+/g;
+/** Anything address-like, for header text the address parser finds no mailbox in (a hold errs on keeping). */
+const LOOSE_ADDR = /[^\s<>,;:"()[\]]+@[^\s<>,;:"()[\]]+/g;
 
-/** Every participant address of a message, case-folded: summary From/To/Cc and all capture envelopes. */
+/**
+ * Every participant address of a message, case-folded: summary From/To/Cc (parsed as the router
+ * parses address lists, plus anything address-like) and all capture envelopes.
+ */
 export function participantsOf(m: MessageRecord): string[] {
   const set = new Set<string>();
-  for (const field of [m.from, m.to, m.cc]) for (const a of field.match(ADDR) ?? []) set.add(addressKey(a));
+  for (const field of [m.from, m.to, m.cc]) {
+    for (const a of extractAddresses(field)) set.add(addressKey(a));
+    for (const a of field.match(LOOSE_ADDR) ?? []) set.add(addressKey(a));
+  }
   for (const c of m.captures) {
     if (c.mailFrom) set.add(addressKey(c.mailFrom));
     for (const r of c.rcptTo) set.add(addressKey(r));
@@ -99,8 +118,22 @@ export function participantsOf(m: MessageRecord): string[] {
   return [...set];
 }
 
+/**
+ * The participants with, after them, the addresses they route to without their sub-address
+ * ("dave+legal@x" adds "dave@x"), so a scope naming an address covers its sub-addresses as routing does.
+ */
+export function participantKeysOf(m: MessageRecord, rules: AddressRules = DEFAULT_ADDRESS_RULES): string[] {
+  const own = participantsOf(m);
+  const set = new Set(own);
+  for (const p of own) {
+    const base = withoutSubaddress(p, rules.subaddressSeparator);
+    if (base !== null) set.add(base);
+  }
+  return [...set];
+}
+
 function termMatches(t: QueryTerm, m: MessageRecord, participants: string[]): boolean {
-  const has = (s: string | null): boolean => (s ?? '').toLowerCase().includes(t.value);
+  const has = (s: string | null): boolean => collapse((s ?? '').toLowerCase()).includes(t.value);
   switch (t.field) {
     case 'from': return has(m.from);
     case 'to': return has(m.to);
@@ -124,12 +157,12 @@ function parsedQuery(text: string): QueryTerm[] {
   return terms;
 }
 
-/** Whether a hold's scope covers an entry of `user` pointing at message `m`. */
-export function holdCovers(scope: HoldScope, user: string, m: MessageRecord): boolean {
+/** Whether a hold's scope covers an entry of `user` pointing at message `m`, under the router's address rules. */
+export function holdCovers(scope: HoldScope, user: string, m: MessageRecord, rules: AddressRules = DEFAULT_ADDRESS_RULES): boolean {
   if (scope.users && !scope.users.includes(user)) return false;
   let participants: string[] | null = null;
   if (scope.addresses) {
-    participants = participantsOf(m);
+    participants = participantKeysOf(m, rules);
     if (!scope.addresses.some((a) => participants?.includes(a))) return false;
   }
   if (scope.dateRange) {
@@ -143,7 +176,7 @@ export function holdCovers(scope: HoldScope, user: string, m: MessageRecord): bo
     }
   }
   if (scope.query) {
-    participants ??= participantsOf(m);
+    participants ??= participantKeysOf(m, rules);
     const p = participants;
     if (!parsedQuery(scope.query).every((t) => termMatches(t, m, p))) return false;
   }

@@ -78,7 +78,7 @@ export interface RetentionSubject {
   groups: string[];
   /** The owner's own addresses (case-folded keys). */
   ownAddresses: string[];
-  /** Every participant address of the message (case-folded keys). */
+  /** Every participant address of the message (case-folded keys), with their forms without a sub-address. */
   participants: string[];
   folder: string;
   direction: Direction;

@@ -4,6 +4,7 @@
 import type { Config } from '../config/schema.ts';
 import type { ArchiveStore } from '../storage/types.ts';
 import { normalizeAddress } from '../storage/types.ts';
+import { withoutSubaddress } from './address-rules.ts';
 
 export type Resolution = { user: string; via: 'address' | 'subaddress' | 'domain' };
 
@@ -16,10 +17,9 @@ export class AddressResolver {
     if (at <= 0 || at === address.length - 1) return null;
     const exact = await this.byAddress(address);
     if (exact) return { user: exact, via: 'address' };
-    const sep = this.rules.subaddressSeparator;
-    const local = address.slice(0, at);
-    if (sep !== '' && local.includes(sep)) {
-      const base = await this.byAddress(local.slice(0, local.indexOf(sep)) + address.slice(at));
+    const stripped = withoutSubaddress(address, this.rules.subaddressSeparator);
+    if (stripped !== null) {
+      const base = await this.byAddress(stripped);
       if (base) return { user: base, via: 'subaddress' };
     }
     const owner = await this.archive.userByDomain(address.slice(at + 1));

@@ -10,7 +10,8 @@ import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { addressKey, type ArchiveEntry, type ArchiveStats, type MessageRecord, type RetentionStore, type UserRecord } from './types.ts';
 import { computeRetention, extendOnly, isoInstant, validatePolicy } from '../compliance/retention-rules.ts';
-import { holdCovers, participantsOf, validateNewHold } from '../compliance/hold-scope.ts';
+import { holdCovers, participantKeysOf, validateNewHold } from '../compliance/hold-scope.ts';
+import { DEFAULT_ADDRESS_RULES, type AddressRules } from '../router/address-rules.ts';
 import type {
   DeleteResult, EntryRef, EntryRetention, HoldRecord, HoldStatus, NewHold, PurgeBatch, PurgeOptions, RetentionPolicy,
 } from '../compliance/types.ts';
@@ -39,6 +40,11 @@ export interface RetentionOptions {
   holdEverything?: boolean;
   /** Entries in this folder count as direction "sent" for policy matching. */
   sentFolder?: string;
+  /**
+   * The router's address rules (routing.subaddressSeparator …): a hold or policy naming dave@x covers
+   * mail to dave+legal@x as routing files it to dave. Default: the configuration's defaults.
+   */
+  addressRules?: AddressRules;
 }
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
@@ -112,7 +118,7 @@ export class KvRetention implements RetentionStore {
     const user = policies.length > 0 ? await this.host.getUser(entry.user) : null;
     const r = computeRetention(policies, {
       user: entry.user, groups: user?.groups ?? [], ownAddresses: (user?.addresses ?? []).map(addressKey),
-      participants: policies.length > 0 ? participantsOf(message) : [], folder: entry.folder,
+      participants: policies.length > 0 ? participantKeysOf(message, this.addressRules()) : [], folder: entry.folder,
       direction: entry.folder === (this.options.sentFolder ?? 'Sent') ? 'sent' : 'received',
     }, new Date(entry.internalDate), clean);
     return r.retainUntil === null && r.purgeAfter === null ? null : r;
@@ -124,6 +130,10 @@ export class KvRetention implements RetentionStore {
   }
 
   // ---- retention --------------------------------------------------------------------------------
+
+  private addressRules(): AddressRules {
+    return this.options.addressRules ?? DEFAULT_ADDRESS_RULES;
+  }
 
   private policies(): RetentionPolicy[] {
     return [...this.configured, ...this.stored];
@@ -229,7 +239,7 @@ export class KvRetention implements RetentionStore {
     if (this.everything || this.options.holdEverything) reasons.push('hold-everything');
     for (const h of this.holds.values()) {
       // Without its message record, an entry is held by every hold: a hold errs on the side of keeping.
-      if (h.releasedAt === null && (message === null || holdCovers(h.scope, user, message))) reasons.push(`hold:${h.name}`);
+      if (h.releasedAt === null && (message === null || holdCovers(h.scope, user, message, this.addressRules()))) reasons.push(`hold:${h.name}`);
     }
     if (retention?.retainUntil && retention.retainUntil > now) reasons.push(`retention:${retention.retainUntil}`);
     return { held: reasons.length > 0, reasons, retention };

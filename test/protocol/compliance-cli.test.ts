@@ -138,3 +138,33 @@ test('auditor create prints a timestamped name and a password once; the auditor 
   await fails(['auditor', 'get', 'carol', '1', '--as', m[1] as string], /Missing or wrong/, { POSTERN_PASSWORD: 'wrong password' });
   await fails(['delete', 'carol', 'Inbox', '1', '--as', m[1] as string], /Auditors can read archives but not change anything/, env);
 });
+
+test('a hold by address covers sub-addressed mail, and a subject phrase matches a tab or a folded subject', async () => {
+  await ok(['user', 'add', 'dave', '--address', 'dave@example.com']);
+  await ok(['hold', 'create', 'dave-case', '--address', 'dave@example.com']);
+  await ok(['hold', 'create', 'contract-42', '--query', 'subject:"contract 42"']);
+  const c = await SmtpClient.open(srv.smtpPort);
+  await c.read();
+  await c.cmd('EHLO cli.example');
+  const mails = [
+    ['dave+legal@example.com', 'From: p@client.example\r\nTo: dave+legal@example.com\r\nSubject: For the case\r\n\r\nbody\r\n'],
+    ['dave@example.com', 'From: p@client.example\r\nTo: dave@example.com\r\nSubject: About contract\t42\r\n\r\nbody\r\n'],
+    ['dave@example.com', 'From: p@client.example\r\nTo: dave@example.com\r\nSubject: About contract\r\n 42, folded\r\n\r\nbody\r\n'],
+  ] as const;
+  for (const [rcpt, body] of mails) assert.equal((await sendMail(c, 'p@client.example', [rcpt], body)).code, 250);
+  c.close();
+  await waitDrained(srv);
+  const entries = (await srv.api<{ entries: Array<{ uid: number; subject: string }> }>('GET', '/api/v1/archive/dave/messages')).entries;
+  assert.equal(entries.length, 3, 'all three filed into dave\'s Inbox');
+  const uidOf = (subject: RegExp): string => String(entries.find((e) => subject.test(e.subject))?.uid);
+  const subaddressed = uidOf(/For the case/);
+  assert.match(await ok(['retention', 'show', 'dave', subaddressed]), /^Held: +hold:dave-case$/m);
+  await fails(['delete', 'dave', 'Inbox', subaddressed], /cannot be deleted: hold:dave-case/);
+  await ok(['hold', 'release', 'dave-case']);
+  for (const uid of [uidOf(/\t42/), uidOf(/folded/)]) {
+    assert.match(await ok(['retention', 'show', 'dave', uid]), /^Held: +hold:contract-42$/m, `uid ${uid}`);
+    await fails(['delete', 'dave', 'Inbox', uid], /cannot be deleted: hold:contract-42/);
+  }
+  assert.match(await ok(['retention', 'show', 'dave', subaddressed]), /^Held: +no$/m);
+  await ok(['hold', 'release', 'contract-42']);
+});

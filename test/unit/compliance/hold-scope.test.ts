@@ -66,3 +66,25 @@ test('holdCovers ANDs the criteria of a scope', () => {
   assert.equal(holdCovers({ query: 'message-id:abc@' }, 'a', message), true);
   assert.equal(holdCovers({ users: ['alice'], query: 'subject:invoice' }, 'alice', message), false);
 });
+
+test('an address scope covers sub-addresses as the router files them (dave@ holds dave+legal@), not the reverse', () => {
+  const toDave: MessageRecord = { ...message, to: 'Dave <dave+legal@example.com>', captures: [{ ...message.captures[0]!, rcptTo: ['Dave+Legal@Example.com'] }] };
+  assert.equal(holdCovers({ addresses: ['dave@example.com'] }, 'dave', toDave), true);
+  assert.equal(holdCovers({ addresses: ['dave+legal@example.com'] }, 'dave', toDave), true);
+  assert.equal(holdCovers({ addresses: ['dave+other@example.com'] }, 'dave', toDave), false);
+  assert.equal(holdCovers({ addresses: ['dave@example.com'] }, 'dave', toDave, { localPartCase: 'insensitive', subaddressSeparator: '' }), false, 'sub-addressing off');
+  assert.equal(holdCovers({ addresses: ['dave@example.com'] }, 'dave', { ...toDave, to: '', captures: [{ ...message.captures[0]!, rcptTo: ['dave-legal@example.com'] }] }, { localPartCase: 'insensitive', subaddressSeparator: '-' }), true);
+  assert.equal(holdCovers({ addresses: ['dave@example.com'] }, 'dave', { ...toDave, to: '', captures: [{ ...message.captures[0]!, rcptTo: ['dave+legal@example.com'] }] }, { localPartCase: 'insensitive', subaddressSeparator: '-' }), false);
+  assert.equal(holdCovers({ query: 'participant:dave@example.com' }, 'dave', toDave), true);
+  assert.equal(holdCovers({ addresses: ['dave@example.com'] }, 'dave', { ...message, captures: [], to: '"Dave, Legal" <dave+legal@example.com>' }), true, 'a header address with a quoted display name');
+});
+
+test('whitespace in header values and query phrases compares collapsed: tabs and folds equal one space', () => {
+  for (const subject of ['Contract\t42 draft', 'Contract  42', 'Contract\r\n 42', 'contract \t 42']) {
+    assert.equal(holdCovers({ query: 'subject:"contract 42"' }, 'a', { ...message, subject }), true, JSON.stringify(subject));
+  }
+  assert.equal(holdCovers({ query: 'subject:"contract   42"' }, 'a', message), true, 'spaces in the phrase collapse too');
+  assert.equal(holdCovers({ query: 'subject:"contract\t42"' }, 'a', message), true);
+  assert.equal(holdCovers({ query: 'subject:"contract 42"' }, 'a', { ...message, subject: 'Contract42' }), false);
+  invalid(() => parseHoldQuery('subject:"   "'));
+});
