@@ -1,0 +1,17 @@
+// The fuzz tier's target groups, one targets module each (test/fuzz/<group>.targets.ts, exporting `group`).
+import type { FuzzGroup } from './target.ts';
+
+export const GROUP_NAMES = ['mime', 'journal', 'imap-message', 'imap-protocol', 'pop3', 'smtp', 'config', 'admin'];
+
+export function moduleOf(group: string): string {
+  return new URL(`./${group}.targets.ts`, import.meta.url).href;
+}
+
+export async function loadGroups(names: string[] = GROUP_NAMES): Promise<Array<{ module: string; group: FuzzGroup }>> {
+  const out: Array<{ module: string; group: FuzzGroup }> = [];
+  for (const name of names) {
+    const module = moduleOf(name);
+    out.push({ module, group: ((await import(module)) as { group: FuzzGroup }).group });
+  }
+  return out;
+}

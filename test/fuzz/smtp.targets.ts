@@ -1,0 +1,2 @@
+import type { FuzzGroup } from './target.ts';
+export const group: FuzzGroup = { group: 'smtp', targets: [] };
