@@ -104,6 +104,14 @@ export const ROUTING_SOURCES = [
   'received-for', 'to-cc-from-guess',
 ] as const;
 export type RoutingSource = (typeof ROUTING_SOURCES)[number];
+/**
+ * Real envelopes first (the SMTP transaction, then headers delivering MTAs add); To/Cc/From last, so a
+ * copy that carries no envelope of its own (an always_bcc copy addressed only to a journal address, an
+ * imported mailbox) is still attributed. Journal reports come before all of these.
+ */
+export const DEFAULT_ROUTING_SOURCES: RoutingSource[] = [
+  'smtp-envelope', 'x-gm-original-to', 'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to', 'to-cc-from-guess',
+];
 
 const routingSchema = z.strictObject({
     receivedFolder: z.string().min(1).default('Inbox'),
@@ -114,7 +122,7 @@ const routingSchema = z.strictObject({
     localPartCase: z.enum(['insensitive', 'sensitive']).default('insensitive'),
     subaddressSeparator: z.string().max(1).default('+'),
     journalAddresses: z.array(z.string().min(3)).default([]),
-    sources: z.array(z.enum(ROUTING_SOURCES)).min(1).default(['smtp-envelope', 'x-gm-original-to', 'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to']),
+    sources: z.array(z.enum(ROUTING_SOURCES)).min(1).default(() => [...DEFAULT_ROUTING_SOURCES]),
     deliveredToSkip: z.number().int().min(0).max(20).default(0),
     trustedReceivedHosts: z.array(z.string().min(1)).default([]),
   });

@@ -47,7 +47,8 @@ export default definePlugin({
         if (context.assign.exclusive) return assigned;
       }
       const set = participantsOf(context, routing);
-      if (set.guessed) log.warn('No envelope source named any recipient; participants guessed from To/Cc/From', { intakeId: context.intakeId });
+      // The guess is the configured fallback for copies without an envelope (always_bcc, imports): expected, not a warning.
+      if (set.guessed) log.debug('No envelope source named any recipient; participants guessed from To/Cc/From', { intakeId: context.intakeId });
       const routes: Route[] = [];
       for (const p of set.participants) {
         const folder = p.role === 'sender' ? routing.sentFolder : routing.receivedFolder;

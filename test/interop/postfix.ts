@@ -1,11 +1,14 @@
 // A private, real Postfix instance for the interop tier: its own config directory, queue and data
 // directories under a temp dir, smtpd on a free loopback port, logging to a file (no syslog), and
-// the relay settings taken from deploy/postfix/main.cf.snippet so the test checks what we ship.
+// the relay settings taken from deploy/postfix/main.cf.snippet (and Postern's setting from the recipe,
+// deploy/postfix/README.md) so the tests check what we ship.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { REPO, freePort, makeTempDir, run, runOk, sleep, waitFor } from './harness.ts';
 
 export const SNIPPET = join(REPO, 'deploy', 'postfix', 'main.cf.snippet');
+export const RECIPE = join(REPO, 'deploy', 'postfix', 'README.md');
 /** The address in the snippet's Postern examples; the test swaps in the real port. */
 const SNIPPET_POSTERN = '[127.0.0.1]:2525';
 
@@ -34,6 +37,36 @@ export function snippetSettings(variants: readonly string[]): Array<[string, str
     out.push(...block);
   }
   return out;
+}
+
+/** The Postern settings the recipe gives for the always_bcc block: the README's only `yaml` block. */
+export function recipePosternSettings(): Record<string, unknown> {
+  const blocks = [...readFileSync(RECIPE, 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+  if (blocks.length !== 1) throw new Error(`${RECIPE}: expected one \`\`\`yaml block (the Postern settings), found ${blocks.length}`);
+  return parse(blocks[0]!) as Record<string, unknown>;
+}
+
+const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** `add` merged into `base` key by key, as "merge into its routing: section" means. */
+function merge(base: Record<string, unknown>, add: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(add)) {
+    const b = out[k];
+    out[k] = isMap(b) && isMap(v) ? merge(b, v) : v;
+  }
+  return out;
+}
+
+/**
+ * Writes the shipped config/postern.yaml with the recipe's settings merged in, as the recipe tells an
+ * operator to do, to `dir`/postern.yaml; returns its path (for POSTERN_CONFIG).
+ */
+export function writeRecipeConfig(dir: string): string {
+  const shipped = parse(readFileSync(join(REPO, 'config', 'postern.yaml'), 'utf8')) as Record<string, unknown>;
+  const file = join(dir, 'postern.yaml');
+  writeFileSync(file, stringify(merge(shipped, recipePosternSettings())));
+  return file;
 }
 
 export interface Delivery {
@@ -76,9 +109,10 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 /**
  * Starts Postfix with the snippet's `variants` (e.g. common, relayhost, always_bcc), every
- * "[127.0.0.1]:2525" in them pointing at `posternPort`.
+ * "[127.0.0.1]:2525" in them pointing at `posternPort`. `site` settings stand in for the rest of a
+ * real installation (e.g. its normal delivery) and come before the snippet's.
  */
-export async function startPostfix(posternPort: number, variants: readonly string[]): Promise<PostfixInstance> {
+export async function startPostfix(posternPort: number, variants: readonly string[], site: ReadonlyArray<[string, string]> = []): Promise<PostfixInstance> {
   if (!existsSync('/usr/sbin/postfix')) throw new Error('Postfix is not installed (/usr/sbin/postfix missing); run test/interop/install-deps.sh');
   if (process.getuid?.() !== 0) throw new Error('Postfix must be started as root (its master drops privileges to mail_owner)');
   const ids = await run('id', ['-u', 'postfix']);
@@ -120,6 +154,7 @@ export async function startPostfix(posternPort: number, variants: readonly strin
     'queue_run_delay = 1s',
     'minimal_backoff_time = 1s',
     'maximal_backoff_time = 2s',
+    ...site.map(([k, v]) => `${k} = ${v}`),
     '# --- from deploy/postfix/main.cf.snippet ---',
     ...relaySettings,
     '',

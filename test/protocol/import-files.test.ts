@@ -47,8 +47,7 @@ before(async () => {
   srv = await startTestServer((c) => {
     c.plugins = [{ name: 'dedup', config: {} }];
     c.smtp.maxMessageSize = 64 * 1024;
-    // Files carry no envelope: let the router fall back to To/Cc/From (a logged guess).
-    c.routing.sources = [...c.routing.sources, 'to-cc-from-guess'];
+    // Default routing: files carry no envelope, so the multidrop tests rely on the default To/Cc/From fallback.
     c.users = [{ name: 'bob', addresses: ['bob@example.com'], domains: [], pop3Users: [], groups: [] }, { name: 'carol', addresses: [], domains: [], pop3Users: [], groups: [] }];
   });
 });

@@ -108,10 +108,31 @@ test('RCPT TO that is only a journal address: header sources decide (X-Original-
   assert.deepEqual(routes, ['alice/Inbox']);
 });
 
-test('To/Cc/From are used only when the guess source is enabled', async () => {
+test('To/Cc/From attribute a message without an envelope by default; without the guess source it matches no one', async () => {
   const headersText = 'From: alice@example.com\r\nTo: bob@example.com\r\n';
-  assert.deepEqual(await route({ headersText }), []);
-  assert.deepEqual(await route({ headersText }, (r) => { r.sources = [...r.sources, 'to-cc-from-guess']; }), ['alice/Sent', 'bob/Inbox']);
+  assert.deepEqual(await route({ headersText }), ['alice/Sent', 'bob/Inbox']);
+  assert.deepEqual(await route({ headersText }, (r) => { r.sources = r.sources.filter((s) => s !== 'to-cc-from-guess'); }), []);
+});
+
+test('defaults: an always_bcc copy (RCPT TO only the journal address, no delivery headers) is attributed from To/Cc/From', async () => {
+  const routes = await route({
+    envelope: { mailFrom: 'alice@example.com', rcptTo: ['journal@journal.postern.invalid'] },
+    headersText: 'From: Alice <alice@example.com>\r\nTo: bob@example.com\r\nCc: sales@example.com\r\n',
+  }, (r) => { r.journalAddresses = ['journal@journal.postern.invalid']; });
+  assert.deepEqual(routes, ['alice/Sent', 'bob/Inbox', 'sales/Inbox']);
+});
+
+test('defaults: an imported file (no SMTP envelope) is attributed from To/Cc/From', async () => {
+  const session = { listener: 'import', remoteAddress: '', helo: '', user: null };
+  assert.deepEqual(await route({ session, headersText: 'From: bob@example.com\r\nTo: alice@example.com\r\n' }), ['alice/Inbox', 'bob/Sent']);
+});
+
+test('defaults: journal reports, the SMTP envelope and delivery headers keep precedence over To/Cc/From', async () => {
+  const headersText = 'From: alice@example.com\r\nTo: sales@example.com\r\n';
+  assert.deepEqual(await route({ headersText, envelope: { mailFrom: 'x@else.org', rcptTo: ['bob@example.com'] } }), ['bob/Inbox'], 'SMTP envelope');
+  assert.deepEqual(await route({ headersText: `Delivered-To: bob@example.com\r\n${headersText}` }), ['bob/Inbox'], 'Delivered-To');
+  assert.deepEqual(await route({ headersText, journal: journal({ recipients: [{ address: 'bob@example.com', field: 'bcc', expandedFrom: null, forwardedFrom: null }] }) }), ['bob/Inbox'], 'journal report');
+  assert.deepEqual(await route({ headersText, journal: journal({}) }), [], 'a journal report naming no one is not guessed from the original');
 });
 
 test('sub-addresses, owned domains and local-part case rules', async () => {
