@@ -304,6 +304,9 @@ export class MimeScanner {
       e.e = e.b;
       return;
     }
+    // The blank line that ended the header was the line break a delimiter owns (a part holding only a
+    // header): the header ends without it, where the entity ends.
+    if (pos < e.b) e.b = Math.max(e.h, pos);
     e.e = Math.max(e.b, pos);
     e.lines = e.e === e.b ? 0 : Math.max(0, lfBefore - frame.lfAtB);
     if (e.kind === 'multipart' && e.children.length === 0) e.children.push(this.newEntity(e.b));
