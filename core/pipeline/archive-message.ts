@@ -194,6 +194,14 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     if (routes.length === 0) {
       routes = [{ ...deps.unmatched, reason: 'no known participant' }];
       metrics.unroutedMessages.inc();
+      // Loud on purpose: mail nobody can read until an operator adds the user or fixes routing. The
+      // envelope as the receiver logs it (sender, recipient count), plus recipient domains, not addresses.
+      const { mailFrom, rcptTo } = record.envelope;
+      const rcptDomains = [...new Set(rcptTo.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()))];
+      log.warn('Message matched no known user; kept in the unassigned archive', {
+        captureId: unit.captureId, archive: deps.unmatched.user, listener: record.listener, from: mailFrom, rcpts: rcptTo.length,
+        rcptDomains: rcptDomains.slice(0, 10), ...(unit.journal ? { journal: unit.journal.kind } : {}),
+      });
     }
     metrics.routingOutcomes.inc({ outcome, source: unit.journal ? 'journal' : 'envelope' });
     // A dedup plugin may name the message this is a copy of; without one, identical bytes are the

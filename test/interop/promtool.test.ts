@@ -65,6 +65,9 @@ test('/metrics passes `promtool check metrics` and counts the accepted messages 
     assert.equal(sample(text, 'postern_messages_accepted_total{listener="smtp"}'), MESSAGES, 'accepted messages counted exactly');
     assert.equal(sample(text, 'postern_received_bytes_total{listener="smtp"}'), bytesSent, 'received bytes equal the bytes swaks sent');
     assert.equal(sample(text, 'postern_intake_depth_messages'), 0, 'intake is empty after draining');
+    // PosternUnroutedMail takes increase() of it, which needs the series from the start.
+    assert.match(text, /^# TYPE postern_unrouted_messages_total counter$/m, 'postern_unrouted_messages_total is a counter');
+    assert.equal(sample(text, 'postern_unrouted_messages_total'), 0, 'unrouted counter exposed at 0: every message had a known recipient');
   });
 });
 

@@ -68,6 +68,33 @@ test('replaying an entry after its archive commit (crash before intake removal) 
   assert.ok(lines.some((l) => l.msg === 'Intake entry was archived before a restart; removing it'));
 });
 
+test('a message no known user claims goes to the unassigned archive, is counted and logged as a warning (domains, not recipient addresses)', async () => {
+  const { record, inline } = await spool('Subject: nobody\r\n\r\nx\r\n', ['stranger@Else.org', 'other@else.org', 'z@far.example'], 'x@else.org');
+  const metrics = createMetrics();
+  lines.length = 0;
+  await createArchiver({ archive, intake, hooks, log: logger, metrics, unmatched: { user: '_unrouted', folder: 'Inbox' } })(record, inline);
+  assert.deepEqual((await archive.listEntries('_unrouted', 'Inbox')).map((e) => e.subject), ['nobody']);
+  assert.match(await metrics.registry.metrics(), /^postern_unrouted_messages_total 1$/m);
+  const warned = lines.filter((l) => l.msg === 'Message matched no known user; kept in the unassigned archive');
+  assert.equal(warned.length, 1, JSON.stringify(lines));
+  const [line] = warned;
+  assert.equal(line?.level, 'warn');
+  assert.equal(line?.intakeId, record.id);
+  assert.equal(line?.captureId, record.id);
+  assert.equal(line?.archive, '_unrouted');
+  assert.equal(line?.listener, 'smtp');
+  assert.equal(line?.from, 'x@else.org');
+  assert.equal(line?.rcpts, 3);
+  assert.deepEqual(line?.rcptDomains, ['else.org', 'far.example']);
+  assert.ok(!JSON.stringify(line).includes('stranger'), 'recipient addresses are not logged');
+
+  // A routed message is neither counted nor logged.
+  const routed = await spool('Subject: known\r\n\r\nx\r\n', ['alice@example.com']);
+  await createArchiver({ archive, intake, hooks, log: logger, metrics, unmatched: { user: '_unrouted', folder: 'Inbox' } })(routed.record, routed.inline);
+  assert.match(await metrics.registry.metrics(), /^postern_unrouted_messages_total 1$/m);
+  assert.equal(lines.filter((l) => l.msg === 'Message matched no known user; kept in the unassigned archive').length, 1);
+});
+
 test('a spooled (file) entry is archived from its file with exact bytes', async () => {
   const body = 'Subject: big\r\n\r\n' + 'z'.repeat(5000) + '\r\n';
   const { record, inline } = await spool(body, ['alice@example.com']);
