@@ -57,7 +57,7 @@ export const CHUNKINGS = [1, 2, 3, 7, 64, 1021, 0];
 
 /** Chunkings for a given length: byte-by-byte only for short inputs, so a call stays fast. */
 export function chunkingsFor(length: number): number[] {
-  return CHUNKINGS.filter((n) => n === 0 || length / n <= 20_000);
+  return CHUNKINGS.filter((n) => n === 0 || length / n <= 4096);
 }
 
 export function sameBytes(a: Buffer, b: Buffer): boolean {
