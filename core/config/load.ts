@@ -138,7 +138,13 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
       problems.push({ where: `${file}:${pos.line}:${pos.col}`, path: '', message: e.message.split('\n')[0] ?? e.message });
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    const js = doc.toJS() as unknown;
+    let js: unknown;
+    try {
+      js = doc.toJS();
+    } catch (err) {
+      // e.g. the yaml library's guard against alias expansion bombs ("billion laughs")
+      throw new ConfigError([{ where: `${file}:1:1`, path: '', message: `cannot be read (${err instanceof Error ? err.message : String(err)})` }]);
+    }
     if (js !== null && js !== undefined) {
       if (typeof js !== 'object' || Array.isArray(js)) throw new ConfigError([{ where: `${file}:1:1`, path: '', message: 'must be a mapping of keys to values' }]);
       raw = js as { [k: string]: Json };
