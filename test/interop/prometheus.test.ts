@@ -211,7 +211,9 @@ test('promtool accepts the shipped config (its rule file resolves), the rules, a
     ['check', 'rules', SHIPPED_RULES],
     ['test', 'rules', SHIPPED_RULE_TESTS],
   ]) {
-    const r = await run('promtool', args);
+    // `test rules` evaluates every rule over each case's whole span (days for PosternVerifyOverdue):
+    // about 20 s on 2 busy cores, so more than run()'s default 30 s must be allowed.
+    const r = await run('promtool', args, { timeoutMs: 180_000 });
     const out = `${r.stdout.toString()}${r.stderr}`;
     assert.equal(r.code, 0, `promtool ${args.join(' ')} exited ${r.code}:\n${out}`);
     if (args[1] === 'config') assert.match(out, /1 rule files found/, 'the config names one rule file and it exists');
