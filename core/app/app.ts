@@ -10,6 +10,7 @@ import type { PluginEntry } from '../config/schema.ts';
 import { HookRegistry } from './hooks.ts';
 import type { PluginApi, PluginDefinition } from './plugin.ts';
 import type { Services } from './services.ts';
+import type { AnalyzerSpec } from '../pipeline/analysis-types.ts';
 
 export const PLUGIN_ROOT = fileURLToPath(new URL('../../plugins/', import.meta.url));
 
@@ -18,6 +19,8 @@ export class App {
   private readonly services = new Map<keyof Services, { owner: string; value: unknown }>();
   private readonly closers: Array<{ owner: string; fn: () => Promise<void> | void }> = [];
   private readonly loaded: string[] = [];
+  /** Analyzers the plugins registered, in registration order (run by the analysis workers). */
+  readonly analyzers: AnalyzerSpec[] = [];
 
   constructor(readonly log: Logger, hooks: HookRegistry) {
     this.hooks = hooks;
@@ -65,6 +68,10 @@ export class App {
       decorate: (name, value) => this.decorate(name, value, def.name),
       service: (name) => this.service(name),
       onClose: (fn) => this.onClose(def.name, fn),
+      analyzer: (reg) => {
+        if (this.analyzers.some((a) => a.plugin === def.name)) throw new PosternError('PLUGIN_CONFLICT', `Plugin "${def.name}" registers a second analyzer`);
+        this.analyzers.push({ plugin: def.name, module: reg.module, exportName: reg.export ?? 'analyze', options: reg.options ?? null });
+      },
     };
     await def.register(api, config as never);
     this.loaded.push(def.name);

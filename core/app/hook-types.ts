@@ -53,6 +53,12 @@ export interface MessageContext {
   journal: JournalInfo | null;
   /** The owner the capturing listener already knew (POP3 login, relay AUTH user, single-user import). */
   assign: Assignment | null;
+  /**
+   * Results of the analyzers plugins registered (PluginApi.analyzer), by plugin name, computed in an
+   * analysis worker under the archiving budget. Missing for a plugin whose analyzer failed and for a
+   * message archived raw-only after exceeding its budget.
+   */
+  analysis: Readonly<Record<string, unknown>>;
   /** The bytes of the message being archived, streamed (for plugins that need the body). */
   open(): Readable;
 }

@@ -6,6 +6,16 @@ import type { HookHandler } from './hooks.ts';
 import type { HookName } from './hook-types.ts';
 import type { Services } from './services.ts';
 
+/** A plugin's analyzer: CPU work on each message's bytes, run in the analysis workers under the archiving budget. */
+export interface AnalyzerRegistration {
+  /** file: URL of the module, e.g. `new URL('./analyzer.ts', import.meta.url).href`. */
+  module: string;
+  /** Export to call (default "analyze"): `(input: AnalyzerInput) => JSON-safe value`, see core/pipeline/analysis-types.ts. */
+  export?: string;
+  /** Settings handed to every call (JSON-safe). */
+  options?: unknown;
+}
+
 export interface PluginApi {
   readonly name: string;
   readonly log: Logger;
@@ -16,6 +26,12 @@ export interface PluginApi {
   service<K extends keyof Services>(service: K): Services[K];
   /** Run on shutdown, in reverse registration order. */
   onClose(fn: () => Promise<void> | void): void;
+  /**
+   * Have an analyzer run on every message in the analysis workers, under the per-message time and
+   * memory budget; its result reaches this plugin's hooks as `context.analysis[name]`. Untrusted-byte
+   * parsing belongs here, not in a hook: a hook runs on the main thread and cannot be interrupted.
+   */
+  analyzer(registration: AnalyzerRegistration): void;
 }
 
 export interface PluginDefinition<S extends z.ZodType = z.ZodType> {

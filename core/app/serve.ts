@@ -16,6 +16,8 @@ import { QueueManager } from '../intake/queue-manager.ts';
 import { createCaptureService } from '../intake/capture.ts';
 import { AdminRoutes } from '../admin/routes.ts';
 import { createArchiver } from '../pipeline/archive-message.ts';
+import { AnalysisPool } from '../pipeline/analysis-pool.ts';
+import { addIntakeRoutes } from '../intake/routes.ts';
 import { SmtpReceiver } from '../smtp/receiver.ts';
 import { startPop3Proxy } from '../pop3/start.ts';
 import { recoverHeldEntries, startRelay } from '../smtp/relay-setup.ts';
@@ -128,9 +130,20 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     metrics.intakeDepth.set(c.active + c.deferred);
     metrics.intakeDeferred.set(c.deferred);
     metrics.intakeCorrupt.set(c.corrupt);
+    metrics.intakeQuarantined.set(c.corrupt);
   };
+  const analysis = new AnalysisPool(app.analyzers, {
+    workers: config.intake.analysisWorkers,
+    timeoutMs: config.intake.analysisTimeoutSeconds * 1000,
+    memoryMb: config.intake.analysisMemoryMb,
+    onBudgetExceeded: (reason) => metrics.budgetExceeded.inc({ reason }),
+  }, log.child({ component: 'analysis' }));
+  app.onClose('core', () => analysis.close());
+  for (const r of intake.quarantinedAtOpen) {
+    log.error('Intake entry quarantined: it was being archived at consecutive unclean stops; its bytes are kept (postern intake retry)', { intakeId: r.id, crashes: r.crashes });
+  }
   const queue = new QueueManager(intake, createArchiver({
-    archive, intake, hooks, log, metrics,
+    archive, intake, hooks, log, metrics, analysis,
     unmatched: { user: config.routing.unmatchedUser, folder: config.routing.receivedFolder },
   }), config.intake, log, {
     onOutcome: (outcome, record) => {
@@ -140,6 +153,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     },
   });
   queue.start(existing);
+  addIntakeRoutes(adminRoutes, intake, (record) => enqueue(record, null), log);
   enqueue = (record, inline) => {
     queue.enqueue(record, inline);
     refreshIntakeGauges();

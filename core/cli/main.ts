@@ -13,6 +13,7 @@ import { addImapCommands } from './imap-commands.ts';
 import { addAuditCommands } from './audit-commands.ts';
 import { addImportCommands } from './import-commands.ts';
 import { addJobsCommands } from './jobs-commands.ts';
+import { addIntakeCommands } from './intake-commands.ts';
 import { addComplianceCommands } from './compliance-commands.ts';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/postern.yaml', import.meta.url));
@@ -207,6 +208,7 @@ program.command('status')
 addAuditCommands(program, target);
 addImportCommands(program, target);
 addJobsCommands(program, target);
+addIntakeCommands(program, target);
 addComplianceCommands(program, target);
 
 try {

@@ -1,5 +1,6 @@
 // The configuration schema: every key, its type, bounds and default. The loader validates the YAML
 // file and environment overrides against it; everything downstream trusts the resulting Config type.
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
@@ -98,6 +99,12 @@ const intakeSchema = z.strictObject({
     archiveMaxLagMs: z.number().int().min(0).max(600000).default(2000),
     /** Arrivals count as a burst while the previous one is less than this many ms ago. */
     archiveQuietMs: z.number().int().min(1).max(10000).default(20),
+    /** Worker threads that analyse messages (parsing, journal unwrapping, plugin analyzers); default: one per core, at most 4. */
+    analysisWorkers: z.number().int().min(1).max(64).default(() => Math.min(4, Math.max(1, availableParallelism()))),
+    /** A message whose analysis takes longer is archived raw-only, flagged, and its entry quarantined. */
+    analysisTimeoutSeconds: z.number().min(0.1).max(3600).default(60),
+    /** Heap limit of each analysis worker; a message that needs more is treated as above. */
+    analysisMemoryMb: z.number().int().min(32).max(16384).default(512),
   });
 export const ROUTING_SOURCES = [
   'smtp-envelope', 'x-gm-original-to', 'x-original-to', 'delivered-to', 'envelope-to', 'x-envelope-to', 'x-rcpt-to',

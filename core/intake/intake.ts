@@ -32,7 +32,14 @@ export interface IntakeRecord {
   lastError: string | null;
   /** Problems to flag the archived message with (e.g. "relay-outcome-unknown"). */
   flags?: string[];
+  /** Times an operator retried this entry after quarantine (`postern intake retry`): each retry archives under a new capture id. */
+  retries?: number;
+  /** Consecutive unclean stops (crashes) during which this entry was being archived. */
+  crashes?: number;
 }
+
+/** An entry in flight at this many consecutive unclean stops is quarantined at the next start. */
+export const MAX_CRASHES = 2;
 
 /**
  * A user the capturing listener already knows the message belongs to: the router files it into that
@@ -52,6 +59,8 @@ export type IntakeMeta = Pick<IntakeRecord, 'listener' | 'envelope' | 'session' 
 
 const REC = 'r\u0000';
 const DATA = 'd\u0000';
+/** Entries being archived: written unsynced when archiving starts (a process crash keeps it), removed with the entry. */
+const INFLIGHT = 'p\u0000';
 
 export interface IntakeCounts {
   active: number;
@@ -174,7 +183,52 @@ export class Intake {
     this.counts_ = { active: 0, deferred: 0, corrupt: 0 };
     this.held_ = 0;
     for (const r of records) this.tally(r.state, 1);
-    return records;
+    return this.settleInFlight(records);
+  }
+
+  /**
+   * Entries that were being archived when the process last stopped without a clean shutdown: each
+   * counts one crash; at MAX_CRASHES the entry is quarantined (kept, listed, retried only by an
+   * operator), so a message that kills the process cannot do so at every start.
+   */
+  private async settleInFlight(records: IntakeRecord[]): Promise<IntakeRecord[]> {
+    const inFlight = new Set<string>();
+    for await (const [k] of this.kv.entries({ gte: INFLIGHT, lt: prefixEnd(INFLIGHT) })) inFlight.add(k.slice(INFLIGHT.length));
+    if (inFlight.size === 0) return records;
+    const out: IntakeRecord[] = [];
+    for (const r of records) {
+      if (!inFlight.has(r.id) || r.state !== 'active') {
+        out.push(r);
+        continue;
+      }
+      const crashes = (r.crashes ?? 0) + 1;
+      const quarantine = crashes >= MAX_CRASHES;
+      const next: IntakeRecord = {
+        ...r, crashes, ...(quarantine ? { state: 'corrupt', lastError: `Quarantined: being archived at ${crashes} consecutive unclean stops` } : {}),
+      };
+      await this.kv.write([{ type: 'put', key: REC + r.id, value: Buffer.from(JSON.stringify(next)) }], { sync: true });
+      if (quarantine) {
+        this.tally('active', -1);
+        this.tally('corrupt', 1);
+        this.quarantinedAtOpen.push(next);
+      }
+      out.push(next);
+    }
+    await this.kv.write([...inFlight].map((id) => ({ type: 'del', key: INFLIGHT + id })), { sync: true });
+    return out;
+  }
+
+  /** Entries quarantined by the last open() for being in flight at too many unclean stops. */
+  readonly quarantinedAtOpen: IntakeRecord[] = [];
+
+  /** Archiving of this entry starts (unsynced: only a process crash, not a power loss, must be seen). */
+  async markInFlight(id: string): Promise<void> {
+    await this.kv.write([{ type: 'put', key: INFLIGHT + id, value: Buffer.alloc(0) }], { sync: false });
+  }
+
+  /** Archiving of these entries ended without a crash (a clean stop, or an outcome already recorded). */
+  async clearInFlight(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.kv.write(ids.map((id) => ({ type: 'del', key: INFLIGHT + id })), { sync: false });
   }
 
   close(): Promise<void> {
@@ -254,9 +308,12 @@ export class Intake {
     return data;
   }
 
-  async setState(record: IntakeRecord, state: IntakeState, update: Partial<Pick<IntakeRecord, 'attempts' | 'nextAttemptAt' | 'lastError'>>): Promise<IntakeRecord> {
+  async setState(record: IntakeRecord, state: IntakeState, update: Partial<Pick<IntakeRecord, 'attempts' | 'nextAttemptAt' | 'lastError' | 'retries' | 'crashes'>>): Promise<IntakeRecord> {
     const next: IntakeRecord = { ...record, ...update, state };
-    await this.kv.write([{ type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) }], { sync: true });
+    await this.kv.write([
+      { type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) },
+      { type: 'del', key: INFLIGHT + record.id },
+    ], { sync: true });
     this.tally(record.state, -1);
     this.tally(state, 1);
     return next;
@@ -266,7 +323,7 @@ export class Intake {
   async remove(record: IntakeRecord): Promise<void> {
     // Not synced: if the removal is lost in a crash, the entry is replayed and the archive sees its
     // capture id as already committed.
-    this.pendingRemovals.push({ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id });
+    this.pendingRemovals.push({ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id }, { type: 'del', key: INFLIGHT + record.id });
     this.removalFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       const ops = this.pendingRemovals;
       this.pendingRemovals = [];

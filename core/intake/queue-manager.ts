@@ -29,7 +29,8 @@ const DEFAULT_MAX_INLINE_BYTES = 32 * 1024 * 1024;
 /** Intake records read per step of a rescan. */
 const RESCAN_PAGE = 1000;
 
-export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void>;
+/** Archive one entry; `{ quarantine }` when it was archived raw-only and its entry must be kept, quarantined. */
+export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void | { quarantine: string }>;
 
 export interface QueueEvents {
   onOutcome?(outcome: 'archived' | 'deferred' | 'corrupt', record: IntakeRecord, err?: unknown): void;
@@ -53,6 +54,8 @@ export class QueueManager {
    */
   private readonly endedDuringScan = new Set<string>();
   private running = 0;
+  /** Ids being archived now (their in-flight marks are cleared at a clean stop). */
+  private readonly runningIds = new Set<string>();
   /** Bytes of inline message data held by queued (not yet running) entries. */
   private inlineBytes = 0;
   private overflow = false;
@@ -115,7 +118,10 @@ export class QueueManager {
     this.yieldTimer = null;
     if (this.running === 0) return true;
     return new Promise((resolve) => {
-      const t = setTimeout(() => resolve(false), timeoutMs);
+      const t = setTimeout(() => {
+        // A clean stop, not a crash: entries still running must not count towards quarantine.
+        this.intake.clearInFlight([...this.runningIds]).catch(() => undefined).finally(() => resolve(false));
+      }, timeoutMs);
       this.idleWaiters.push(() => {
         clearTimeout(t);
         resolve(true);
@@ -212,12 +218,22 @@ export class QueueManager {
   }
 
   private async run({ record, inline }: Ready): Promise<void> {
+    this.runningIds.add(record.id);
     try {
-      await this.process(record, inline);
+      await this.intake.markInFlight(record.id);
+      const outcome = await this.process(record, inline);
+      if (outcome) {
+        await this.intake.setState(record, 'corrupt', { attempts: record.attempts + 1, lastError: `Quarantined: ${outcome.quarantine}` });
+        this.log.error('Intake entry quarantined; its message was archived raw-only and flagged, its bytes are kept (postern intake retry)', { intakeId: record.id, reason: outcome.quarantine });
+        this.events.onOutcome?.('corrupt', record);
+        return;
+      }
       await this.intake.remove(record);
       this.events.onOutcome?.('archived', record);
     } catch (err) {
       await this.fail(record, err);
+    } finally {
+      this.runningIds.delete(record.id);
     }
   }
 

@@ -1,24 +1,30 @@
-// The archiving half for one intake entry: parse headers (unwrapping a journal report into the
-// original message(s) it carries) → parse → route → dedup → retention → index hooks → archive commit
-// → stored. Each archived unit has its own capture id, so replaying an entry after a crash between
+// The archiving half for one intake entry: analysis in a worker under a time and memory budget
+// (message-units.ts: headers, journal unwrapping into the original message(s), the plugins'
+// analyzers) → parse → route → dedup → retention → index hooks → archive commit → stored. A message
+// whose analysis exceeds its budget is archived raw-only (routed by its envelope, flagged) and its
+// intake entry quarantined: kept, listed, retried by `postern intake retry`. Each archived unit has its own capture id, so replaying an entry after a crash between
 // the archive commit and the intake removal never archives anything twice. The header block is parsed
 // once here and handed on (context.headers: routing, the summary, the dedup plugin's canonical hash),
 // and bytes already in memory travel with the blob (BlobSource.bytes) so the archive need not re-read them.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { PosternError, errorMessage } from '../errors.ts';
+import { PosternError, errorMessage, isPosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { HookRegistry } from '../app/hooks.ts';
 import type { JournalInfo, MessageContext, Route } from '../app/hook-types.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
 import { blobIdentity, type ArchiveStore, type BlobSource, type CaptureJournal, type CaptureRecord } from '../storage/types.ts';
-import { headerValues, parseHeaderBlock, summarize, type HeaderBlock } from '../mime/headers.ts';
-import { detectJournalReport, parseJournalReport } from '../journal/journal-report.ts';
+import { summarize, type HeaderBlock } from '../mime/headers.ts';
+import type { AnalysisPool } from './analysis-pool.ts';
+import type { AnalysisResult, AnalyzerOutcome } from './analysis-types.ts';
 
-const HEADER_SCAN_BYTES = 1024 * 1024;
+/** What processing an entry ended with: archived (the entry can go), or archived raw-only and to be quarantined. */
+export type ArchiveOutcome = void | { quarantine: string };
+
+const EMPTY_HEADERS: HeaderBlock = { fields: [], headerBytes: 0, complete: false };
 /** Upper bound on the JSON of one message's attributes (merged `index` hook results). */
 export const MAX_ATTRIBUTES_BYTES = 256 * 1024;
 
@@ -60,6 +66,7 @@ export interface ArchiverDeps {
   log: Logger;
   metrics: Metrics;
   unmatched: { user: string; folder: string };
+  analysis: AnalysisPool;
 }
 
 /** One message to archive: the whole intake entry, or one original unwrapped from a journal report. */
@@ -69,17 +76,8 @@ interface Unit {
   blob: BlobSource;
   journal: JournalInfo | null;
   flags: string[];
-}
-
-async function readHead(path: string, max: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(max);
-    const { bytesRead } = await fh.read(buf, 0, max, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
+  /** Successful analyzer results by plugin. */
+  analysis: Record<string, unknown>;
 }
 
 /** Bytes held in memory (inline intake entries, originals unwrapped from a journal report). */
@@ -98,10 +96,20 @@ class SpooledBlob implements BlobSource {
   }
 }
 
-/** The whole intake entry as one unit to archive. */
-function wholeUnit(record: IntakeRecord, headers: HeaderBlock, inline: Buffer | null, intake: Intake, flags: string[]): Unit {
-  const blob = inline ? new HeldBlob(record.sha256, record.size, inline) : new SpooledBlob(record.sha256, record.size, intake.spoolPath(record.id));
-  return { captureId: record.id, headers, journal: null, flags, blob };
+/** The capture id of an entry's first unit; a retry after quarantine archives under a new one. */
+export function captureBase(record: IntakeRecord): string {
+  return record.retries ? `${record.id}.r${record.retries}` : record.id;
+}
+
+/** Flags for analyzers that failed, and the results of those that did not. */
+function splitOutcomes(outcomes: Record<string, AnalyzerOutcome>): { flags: string[]; values: Record<string, unknown> } {
+  const flags: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [plugin, o] of Object.entries(outcomes)) {
+    if (o.ok) values[plugin] = o.value;
+    else flags.push(`analysis-failed: ${plugin}: ${o.error.slice(0, 200)}`);
+  }
+  return { flags, values };
 }
 
 function bufferBlob(bytes: Buffer): BlobSource {
@@ -115,11 +123,11 @@ function captureJournal(j: JournalInfo): CaptureJournal {
   };
 }
 
-export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inline: Buffer | null) => Promise<void> {
+export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inline: Buffer | null) => Promise<ArchiveOutcome> {
   const { archive, intake, hooks, metrics } = deps;
 
-  /** The entry's bytes, checked; for spooled entries only the head is read unless a report needs all. */
-  async function load(record: IntakeRecord, held: Buffer | null): Promise<{ inline: Buffer | null; head: Buffer }> {
+  /** The entry's bytes when small (checked against the intake checksum); null for a spooled entry. */
+  async function load(record: IntakeRecord, held: Buffer | null): Promise<Buffer | null> {
     const inline = held ?? (await intake.inlineData(record));
     if (inline) {
       // Bytes read back from the intake are checked against the checksum taken while receiving;
@@ -127,48 +135,46 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       if (inline.length !== record.size || (!held && createHash('sha256').update(inline).digest('hex') !== record.sha256)) {
         throw new PosternError('INTAKE_CORRUPT', `Intake entry "${record.id}" does not match its checksum`);
       }
-      return { inline, head: inline.subarray(0, HEADER_SCAN_BYTES) };
+      return inline;
     }
     try {
-      return { inline: null, head: await readHead(intake.spoolPath(record.id), Math.min(record.size, HEADER_SCAN_BYTES)) };
+      await (await open(intake.spoolPath(record.id), 'r')).close();
     } catch (err) {
       throw new PosternError('INTAKE_CORRUPT', `Spool file of intake entry "${record.id}" cannot be read`, { cause: err });
     }
+    return null;
   }
 
-  async function unitsOf(record: IntakeRecord, inline: Buffer | null, head: Buffer, log: Logger): Promise<Unit[]> {
-    const headers = parseHeaderBlock(head, HEADER_SCAN_BYTES);
-    // A report may also arrive inside a non-delivery report (alternate journal mailbox).
-    const kind = detectJournalReport(headers);
-    const ndr = /^\s*multipart\/report\b/i.test(headerValues(headers, 'content-type')[0] ?? '');
-    if (!kind && !ndr) return [wholeUnit(record, headers, inline, intake, [])];
-    const bytes = inline ?? (await readFile(intake.spoolPath(record.id)));
-    const report = parseJournalReport(bytes);
-    if (!report && !kind) return [wholeUnit(record, headers, inline, intake, [])]; // an ordinary NDR
-    if (!report || report.originals.length === 0) {
-      // Broken report: archive the report itself, attributed from what its envelope still tells.
-      const problems = report?.problems.length ? report.problems : ['no message/rfc822 part'];
+  /** The units of an entry from its analysis (journal originals carry their own bytes). */
+  function unitsOf(record: IntakeRecord, inline: Buffer | null, result: AnalysisResult, log: Logger): Unit[] {
+    const { report } = result;
+    if (report?.malformed) {
       metrics.journalMalformed.inc();
-      log.warn('Malformed journal report archived as received and flagged', { problems });
-      const unit = wholeUnit(record, headers, inline, intake, problems.map((p) => `journal-malformed: ${p}`));
-      if (report) unit.journal = { kind: report.kind, envelope: report.envelope, role: 'original', ndrWrapped: report.ndrWrapped, wrapper: report.wrapper, problems };
-      return [unit];
+      log.warn('Malformed journal report archived as received and flagged', { problems: report.problems });
+    } else if (report) {
+      metrics.journalReports.inc({ kind: report.kind, style: report.style });
+      if (report.problems.length > 0) {
+        metrics.journalMalformed.inc();
+        log.warn('Journal report has problems; originals archived and flagged', { problems: report.problems });
+      }
     }
-    metrics.journalReports.inc({ kind: report.kind, style: report.envelope.style });
-    if (report.problems.length > 0) {
-      metrics.journalMalformed.inc();
-      log.warn('Journal report has problems; originals archived and flagged', { problems: report.problems });
-    }
-    return report.originals.map((o, i) => ({
-      captureId: i === 0 ? record.id : `${record.id}.${i}`,
-      headers: parseHeaderBlock(o.bytes.subarray(0, HEADER_SCAN_BYTES), HEADER_SCAN_BYTES),
-      blob: bufferBlob(o.bytes),
-      journal: { kind: report.kind, envelope: report.envelope, role: o.role, ndrWrapped: report.ndrWrapped, wrapper: report.wrapper, problems: report.problems },
-      flags: report.problems.map((p) => `journal-malformed: ${p}`),
-    }));
+    const base = captureBase(record);
+    const whole = (): BlobSource => (inline ? new HeldBlob(record.sha256, record.size, inline) : new SpooledBlob(record.sha256, record.size, intake.spoolPath(record.id)));
+    return result.units.map((u, i) => {
+      const { flags, values } = splitOutcomes(u.analysis);
+      return {
+        captureId: i === 0 ? base : `${base}.${i}`,
+        headers: u.headers,
+        blob: u.original ? bufferBlob(Buffer.from(u.original.buffer, u.original.byteOffset, u.original.byteLength)) : whole(),
+        journal: u.journal,
+        flags: [...u.flags, ...flags],
+        analysis: values,
+      };
+    });
   }
 
-  async function archiveUnit(record: IntakeRecord, unit: Unit, fresh: boolean, log: Logger): Promise<void> {
+  /** rawOnly: the message could not be analysed; only routing (by envelope) and retention hooks run. */
+  async function archiveUnit(record: IntakeRecord, unit: Unit, fresh: boolean, log: Logger, rawOnly: boolean): Promise<void> {
     if (!fresh && (await archive.captureCommitted(unit.captureId))) {
       log.info('Intake entry was archived before a restart; removing it', { captureId: unit.captureId });
       return;
@@ -184,11 +190,12 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       summary: summarize(unit.headers),
       journal: unit.journal,
       assign: record.assign ?? null,
+      analysis: unit.analysis,
       open() {
         return unit.blob.open();
       },
     };
-    await hooks.collect('parse', { context }, log);
+    if (!rawOnly) await hooks.collect('parse', { context }, log);
     let routes: Route[] = (await hooks.collect('route', { context }, log)).flat();
     const outcome = routes.length === 0 ? 'unassigned' : 'routed';
     if (routes.length === 0) {
@@ -206,11 +213,11 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     metrics.routingOutcomes.inc({ outcome, source: unit.journal ? 'journal' : 'envelope' });
     // A dedup plugin may name the message this is a copy of; without one, identical bytes are the
     // same message (the archive merges into the first message stored with them).
-    const dedup = (await hooks.collect('dedup', { context }, log)).find((d) => d !== null) ?? null;
+    const dedup = rawOnly ? null : (await hooks.collect('dedup', { context }, log)).find((d) => d !== null) ?? null;
     const mergeInto = dedup?.mergeInto ?? undefined;
     const messageId = mergeInto ?? unit.captureId;
     await hooks.collect('retention', { context, routes }, log);
-    const attributes = messageAttributes(await hooks.collect('index', { context, messageId }, log), log);
+    const attributes = rawOnly ? undefined : messageAttributes(await hooks.collect('index', { context, messageId }, log), log);
 
     const capture: CaptureRecord = {
       id: unit.captureId, listener: record.listener, receivedAt: record.receivedAt, mailFrom: record.envelope.mailFrom,
@@ -241,7 +248,18 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
 
   return async (record, held) => {
     const log = deps.log.child({ intakeId: record.id });
-    const { inline, head } = await load(record, held);
-    for (const unit of await unitsOf(record, inline, head, log)) await archiveUnit(record, unit, held !== null, log);
+    const inline = await load(record, held);
+    let result: AnalysisResult;
+    let budget: string | null = null;
+    try {
+      result = await deps.analysis.analyze(inline ? { source: { bytes: inline }, size: record.size } : { source: { path: intake.spoolPath(record.id) }, size: record.size });
+    } catch (err) {
+      if (!isPosternError(err, 'MESSAGE_BUDGET')) throw err;
+      budget = errorMessage(err);
+      log.error('Message exceeded its analysis budget; archiving it raw-only (routed by its envelope, flagged) and quarantining its intake entry', { err: budget });
+      result = { units: [{ headers: EMPTY_HEADERS, journal: null, flags: [`analysis-failed: ${budget}`], analysis: {} }], report: null };
+    }
+    for (const unit of unitsOf(record, inline, result, log)) await archiveUnit(record, unit, held !== null, log, budget !== null);
+    return budget === null ? undefined : { quarantine: budget };
   };
 }

@@ -1,16 +1,16 @@
-// dedup: single-instance storage by message identity. On the `dedup` hook it computes the canonical
-// hash (core/mime/canonical-hash.ts: per-hop headers, folding and line endings ignored), asks the
-// Bloom filter whether the message may be a copy, looks it up exactly only then, and always hands the
-// key to the archive, whose writer merges copies atomically (two identical messages arriving at once
-// become one). Identical bytes are merged by core already (blob identity). The header block core parsed
-// (context.headers) is reused by the hash rather than parsed again.
+// dedup: single-instance storage by message identity. Its analyzer (analyzer.ts, in the analysis
+// workers) computes the canonical hash (core/mime/canonical-hash.ts: per-hop headers, folding and line
+// endings ignored) under the archiving budget; on the `dedup` hook it asks the Bloom filter whether
+// the message may be a copy, looks it up exactly only then, and always hands the key to the archive,
+// whose writer merges copies atomically (two identical messages arriving at once become one).
+// Identical bytes are merged by core already (blob identity).
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { z } from 'zod';
 import { definePlugin } from '../../core/app/plugin.ts';
-import { canonicalHash } from '../../core/mime/canonical-hash.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { BloomIndex } from './bloom-index.ts';
+import type { DedupAnalysis } from './analyzer.ts';
 
 /** Largest Bloom filter (bytes) the plugin builds and saves. */
 const MAX_FILTER_BYTES = 256 * 1024 * 1024;
@@ -36,18 +36,6 @@ export const dedupConfig = z.strictObject({
 });
 
 const PREFIX = 'c';
-
-async function readBounded(stream: NodeJS.ReadableStream, max: number): Promise<Buffer | null> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) return null;
-    parts.push(chunk);
-  }
-  // An in-memory message arrives as one chunk: hash it where it is instead of copying it.
-  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
-}
 
 export default definePlugin({
   name: 'dedup',
@@ -98,12 +86,12 @@ export default definePlugin({
       await save(true);
     });
 
+    app.analyzer({ module: new URL('./analyzer.ts', import.meta.url).href, options: { maxHashBytes: config.maxHashBytes, prefix: PREFIX } });
     app.on('dedup', async ({ context }) => {
       const started = process.hrtime.bigint();
-      const bytes = await readBounded(context.open(), config.maxHashBytes);
-      if (!bytes) return null;
-      const { hash, version } = canonicalHash(bytes, context.headers);
-      const key = `${PREFIX}${version}:${hash}`;
+      const analysis = context.analysis.dedup as DedupAnalysis | null | undefined;
+      if (!analysis) return null;
+      const { key } = analysis;
       let mergeInto: string | null = null;
       if (bloom.mayContain(key)) {
         m.lookups.inc();

@@ -13,7 +13,6 @@ import { LoginThrottle } from './auth.ts';
 import { MessageStore } from './message-store.ts';
 import { ImapServer, type ImapPorts } from './server.ts';
 import { addImapRoutes } from './admin-routes.ts';
-import { computeImapData } from './message/index.ts';
 import { buildMessage, renderTemplate, sendMail } from './notify.ts';
 import type { UserRecord } from '../../core/storage/types.ts';
 
@@ -43,7 +42,10 @@ export default definePlugin({
     const hostname = core.smtp.hostname || osHostname();
     const indexes = new FolderIndexes(archive);
 
-    app.on('index', async ({ context }) => ({ imap: await computeImapData(context.open() as AsyncIterable<Buffer>) }));
+    // Computed in the analysis workers (analyzer.ts); a message whose analysis failed has none, and
+    // FETCH computes it on first use as for messages archived before the plugin was enabled.
+    app.analyzer({ module: new URL('./analyzer.ts', import.meta.url).href });
+    app.on('index', ({ context }) => (context.analysis.imap ? { imap: context.analysis.imap } : undefined));
     app.on('stored', ({ entries }) => {
       indexes.added(entries);
     });

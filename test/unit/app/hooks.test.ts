@@ -17,7 +17,7 @@ function messageContext(): MessageContext {
     intakeId: 'i1', envelope: { mailFrom: 'a@example.org', rcptTo: ['b@example.com'] },
     session: { listener: 'smtp', remoteAddress: '192.0.2.1', helo: 'client.example', user: null },
     receivedAt: '2024-05-01T10:00:00.000Z', size: 40, sha256: '0'.repeat(64), headers, summary: summarize(headers),
-    journal: null, assign: null,
+    journal: null, assign: null, analysis: {},
     open: () => Readable.from([Buffer.from('From: a@example.org\r\nSubject: Hi\r\n\r\nBody\r\n')]),
   };
 }

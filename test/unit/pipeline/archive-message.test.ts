@@ -17,8 +17,10 @@ import multidropRouter from '../../../core/router/multidrop-router.ts';
 import { defaultConfig } from '../../../core/config/schema.ts';
 import { App } from '../../../core/app/app.ts';
 import { isPosternError } from '../../../core/errors.ts';
+import { testAnalysisPool } from '../../helpers/analysis.ts';
 
 let dir: string;
+let pool: ReturnType<typeof testAnalysisPool>;
 let archive: KvArchiveStore;
 let intake: Intake;
 let intakeKv: RocksEngine;
@@ -26,6 +28,7 @@ let hooks: HookRegistry;
 const { logger, lines } = createMemoryLogger();
 
 beforeEach(async () => {
+  pool = testAnalysisPool(createMemoryLogger().logger);
   dir = mkdtempSync(join(tmpdir(), 'postern-pipe-'));
   archive = new KvArchiveStore(new RocksEngine(join(dir, 'archive')));
   intakeKv = new RocksEngine(join(dir, 'intake'));
@@ -42,13 +45,14 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await pool.close();
   await intake.close();
   await archive.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 function archiver() {
-  return createArchiver({ archive, intake, hooks, log: logger, metrics: createMetrics(), unmatched: { user: '_unrouted', folder: 'Inbox' } });
+  return createArchiver({ archive, intake, hooks, log: logger, metrics: createMetrics(), analysis: pool, unmatched: { user: '_unrouted', folder: 'Inbox' } });
 }
 
 async function spool(body: string, rcptTo: string[], mailFrom = 'x@else.org'): Promise<{ record: IntakeRecord; inline: Buffer | null }> {
@@ -72,7 +76,7 @@ test('a message no known user claims goes to the unassigned archive, is counted 
   const { record, inline } = await spool('Subject: nobody\r\n\r\nx\r\n', ['stranger@Else.org', 'other@else.org', 'z@far.example'], 'x@else.org');
   const metrics = createMetrics();
   lines.length = 0;
-  await createArchiver({ archive, intake, hooks, log: logger, metrics, unmatched: { user: '_unrouted', folder: 'Inbox' } })(record, inline);
+  await createArchiver({ archive, intake, hooks, log: logger, metrics, analysis: pool, unmatched: { user: '_unrouted', folder: 'Inbox' } })(record, inline);
   assert.deepEqual((await archive.listEntries('_unrouted', 'Inbox')).map((e) => e.subject), ['nobody']);
   assert.match(await metrics.registry.metrics(), /^postern_unrouted_messages_total 1$/m);
   const warned = lines.filter((l) => l.msg === 'Message matched no known user; kept in the unassigned archive');
@@ -90,7 +94,7 @@ test('a message no known user claims goes to the unassigned archive, is counted 
 
   // A routed message is neither counted nor logged.
   const routed = await spool('Subject: known\r\n\r\nx\r\n', ['alice@example.com']);
-  await createArchiver({ archive, intake, hooks, log: logger, metrics, unmatched: { user: '_unrouted', folder: 'Inbox' } })(routed.record, routed.inline);
+  await createArchiver({ archive, intake, hooks, log: logger, metrics, analysis: pool, unmatched: { user: '_unrouted', folder: 'Inbox' } })(routed.record, routed.inline);
   assert.match(await metrics.registry.metrics(), /^postern_unrouted_messages_total 1$/m);
   assert.equal(lines.filter((l) => l.msg === 'Message matched no known user; kept in the unassigned archive').length, 1);
 });

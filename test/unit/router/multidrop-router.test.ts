@@ -46,7 +46,7 @@ async function route(ctx: Partial<MessageContext> & { headersText?: string }, ch
   const headers = parseHeaderBlock(Buffer.from((ctx.headersText ?? 'Subject: x\r\n') + '\r\nbody\r\n'));
   const context: MessageContext = {
     intakeId: 'i1', envelope: { mailFrom: '', rcptTo: [] }, session: { listener: 'smtp', remoteAddress: '127.0.0.1', helo: 'h', user: null },
-    receivedAt: '2026-01-01T00:00:00.000Z', size: 10, sha256: '0', headers, summary: summarize(headers), journal: null, assign: null, open: () => Readable.from([Buffer.alloc(0)]), ...ctx,
+    receivedAt: '2026-01-01T00:00:00.000Z', size: 10, sha256: '0', headers, summary: summarize(headers), journal: null, assign: null, analysis: {}, open: () => Readable.from([Buffer.alloc(0)]), ...ctx,
   };
   const routes = (await hooks.collect('route', { context })).flat() as Route[];
   return [...new Set(routes.map((r) => `${r.user}/${r.folder}`))].sort();
@@ -159,7 +159,7 @@ test('journal addresses are folded once per configured list and a changed list i
   const context: MessageContext = {
     intakeId: 'i1', envelope: { mailFrom: 'carol@else.org', rcptTo: ['journal@example.COM', 'alice@example.com'] },
     session: { listener: 'smtp', remoteAddress: '127.0.0.1', helo: 'h', user: null }, receivedAt: '2026-01-01T00:00:00.000Z', size: 10,
-    sha256: '0', headers, summary: summarize(headers), journal: null, assign: null, open: () => Readable.from([Buffer.alloc(0)]),
+    sha256: '0', headers, summary: summarize(headers), journal: null, assign: null, analysis: {}, open: () => Readable.from([Buffer.alloc(0)]),
   };
   const recipients = (): string[] => participantsOf(context, rules).participants.filter((p) => p.role === 'recipient').map((p) => p.address);
   assert.deepEqual(recipients(), ['alice@example.com'], 'the journal address is never a participant');

@@ -14,14 +14,17 @@ import { HookRegistry } from '../../../../core/app/hooks.ts';
 import { createMemoryLogger } from '../../../../core/log.ts';
 import { createMetrics } from '../../../../core/metrics.ts';
 import { computeImapData, imapDataOf } from '../../../../plugins/imap/message/index.ts';
+import { testAnalysisPool } from '../../../helpers/analysis.ts';
 
 let dir: string;
+let pool: ReturnType<typeof testAnalysisPool>;
 let archive: KvArchiveStore;
 let intake: Intake;
 let hooks: HookRegistry;
 const { logger, lines } = createMemoryLogger();
 
 beforeEach(async () => {
+  pool = testAnalysisPool(createMemoryLogger().logger);
   dir = mkdtempSync(join(tmpdir(), 'postern-attrs-'));
   archive = new KvArchiveStore(new RocksEngine(join(dir, 'archive')));
   intake = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 1024);
@@ -34,6 +37,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await pool.close();
   await intake.close();
   await archive.close();
   rmSync(dir, { recursive: true, force: true });
@@ -43,7 +47,7 @@ async function archiveMessage(body: string): Promise<string> {
   const w = intake.writer();
   await w.write(Buffer.from(body));
   const { record, inline } = await w.commit({ listener: 'smtp', envelope: { mailFrom: 'x@else.org', rcptTo: ['alice@example.com'] }, session: { remoteAddress: '127.0.0.1', helo: 'h', user: null } });
-  await createArchiver({ archive, intake, hooks, log: logger, metrics: createMetrics(), unmatched: { user: 'alice', folder: 'Inbox' } })(record, inline);
+  await createArchiver({ archive, intake, hooks, log: logger, metrics: createMetrics(), analysis: pool, unmatched: { user: 'alice', folder: 'Inbox' } })(record, inline);
   const entries = await archive.listEntries('alice', 'Inbox');
   return (entries[entries.length - 1] as { messageId: string }).messageId;
 }

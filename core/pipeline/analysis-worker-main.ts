@@ -1,0 +1,60 @@
+// An analysis worker: loads the analyzers plugins registered, then answers one request at a time with
+// the units of an intake entry (message-units.ts). Runs under the resource limits and deadline the pool
+// sets; a hang or runaway allocation here ends this thread, never the gateway. Trusts the specs (they
+// come from the configuration); hands on AnalysisResults, Buffers as transferable Uint8Arrays.
+import { parentPort, workerData } from 'node:worker_threads';
+import { open, readFile } from 'node:fs/promises';
+import { errorMessage, isPosternError } from '../errors.ts';
+import { analyzeEntry, fileSource, memorySource, type LoadedAnalyzer } from './message-units.ts';
+import type { AnalysisRequest, AnalyzerFn, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+
+const port = parentPort;
+if (!port) throw new Error('analysis-worker-main.ts runs only as a worker thread');
+
+async function readHead(path: string, max: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function load(specs: AnalyzerSpec[]): Promise<LoadedAnalyzer[]> {
+  const out: LoadedAnalyzer[] = [];
+  for (const spec of specs) {
+    const mod = (await import(spec.module)) as Record<string, unknown>;
+    const fn = mod[spec.exportName];
+    if (typeof fn !== 'function') throw new Error(`Analyzer module "${spec.module}" of plugin "${spec.plugin}" has no function export "${spec.exportName}"`);
+    out.push({ spec, fn: fn as AnalyzerFn });
+  }
+  return out;
+}
+
+const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(reply, transfer);
+
+try {
+  const analyzers = await load((workerData as { specs: AnalyzerSpec[] }).specs);
+  port.on('message', (req: AnalysisRequest) => {
+    const source = 'bytes' in req.source
+      ? memorySource(Buffer.from(req.source.bytes.buffer, req.source.bytes.byteOffset, req.source.bytes.byteLength))
+      : fileSource(req.source.path, req.size, readHead, (p) => readFile(p));
+    analyzeEntry(source, analyzers).then((result) => {
+      // Unwrapped originals travel back without a copy.
+      const transfer: ArrayBuffer[] = [];
+      for (const u of result.units) {
+        if (u.original) {
+          const copy = new Uint8Array(u.original);
+          u.original = copy;
+          transfer.push(copy.buffer);
+        }
+      }
+      post({ type: 'done', id: req.id, result }, transfer);
+    }, (err: unknown) => post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: isPosternError(err, 'INTAKE_CORRUPT') || (err as NodeJS.ErrnoException).code === 'ENOENT' }));
+  });
+  post({ type: 'ready' });
+} catch (err) {
+  post({ type: 'startup-failed', error: errorMessage(err) });
+}
