@@ -201,6 +201,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
           archive: await archive.stats(),
           flagged: await archive.listFlagged(100),
           durability: { refusingWrites: storageHealth.failing(), lostWrites: storageHealth.losses() },
+          unrouted: { user: config.routing.unmatchedUser, messages: (await archive.folders(config.routing.unmatchedUser)).reduce((n, f) => n + f.messages, 0) },
         };
       },
     },
