@@ -102,7 +102,7 @@ export async function resolvePlugins(
   const problems: ConfigProblem[] = [];
   const out: Array<{ def: PluginDefinition; config: unknown }> = [];
   for (const [i, entry] of entries.entries()) {
-    const file = join(root, entry.name, 'index.ts');
+    const file = join(entry.path ?? join(root, entry.name), 'index.ts');
     if (!existsSync(file)) {
       problems.push({ where: where(['plugins', i, 'name']), path: `plugins.${i}.name`, message: `plugin "${entry.name}" does not exist (no ${file})` });
       continue;

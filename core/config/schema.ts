@@ -221,6 +221,8 @@ export const configSchema = z.strictObject({
   }).default({ host: '', port: 25, tls: 'starttls', acceptSelfSigned: false, from: 'postern@localhost', timeoutSeconds: 30 }),
   plugins: z.array(z.strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    /** A plugin kept outside plugins/ (a site's own, or a third party's): absolute path of the directory holding its index.ts. */
+    path: z.string().regex(/^\//, 'must be an absolute path').optional(),
     config: z.record(z.string(), z.unknown()).default({}),
   })).default([]),
 });
