@@ -97,6 +97,11 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   app.decorate('hooks', hooks);
   app.decorate('signIn', new SignInThrottle(config.signIn));
   app.decorate('storageHealth', storageHealth);
+  // The pool starts once every plugin has registered its analyzer; plugins may hold the service earlier.
+  let analysisPool: AnalysisPool | null = null;
+  app.decorate('analysis', {
+    analyzeWith: (plugin, bytes) => analysisPool?.analyzeWith(plugin, bytes) ?? Promise.reject(new PosternError('UNAVAILABLE', 'The analysis workers are not running yet')),
+  });
   const adminRoutes = new AdminRoutes();
   app.decorate('adminRoutes', adminRoutes);
   const listenerPorts = new Map<string, number | null>();
@@ -138,6 +143,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     memoryMb: config.intake.analysisMemoryMb,
     onBudgetExceeded: (reason) => metrics.budgetExceeded.inc({ reason }),
   }, log.child({ component: 'analysis' }));
+  analysisPool = analysis;
   app.onClose('core', () => analysis.close());
   for (const r of intake.quarantinedAtOpen) {
     log.error('Intake entry quarantined: it was being archived at consecutive unclean stops; its bytes are kept (postern intake retry)', { intakeId: r.id, crashes: r.crashes });

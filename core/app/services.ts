@@ -11,6 +11,7 @@ import type { CaptureService } from '../intake/capture.ts';
 import type { JobService } from '../jobs/service.ts';
 import type { AuditLog } from '../audit/types.ts';
 import type { StorageHealth } from '../storage/storage-health.ts';
+import type { AnalysisPool } from '../pipeline/analysis-pool.ts';
 
 export interface Services {
   config: Config;
@@ -30,6 +31,8 @@ export interface Services {
   listeners: ListenerPorts;
   /** Failures, reopens and lost writes of the embedded databases (verify and status report them). */
   storageHealth: StorageHealth;
+  /** The analysis workers: plugins run their analyzer on a stored message under the archiving budget (analyzeWith). */
+  analysis: Pick<AnalysisPool, 'analyzeWith'>;
 }
 
 export interface ListenerPorts {

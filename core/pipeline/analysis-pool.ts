@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { PosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { AnalysisRequest, AnalysisResult, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+import type { AnalysisRequest, AnalysisResult, AnalyzerOutcome, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
 
 export interface AnalysisPoolOptions {
   workers: number;
@@ -20,7 +20,7 @@ export interface AnalysisPoolOptions {
 interface Job {
   request: Omit<AnalysisRequest, 'id'>;
   transfer: ArrayBuffer[];
-  resolve: (r: AnalysisResult) => void;
+  resolve: (r: AnalysisResult | AnalyzerOutcome) => void;
   reject: (e: Error) => void;
 }
 
@@ -48,7 +48,22 @@ export class AnalysisPool {
   }
 
   /** Analyze one intake entry. Rejects with MESSAGE_BUDGET when it exceeds the deadline or the heap limit. */
-  analyze(request: Omit<AnalysisRequest, 'id'>, transfer: ArrayBuffer[] = []): Promise<AnalysisResult> {
+  analyze(request: Omit<AnalysisRequest, 'id' | 'only'>, transfer: ArrayBuffer[] = []): Promise<AnalysisResult> {
+    return this.submit(request, transfer) as Promise<AnalysisResult>;
+  }
+
+  /**
+   * One plugin's analyzer on a stored message (data computed after archiving, e.g. for a message
+   * archived before the plugin was enabled), under the same budget. Rejects with MESSAGE_BUDGET, or
+   * INVALID_INPUT when the analyzer failed.
+   */
+  async analyzeWith(plugin: string, bytes: Buffer): Promise<unknown> {
+    const outcome = (await this.submit({ source: { bytes }, size: bytes.length, only: plugin }, [])) as AnalyzerOutcome;
+    if (!outcome.ok) throw new PosternError('INVALID_INPUT', `Analyzer of plugin "${plugin}" failed: ${outcome.error}`);
+    return outcome.value;
+  }
+
+  private submit(request: Omit<AnalysisRequest, 'id'>, transfer: ArrayBuffer[]): Promise<AnalysisResult | AnalyzerOutcome> {
     if (this.closed) return Promise.reject(new PosternError('SHUTTING_DOWN', 'The analysis pool is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ request, transfer, resolve, reject });
@@ -105,6 +120,7 @@ export class AnalysisPool {
     clearTimeout(job.timer);
     slot.job = null;
     if (reply.type === 'done') job.resolve(reply.result);
+    else if (reply.type === 'done-one') job.resolve(reply.outcome);
     else job.reject(new PosternError(reply.corrupt ? 'INTAKE_CORRUPT' : 'INVALID_INPUT', `Analysing the message failed: ${reply.error}`));
     this.dispatch();
   }

@@ -36,6 +36,8 @@ export interface AnalysisRequest {
   /** The bytes, or the spool file that holds them. */
   source: { bytes: Uint8Array } | { path: string };
   size: number;
+  /** Run only this plugin's analyzer on the bytes as one message (no journal unwrapping). */
+  only?: string;
 }
 
 /** A journal report's facts for the main thread's metrics and logs. */
@@ -65,4 +67,5 @@ export type WorkerReply =
   | { type: 'ready' }
   | { type: 'startup-failed'; error: string }
   | { type: 'done'; id: number; result: AnalysisResult }
+  | { type: 'done-one'; id: number; outcome: AnalyzerOutcome }
   | { type: 'failed'; id: number; error: string; corrupt: boolean };

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { open, readFile } from 'node:fs/promises';
 import { errorMessage, isPosternError } from '../errors.ts';
-import { analyzeEntry, fileSource, memorySource, type LoadedAnalyzer } from './message-units.ts';
+import { analyzeEntry, analyzeWithOne, fileSource, memorySource, type LoadedAnalyzer } from './message-units.ts';
 import type { AnalysisRequest, AnalyzerFn, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
 
 const port = parentPort;
@@ -41,6 +41,13 @@ try {
     const source = 'bytes' in req.source
       ? memorySource(Buffer.from(req.source.bytes.buffer, req.source.bytes.byteOffset, req.source.bytes.byteLength))
       : fileSource(req.source.path, req.size, readHead, (p) => readFile(p));
+    if (req.only !== undefined) {
+      analyzeWithOne(source, analyzers, req.only).then(
+        (outcome) => post({ type: 'done-one', id: req.id, outcome }),
+        (err: unknown) => post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: false }),
+      );
+      return;
+    }
     analyzeEntry(source, analyzers).then((result) => {
       // Unwrapped originals travel back without a copy.
       const transfer: ArrayBuffer[] = [];

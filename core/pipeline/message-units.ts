@@ -69,6 +69,14 @@ export async function analyzeEntry(source: EntrySource, analyzers: LoadedAnalyze
   return { units, report: { kind: report.kind, style: report.envelope.style, problems: report.problems, malformed: false } };
 }
 
+/** One plugin's analyzer on bytes taken as one message (e.g. data computed later for an older message). */
+export async function analyzeWithOne(source: EntrySource, analyzers: LoadedAnalyzer[], plugin: string): Promise<AnalyzerOutcome> {
+  const one = analyzers.filter((a) => a.spec.plugin === plugin);
+  if (one.length === 0) return { ok: false, error: `Plugin "${plugin}" has no analyzer` };
+  const headers = parseHeaderBlock(await source.head(), HEADER_SCAN_BYTES);
+  return (await analyze(one, headers, source.size, () => source.open()))[plugin] as AnalyzerOutcome;
+}
+
 export function memorySource(bytes: Buffer): EntrySource {
   return {
     size: bytes.length,

@@ -45,6 +45,7 @@ export default definePlugin({
     // Computed in the analysis workers (analyzer.ts); a message whose analysis failed has none, and
     // FETCH computes it on first use as for messages archived before the plugin was enabled.
     app.analyzer({ module: new URL('./analyzer.ts', import.meta.url).href });
+    const analysis = app.service('analysis');
     app.on('index', ({ context }) => (context.analysis.imap ? { imap: context.analysis.imap } : undefined));
     app.on('stored', ({ entries }) => {
       indexes.added(entries);
@@ -78,7 +79,10 @@ export default definePlugin({
     const material = await loadTls(config.tls, core.dataDir, hostname, log);
     const server = new ImapServer({
       config, archive, hooks, log, metrics, indexes,
-      messages: new MessageStore(archive, config.cacheMessages, config.cacheBytes, (id, err) => log.warn('Storing recomputed IMAP data failed; it is recomputed on next use', { messageId: id, err: errorMessage(err) })),
+      messages: new MessageStore(archive, config.cacheMessages, config.cacheBytes,
+        (id, err) => log.warn('Storing recomputed IMAP data failed; it is recomputed on next use', { messageId: id, err: errorMessage(err) }),
+        (bytes) => analysis.analyzeWith('imap', bytes),
+        (id, err) => log.warn('IMAP data of a message cannot be computed; it is served as one text/plain part', { messageId: id, err: errorMessage(err) })),
       throttle: new LoginThrottle(config.throttle),
       receivedFolder: core.routing.receivedFolder,
       sentFolder: core.routing.sentFolder,

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
 import { computeImapData, headerSearchValues, imapDataOf, viewWindow, type ImapMessageData } from './message/index.ts';
+import { fallbackImapData } from './message/fallback.ts';
 
 class Lru<V> {
   private readonly map = new Map<string, { value: V; cost: number }>();
@@ -105,6 +106,12 @@ export class MessageStore {
     cacheMessages: number,
     cacheBytes: number,
     private readonly onPersistError: (messageId: string, err: unknown) => void = () => undefined,
+    /**
+     * Computes IMAP data off the main thread under the archiving budget (the analysis workers); it
+     * rejects for a message that exceeds it. Without it the data is computed here (tests).
+     */
+    private readonly compute: (bytes: Buffer) => Promise<unknown> = (bytes) => computeImapData(Readable.from([bytes])),
+    private readonly onComputeError: (messageId: string, err: unknown) => void = () => undefined,
   ) {
     this.messages = new Lru(cacheMessages, CACHE_BYTES);
     this.headers = new Lru(cacheMessages, HEADER_CACHE_BYTES);
@@ -156,17 +163,36 @@ export class MessageStore {
     if (!record) return null;
     let data = imapDataOf(record.attributes);
     if (!data) {
-      // Archived before the plugin stored its data, or in an older format: compute it once and store
-      // it with the message, so neither a cache miss nor a restart scans the blob again.
-      const blob = await this.openBlob(record.id, record.blobId);
-      data = await computeImapData(blob as AsyncIterable<Buffer>);
-      this.archive.setMessageAttribute(record.id, 'imap', data).catch((err: unknown) => this.onPersistError(record.id, err));
+      // Archived before the plugin stored its data, in an older format, or raw-only after its analysis
+      // failed: compute it once (in the analysis workers, under the budget) and store it with the
+      // message, so neither a cache miss nor a restart scans the blob again. A message that still
+      // cannot be analysed is served as one text/plain part (not stored: a later upgrade may do better).
+      const bytes = await this.readWhole(record.id, record.blobId, record.size);
+      try {
+        data = imapDataOf({ imap: await this.compute(bytes) });
+        if (!data) throw new PosternError('INVALID_INPUT', 'The computed IMAP data is not valid');
+        this.archive.setMessageAttribute(record.id, 'imap', data).catch((err: unknown) => this.onPersistError(record.id, err));
+      } catch (err) {
+        this.onComputeError(record.id, err);
+        data = await fallbackImapData(Readable.from([bytes]));
+      }
     }
     const loaded: LoadedMessage = { id: record.id, blobId: record.blobId, storedSize: record.size, data };
     this.sizes.set(id, data.size, 1);
     const cost = data.envelope.length + data.body.length + data.bodystructure.length + JSON.stringify(data.parts).length + 200;
     this.messages.set(id, loaded, cost);
     return loaded;
+  }
+
+  private async readWhole(id: string, blobId: string, size: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of (await this.openBlob(id, blobId)) as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > size) throw new PosternError('STORAGE_IO', `Message "${id}" is larger than its recorded size`);
+      parts.push(chunk);
+    }
+    return Buffer.concat(parts, total);
   }
 
   private async openBlob(id: string, blobId: string): Promise<Readable> {
