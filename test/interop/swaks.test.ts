@@ -124,22 +124,34 @@ test('8-bit header and body from a --data file, with a dot-stuffed line: archive
   });
 });
 
+test("a hostile address header (swaks --header 'Cc: )') is answered 250 and archived byte-exact; the server keeps serving", async () => {
+  await server.diagnose('swaks-hostile-cc', async () => {
+    // Once an endless loop in the IMAP address parser that grew memory until V8 aborted, at every start.
+    const marker = `hostile-${randomUUID()}`;
+    const res = await swaks(['--server', smtpAddr(), '--from', BOB, '--to', ALICE, '--header', 'Cc: )', '--header', `Subject: swaks ${marker}`]);
+    assertDelivered(res);
+    await assertArchived(marker, sentContent(res.transcript));
+    const status = await server.waitDrained();
+    assert.equal(status.intake.corrupt, 0, `nothing quarantined: ${JSON.stringify(status.intake)}`);
+  });
+});
+
 test('routing is exact: no copy in alice/Sent, bob/Inbox or anywhere for carol', async () => {
   await server.diagnose('swaks-routing', async () => {
-    assert.equal(markers.length, 4, 'the four delivery tests ran first');
+    assert.equal(markers.length, 5, 'the five delivery tests ran first');
     const folders = [['alice', 'Sent'], ['bob', 'Inbox'], ['carol', 'Inbox'], ['carol', 'Sent']] as const;
     const [inbox, sent, ...others] = await Promise.all([
       server.list('alice', 'Inbox'),
       server.list('bob', 'Sent'),
       ...folders.map(([u, f]) => server.list(u, f)),
     ]);
-    assert.equal(inbox.length, 4, `alice/Inbox holds exactly the 4 messages: ${JSON.stringify(inbox)}`);
-    assert.equal(sent.length, 4, `bob/Sent holds exactly the 4 messages: ${JSON.stringify(sent)}`);
+    assert.equal(inbox.length, 5, `alice/Inbox holds exactly the 5 messages: ${JSON.stringify(inbox)}`);
+    assert.equal(sent.length, 5, `bob/Sent holds exactly the 5 messages: ${JSON.stringify(sent)}`);
     others.forEach((rows, i) => {
       assert.deepEqual(rows, [], `${folders[i]!.join('/')} must be empty`);
     });
     const status = await server.waitDrained();
-    assert.equal(status.archive.messages, 4, `status --json counts 4 archived messages: ${JSON.stringify(status)}`);
+    assert.equal(status.archive.messages, 5, `status --json counts 5 archived messages: ${JSON.stringify(status)}`);
   });
 });
 
