@@ -1,6 +1,6 @@
 // The fuzz tier (`npm run test:fuzz`): every target of every group (groups.ts) is fuzzed with fast-check
 // in a watched worker thread (harness.ts), two groups at a time. The time budget is shared out evenly:
-// POSTERN_FUZZ_SECONDS (default 150) of wall time for the whole tier on two cores; POSTERN_FUZZ_RUNS caps
+// POSTERN_FUZZ_SECONDS (default 130) of wall time for the whole tier on two cores; POSTERN_FUZZ_RUNS caps
 // the inputs per target; POSTERN_FUZZ_SEED replays a run; POSTERN_FUZZ_GROUPS / POSTERN_FUZZ_TARGETS
 // (comma-separated names / name fragments) narrow it. Each failure is saved under test/fixtures/fuzz/
 // (POSTERN_FUZZ_SAVE=0 to skip), where test/unit/fuzz-regressions.test.ts replays it in `npm test`.
@@ -21,7 +21,7 @@ const groups = (await loadGroups(GROUP_NAMES.filter((g) => groupFilter === null 
   .map(({ module, group }) => ({ module, group: group.group, targets: group.targets.filter((t) => targetFilter === null || targetFilter.some((f) => t.name.includes(f))) }))
   .filter((g) => g.targets.length > 0);
 const targetCount = groups.reduce((n, g) => n + g.targets.length, 0);
-const seconds = Number(process.env.POSTERN_FUZZ_SECONDS ?? 150);
+const seconds = Number(process.env.POSTERN_FUZZ_SECONDS ?? 130);
 const perTargetMs = Math.max(1000, Math.floor((seconds * 1000 * CONCURRENCY) / Math.max(1, targetCount)));
 const opts = optionsFromEnv(perTargetMs);
 const save = process.env.POSTERN_FUZZ_SAVE !== '0';

@@ -153,6 +153,8 @@ function runRound(moduleUrl: string, jobs: Job[], start: number, opts: HarnessOp
 
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'done') {
+        // The targets may leave handles open (the admin target's HTTP server): end the thread.
+        void worker.terminate();
         finish(jobs.length);
         return;
       }

@@ -47,7 +47,7 @@ function checkTokens(tokens: Token[], depth = 0): void {
   check(depth <= 17, 'list nesting is bounded');
   for (const t of tokens) {
     if (t.t === 'list') checkTokens(t.v, depth + 1);
-    else if (t.t === 'atom') check(t.v.length > 0 && !/[\s()"{]/.test(t.v.replace(/\[[^\]]*\]/g, '')), 'an atom has no space, paren, quote or brace outside a section', t.v);
+    else if (t.t === 'atom') check(t.v.length > 0 && !/[ \t\r\n()"{]/.test(t.v.replace(/\[[^\]]*\]/g, '')), 'an atom has no space, paren, quote or brace outside a section', t.v);
   }
 }
 
