@@ -128,7 +128,9 @@ export class CommandReader {
       }
       const lf = this.buf.indexOf(10);
       if (lf < 0) {
-        if (this.buf.length > this.limits.maxLineBytes) {
+        // A line of the longest length may have its CR here and its LF still on the way.
+        const max = this.limits.maxLineBytes;
+        if (this.buf.length > max + 1 || (this.buf.length === max + 1 && this.buf[max] !== 13)) {
           this.resetCommand();
           this.buf = Buffer.alloc(0);
           return { kind: 'error', tag: null, status: 'BAD', text: `Line longer than ${this.limits.maxLineBytes} bytes`, fatal: true };
