@@ -105,10 +105,14 @@ export class HookRegistry {
     return null;
   }
 
-  /** Every handler's part, in order; undefined/null parts are dropped. Throws HookFailure on the first failure. */
-  async collect<K extends CollectHook>(name: K, args: HookArgs<K>, log: Logger = this.log): Promise<Array<NonNullable<HookResult<K>>>> {
+  /**
+   * Every handler's part, in order; undefined/null parts are dropped. Throws HookFailure on the first
+   * failure. `only`: run just the handlers of these plugins (raw-only archiving runs the built-in router).
+   */
+  async collect<K extends CollectHook>(name: K, args: HookArgs<K>, log: Logger = this.log, only?: ReadonlySet<string>): Promise<Array<NonNullable<HookResult<K>>>> {
     const out: Array<NonNullable<HookResult<K>>> = [];
     for (const r of this.handlers.get(name) ?? []) {
+      if (only && !only.has(r.plugin)) continue;
       const part = await this.call(name, r, args, log);
       if (part !== undefined && part !== null) out.push(part as NonNullable<HookResult<K>>);
     }

@@ -146,7 +146,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   analysisPool = analysis;
   app.onClose('core', () => analysis.close());
   for (const r of intake.quarantinedAtOpen) {
-    log.error('Intake entry quarantined: it was being archived at consecutive unclean stops; its bytes are kept (postern intake retry)', { intakeId: r.id, crashes: r.crashes });
+    log.error(r.state === 'corrupt'
+      ? 'Intake entry quarantined: it was being archived at consecutive unclean stops, also raw-only; its bytes are kept (postern intake retry)'
+      : 'Intake entry was being archived at consecutive unclean stops: archiving it raw-only, then quarantining it (postern intake retry)', { intakeId: r.id, crashes: r.crashes });
   }
   const queue = new QueueManager(intake, createArchiver({
     archive, intake, hooks, log, metrics, analysis,

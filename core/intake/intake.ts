@@ -36,9 +36,17 @@ export interface IntakeRecord {
   retries?: number;
   /** Consecutive unclean stops (crashes) during which this entry was being archived. */
   crashes?: number;
+  /**
+   * Why the entry is to be archived raw-only (no analysis, no plugin hooks: byte-exact, routed by its
+   * envelope by the built-in router, flagged) and then quarantined; set after MAX_CRASHES crashes.
+   */
+  rawOnly?: string;
 }
 
-/** An entry in flight at this many consecutive unclean stops is quarantined at the next start. */
+/**
+ * An entry in flight at this many consecutive unclean stops is archived raw-only and quarantined at the
+ * next start; one that crashes the process even then is only quarantined.
+ */
 export const MAX_CRASHES = 2;
 
 /**
@@ -188,8 +196,9 @@ export class Intake {
 
   /**
    * Entries that were being archived when the process last stopped without a clean shutdown: each
-   * counts one crash; at MAX_CRASHES the entry is quarantined (kept, listed, retried only by an
-   * operator), so a message that kills the process cannot do so at every start.
+   * counts one crash; at MAX_CRASHES the entry is archived raw-only and quarantined (kept, listed,
+   * retried only by an operator), past it only quarantined, so a message that kills the process
+   * cannot do so at every start.
    */
   private async settleInFlight(records: IntakeRecord[]): Promise<IntakeRecord[]> {
     const inFlight = new Set<string>();
@@ -202,23 +211,23 @@ export class Intake {
         continue;
       }
       const crashes = (r.crashes ?? 0) + 1;
-      const quarantine = crashes >= MAX_CRASHES;
-      const next: IntakeRecord = {
-        ...r, crashes, ...(quarantine ? { state: 'corrupt', lastError: `Quarantined: being archived at ${crashes} consecutive unclean stops` } : {}),
-      };
+      const reason = `being archived at ${crashes} consecutive unclean stops`;
+      let next: IntakeRecord = { ...r, crashes };
+      if (crashes === MAX_CRASHES) next = { ...next, rawOnly: reason };
+      else if (crashes > MAX_CRASHES) next = { ...next, state: 'corrupt', lastError: `Quarantined: ${reason} (also when archived raw-only)` };
       await this.kv.write([{ type: 'put', key: REC + r.id, value: Buffer.from(JSON.stringify(next)) }], { sync: true });
-      if (quarantine) {
+      if (next.state === 'corrupt') {
         this.tally('active', -1);
         this.tally('corrupt', 1);
-        this.quarantinedAtOpen.push(next);
       }
+      if (crashes >= MAX_CRASHES) this.quarantinedAtOpen.push(next);
       out.push(next);
     }
     await this.kv.write([...inFlight].map((id) => ({ type: 'del', key: INFLIGHT + id })), { sync: true });
     return out;
   }
 
-  /** Entries quarantined by the last open() for being in flight at too many unclean stops. */
+  /** Entries the last open() found in flight at MAX_CRASHES (to archive raw-only) or more unclean stops. */
   readonly quarantinedAtOpen: IntakeRecord[] = [];
 
   /** Archiving of this entry starts (unsynced: only a process crash, not a power loss, must be seen). */
@@ -308,8 +317,15 @@ export class Intake {
     return data;
   }
 
-  async setState(record: IntakeRecord, state: IntakeState, update: Partial<Pick<IntakeRecord, 'attempts' | 'nextAttemptAt' | 'lastError' | 'retries' | 'crashes'>>): Promise<IntakeRecord> {
-    const next: IntakeRecord = { ...record, ...update, state };
+  /** Change an entry's state; `rawOnly: null` clears that mark. */
+  async setState(
+    record: IntakeRecord, state: IntakeState,
+    update: Partial<Pick<IntakeRecord, 'attempts' | 'nextAttemptAt' | 'lastError' | 'retries' | 'crashes'>> & { rawOnly?: string | null },
+  ): Promise<IntakeRecord> {
+    const { rawOnly, ...rest } = update;
+    const next: IntakeRecord = { ...record, ...rest, state };
+    if (rawOnly === null) delete next.rawOnly;
+    else if (rawOnly !== undefined) next.rawOnly = rawOnly;
     await this.kv.write([
       { type: 'put', key: REC + record.id, value: Buffer.from(JSON.stringify(next)) },
       { type: 'del', key: INFLIGHT + record.id },

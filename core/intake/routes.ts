@@ -19,7 +19,7 @@ export function addIntakeRoutes(routes: AdminRoutes, intake: Intake, requeue: (r
       throw new PosternError('CONFLICT', `Intake entry "${id}" is ${record.state}, not quarantined: the queue retries it by itself`);
     }
     const retries = (record.retries ?? 0) + 1;
-    const next = await intake.setState(record, 'active', { attempts: 0, nextAttemptAt: 0, lastError: null, retries, crashes: 0 });
+    const next = await intake.setState(record, 'active', { attempts: 0, nextAttemptAt: 0, lastError: null, retries, crashes: 0, rawOnly: null });
     requeue(next);
     log.info('Intake entry retried by an operator', { intakeId: id, principal, from: record.state, retries });
     return { body: { id, state: next.state, retries } };

@@ -25,6 +25,8 @@ import type { AnalysisResult, AnalyzerOutcome } from './analysis-types.ts';
 export type ArchiveOutcome = void | { quarantine: string };
 
 const EMPTY_HEADERS: HeaderBlock = { fields: [], headerBytes: 0, complete: false };
+/** The only hook handlers raw-only archiving runs: core's own router (core/router/multidrop-router.ts). */
+const BUILT_IN_ROUTER: ReadonlySet<string> = new Set(['multidrop-router']);
 /** Upper bound on the JSON of one message's attributes (merged `index` hook results). */
 export const MAX_ATTRIBUTES_BYTES = 256 * 1024;
 
@@ -173,7 +175,10 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     });
   }
 
-  /** rawOnly: the message could not be analysed; only routing (by envelope) and retention hooks run. */
+  /**
+   * rawOnly: the message could not be analysed, or crashed the process while archived: no plugin hook
+   * runs but the built-in router's, which routes it by its envelope (its headers are not read).
+   */
   async function archiveUnit(record: IntakeRecord, unit: Unit, fresh: boolean, log: Logger, rawOnly: boolean): Promise<void> {
     if (!fresh && (await archive.captureCommitted(unit.captureId))) {
       log.info('Intake entry was archived before a restart; removing it', { captureId: unit.captureId });
@@ -196,7 +201,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       },
     };
     if (!rawOnly) await hooks.collect('parse', { context }, log);
-    let routes: Route[] = (await hooks.collect('route', { context }, log)).flat();
+    let routes: Route[] = (await hooks.collect('route', { context }, log, rawOnly ? BUILT_IN_ROUTER : undefined)).flat();
     const outcome = routes.length === 0 ? 'unassigned' : 'routed';
     if (routes.length === 0) {
       routes = [{ ...deps.unmatched, reason: 'no known participant' }];
@@ -216,7 +221,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     const dedup = rawOnly ? null : (await hooks.collect('dedup', { context }, log)).find((d) => d !== null) ?? null;
     const mergeInto = dedup?.mergeInto ?? undefined;
     const messageId = mergeInto ?? unit.captureId;
-    await hooks.collect('retention', { context, routes }, log);
+    if (!rawOnly) await hooks.collect('retention', { context, routes }, log);
     const attributes = rawOnly ? undefined : messageAttributes(await hooks.collect('index', { context, messageId }, log), log);
 
     const capture: CaptureRecord = {
@@ -251,13 +256,20 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     const inline = await load(record, held);
     let result: AnalysisResult;
     let budget: string | null = null;
-    try {
-      result = await deps.analysis.analyze(inline ? { source: { bytes: inline }, size: record.size } : { source: { path: intake.spoolPath(record.id) }, size: record.size });
-    } catch (err) {
-      if (!isPosternError(err, 'MESSAGE_BUDGET')) throw err;
-      budget = errorMessage(err);
-      log.error('Message exceeded its analysis budget; archiving it raw-only (routed by its envelope, flagged) and quarantining its intake entry', { err: budget });
-      result = { units: [{ headers: EMPTY_HEADERS, journal: null, flags: [`analysis-failed: ${budget}`], analysis: {} }], report: null };
+    const rawOnly = (reason: string): AnalysisResult => ({ units: [{ headers: EMPTY_HEADERS, journal: null, flags: [`analysis-failed: ${reason}`], analysis: {} }], report: null });
+    if (record.rawOnly) {
+      // It was being archived at consecutive crashes: nothing of it is parsed again.
+      budget = `${record.rawOnly}; archived raw-only`;
+      result = rawOnly(record.rawOnly);
+    } else {
+      try {
+        result = await deps.analysis.analyze(inline ? { source: { bytes: inline }, size: record.size } : { source: { path: intake.spoolPath(record.id) }, size: record.size });
+      } catch (err) {
+        if (!isPosternError(err, 'MESSAGE_BUDGET')) throw err;
+        budget = errorMessage(err);
+        log.error('Message exceeded its analysis budget; archiving it raw-only (routed by its envelope, flagged) and quarantining its intake entry', { err: budget });
+        result = rawOnly(budget);
+      }
     }
     for (const unit of unitsOf(record, inline, result, log)) await archiveUnit(record, unit, held !== null, log, budget !== null);
     return budget === null ? undefined : { quarantine: budget };

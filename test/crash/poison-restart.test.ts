@@ -1,7 +1,8 @@
 // A message that kills the process while it is archived (a main-thread bug in a plugin) must not
-// kill it at every start: in flight at two consecutive unclean stops, its intake entry is quarantined
-// (kept, listed, counted) and the server starts and serves; after the "upgrade" an operator's retry
-// archives it, byte-exact.
+// kill it at every start: in flight at two consecutive unclean stops, it is archived raw-only (no
+// plugin hook runs; byte-exact, routed by its envelope, flagged) and its intake entry quarantined
+// (kept, listed, counted), and the server starts and serves; after the "upgrade" an operator's retry
+// archives it fully, filing nothing twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,36 +59,40 @@ test('a message that crashes the process is quarantined after two unclean stops;
     // Second start resumes the entry and dies again: the second consecutive unclean stop.
     await startAndCrash(dir, { POSTERN_CONFIG: crashing });
 
-    // Third start: the entry is quarantined at open; the server starts and serves other mail.
+    // Third start: the entry is archived raw-only and quarantined; the server starts and serves other mail.
     const third = await spawnServer(dir, { POSTERN_CONFIG: crashing });
     try {
       assert.ok(third.logs.some((l) => l.includes('consecutive unclean stops')), 'the quarantine is logged');
       assert.equal(await send(third.smtpPort, 'From: bob@else.org\r\nTo: alice@example.com\r\nSubject: ordinary\r\n\r\nfine\r\n'), 250);
       await waitDrained(third);
-      const st = await third.api<{ intake: { corrupt: number } }>('GET', '/api/v1/status');
+      const st = await third.api<{ intake: { corrupt: number }; flagged: Array<{ flags: string[] }> }>('GET', '/api/v1/status');
       assert.equal(st.intake.corrupt, 1);
+      assert.ok(st.flagged.some((f) => f.flags.some((x) => /^analysis-failed: being archived at 2 consecutive unclean stops/.test(x))), JSON.stringify(st.flagged));
       const q = await third.api<{ entries: Array<{ id: string; lastError: string }> }>('GET', '/api/v1/intake?state=corrupt');
       assert.match(q.entries[0]?.lastError ?? '', /2 consecutive unclean stops/);
       const metrics = await (await fetch(`http://127.0.0.1:${third.adminPort}/metrics`)).text();
       assert.match(metrics, /^postern_intake_quarantined_messages 1$/m);
+      const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+      const rawOf = async (port: number, uid: number): Promise<string> =>
+        (await fetch(`http://127.0.0.1:${port}/api/v1/archive/alice/messages/${uid}/raw?folder=Inbox`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const listed = await third.api<{ entries: Array<{ uid: number; subject: string }> }>('GET', '/api/v1/archive/alice/messages?folder=Inbox');
+      assert.equal(listed.entries.length, 2, JSON.stringify(listed));
+      const rawOnly = listed.entries.find((e) => e.subject !== 'ordinary');
+      assert.ok(rawOnly);
+      assert.equal(await rawOf(third.adminPort, rawOnly.uid), POISON, 'archived raw-only, byte-exact, routed by its envelope');
       third.child.kill('SIGTERM');
       assert.equal((await third.exited).code, 0);
 
-      // After the "upgrade" (the crashing plugin gone), a retry archives it byte-exact.
+      // After the "upgrade" (the crashing plugin gone), a retry archives it fully; nothing is filed twice.
       const fourth = await spawnServer(dir, { POSTERN_CONFIG: fixed });
       try {
         const id = q.entries[0]?.id ?? '';
         await fourth.api('POST', `/api/v1/intake/${id}/retry`, {});
         await waitDrained(fourth);
-        const list = await fourth.api<{ entries: Array<{ uid: number; subject: string }> }>('GET', '/api/v1/archive/alice/messages?folder=Inbox');
-        const poison = list.entries.find((e) => e.subject === 'poison');
-        assert.ok(poison, JSON.stringify(list));
-        assert.deepEqual(list.entries.map((e) => e.subject).sort(), ['ordinary', 'poison']);
-        const raw = await fetch(`http://127.0.0.1:${fourth.adminPort}/api/v1/archive/alice/messages/${poison.uid}/raw?folder=Inbox`, {
-          headers: { authorization: `Bearer ${readFileSync(join(dir, 'admin.token'), 'utf8').trim()}` },
-        });
-        assert.equal(await raw.text(), POISON);
-        assert.equal((await fourth.api<{ intake: { corrupt: number } }>('GET', '/api/v1/status')).intake.corrupt, 0);
+        const after = await fourth.api<{ entries: Array<{ uid: number; subject: string }> }>('GET', '/api/v1/archive/alice/messages?folder=Inbox');
+        assert.deepEqual(after.entries.map((e) => e.uid), listed.entries.map((e) => e.uid));
+        assert.equal(await rawOf(fourth.adminPort, rawOnly.uid), POISON);
+        assert.equal((await fourth.api<{ intake: { corrupt: number; depth: number } }>('GET', '/api/v1/status')).intake.corrupt, 0);
       } finally {
         fourth.child.kill('SIGTERM');
         await fourth.exited;
