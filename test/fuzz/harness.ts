@@ -59,11 +59,11 @@ function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-/** Options from the environment: POSTERN_FUZZ_DEADLINE_MS, _HEAP_MB, _RSS_MB, _RUNS, _SEED (time per job is the caller's). */
+/** Options from the environment: POSTERN_FUZZ_DEADLINE_MS (default 5000), _HEAP_MB, _RSS_MB, _RUNS, _SEED (time per job is the caller's). */
 export function optionsFromEnv(timeLimitMs: number): HarnessOptions {
   const seedRaw = process.env.POSTERN_FUZZ_SEED;
   return {
-    deadlineMs: envNumber('POSTERN_FUZZ_DEADLINE_MS', 3000),
+    deadlineMs: envNumber('POSTERN_FUZZ_DEADLINE_MS', 5000),
     heapMb: envNumber('POSTERN_FUZZ_HEAP_MB', 512),
     rssMb: envNumber('POSTERN_FUZZ_RSS_MB', 1536),
     runs: Math.floor(envNumber('POSTERN_FUZZ_RUNS', 1_000_000)),

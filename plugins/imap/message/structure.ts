@@ -291,6 +291,8 @@ export class MimeScanner {
   /** Ends a frame's entity at `pos`, `lfBefore` being the number of LFs before pos. */
   private close(frame: Frame, pos: number, lfBefore: number): void {
     const e = frame.entity;
+    // An empty part whose only line break the next delimiter owns ("--a\r\n--b"): it starts where it ends.
+    if (pos < e.h) e.h = pos;
     if (frame.state === 'header') {
       const bytes = Buffer.concat(this.header, this.headerLen).subarray(0, Math.max(0, pos - e.h));
       this.header = [];
