@@ -12,21 +12,52 @@ export class HttpError extends Error {
   }
 }
 
-/** The request body as JSON, at most `limit` bytes (413 beyond, 400 when it is not JSON). */
+/**
+ * The request body as JSON, at most `limit` bytes: 413 beyond (at once when Content-Length says so;
+ * the connection is then closed rather than read to its end), 400 when it is not JSON or the client
+ * went away before the body was complete. Never destroys the request itself, so the server can still
+ * answer and record it.
+ */
 export async function readJson(req: IncomingMessage, limit = MAX_BODY): Promise<unknown> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, `Request body exceeds ${limit} bytes`);
-    parts.push(chunk);
-  }
-  if (size === 0) return {};
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, `Request body exceeds ${limit} bytes`);
+  const body = await readBody(req, limit);
+  if (body.length === 0) return {};
   try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new HttpError(400, 'Request body is not valid JSON');
   }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const finish = (err: HttpError | null): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      if (err) {
+        req.pause();
+        reject(err);
+      } else resolve(Buffer.concat(parts, size));
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) finish(new HttpError(413, `Request body exceeds ${limit} bytes`));
+      else parts.push(chunk);
+    };
+    const onEnd = (): void => finish(null);
+    const onError = (): void => finish(new HttpError(400, 'The request body was not received completely'));
+    const onClose = (): void => finish(new HttpError(400, 'The request body was not received completely'));
+    if (req.readableEnded) return resolve(Buffer.alloc(0));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 export function send(res: ServerResponse, status: number, body: unknown): void {

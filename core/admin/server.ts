@@ -1,6 +1,8 @@
 // The admin HTTP API (/api/v1/…), /metrics and /healthz. Every /api route needs the bearer token from
 // the data directory, or a user's name and password (HTTP Basic; privileges in core/compliance/access.ts). Loopback by default; a non-loopback address is refused unless TLS is configured.
-// Request bodies are bounded and validated; responses are JSON except raw message bytes.
+// Anything but the valid token goes through the shared sign-in throttle (401, or 429 with Retry-After).
+// Request bodies are bounded and validated; responses are JSON except raw message bytes. A request
+// that fails in any way is answered (or its connection closed) and recorded; it never ends the process.
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +18,7 @@ import { tokenMatches } from './token.ts';
 import { isLoopback } from '../config/host-port.ts';
 import { HttpError, defined, readJson, send, validated } from './http.ts';
 import type { AdminRoutes, HttpMethod } from './routes.ts';
-import type { AdminRequestInfo } from '../audit/admin-audit.ts';
+import type { AdminRequestInfo, SignInFailure } from '../audit/admin-audit.ts';
 import { TOKEN_PRINCIPAL, headersOnlyMessage, type ApiAccess, type RequestView } from '../compliance/access.ts';
 
 export interface StatusSource {
@@ -69,6 +71,21 @@ export function publicUser(u: UserRecord): Omit<UserRecord, 'passwordHash'> & { 
   return { ...rest, hasPassword: passwordHash !== null };
 }
 
+/** Who a request acts as, and how its sign-in failed (for the audit record). */
+interface RequestAuth {
+  principal: string;
+  signInFailure?: SignInFailure;
+}
+
+/** The request target as a URL; 400 for one that cannot be parsed. */
+function requestUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://admin');
+  } catch {
+    throw new HttpError(400, 'The request target is not a valid path');
+  }
+}
+
 function uidParam(raw: string): number {
   const uid = Number(raw);
   if (!/^\d{1,10}$/.test(raw) || uid < 1 || uid > 0xffffffff) throw new HttpError(400, `UID "${raw}" must be a number from 1 to 4294967295`);
@@ -85,7 +102,14 @@ export class AdminServer {
     if (!isLoopback(config.host) && !tls) {
       throw new PosternError('CONFIG_INVALID', `Admin API host "${config.host}" is not loopback; configure admin.tls.cert and admin.tls.key to listen there`);
     }
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.handle(req, res).catch((err: unknown) => {
+        // Only a failure outside the request's own error handling lands here; the request still ends.
+        log.error('Admin request handling failed', { method: req.method, err: errorMessage(err) });
+        if (!res.headersSent && !res.destroyed) send(res, 500, { error: 'Internal error; the server log has the details' });
+        else res.destroy();
+      });
+    };
     const server = tls ? createHttps({ cert: tls.cert, key: tls.key }, handler) : createHttp(handler);
     server.requestTimeout = 30000;
     server.headersTimeout = 10000;
@@ -120,32 +144,55 @@ export class AdminServer {
     return m !== null && tokenMatches(m[1] as string, this.deps.token);
   }
 
+  /**
+   * One request, start to end. Whatever a route does (throws, rejects, the client goes away mid-body),
+   * the request is answered with a status (or its connection closed) and recorded; nothing escapes.
+   */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    // Read before anything can fail: the socket is detached from the request once the response is sent.
+    const remote = req.socket?.remoteAddress ?? '';
     const method = req.method ?? 'GET';
-    const who = { principal: 'unknown' };
+    const who: RequestAuth = { principal: 'unknown' };
+    let url = new URL('http://admin/');
     try {
-      await this.route(method, url, req, res, who);
+      url = requestUrl(req.url);
+      await this.route(method, url, req, res, who, remote);
     } catch (err) {
-      const status = err instanceof HttpError ? err.status
-        : isPosternError(err, 'NOT_FOUND') ? 404
-        : isPosternError(err, 'FORBIDDEN') ? 403
-        : isPosternError(err, 'HELD') ? 423
-        : isPosternError(err, 'CONFLICT') ? 409
-        : isPosternError(err, 'TOO_LARGE') ? 413
-        : isPosternError(err, 'INVALID_INPUT') ? 400 : 500;
-      if (status === 500) this.deps.log.error('Admin request failed', { method, path: url.pathname, err: errorMessage(err) });
-      if (!res.headersSent) send(res, status, { error: errorMessage(err) });
-      else res.destroy();
+      this.fail(err, method, url, req, res);
     } finally {
-      this.deps.metrics.adminRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
-      await this.deps.onRequest?.({
-        method, path: url.pathname, search: url.searchParams, status: res.statusCode, remote: req.socket.remoteAddress ?? '', principal: who.principal,
-      });
+      try {
+        this.deps.metrics.adminRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
+        await this.deps.onRequest?.({
+          method, path: url.pathname, search: url.searchParams, status: res.statusCode, remote, principal: who.principal,
+          ...(who.signInFailure ? { signInFailure: who.signInFailure } : {}),
+        });
+      } catch (err) {
+        this.deps.log.error('Recording an admin request failed', { method, path: url.pathname, err: errorMessage(err) });
+      }
     }
   }
 
-  private async route(method: string, url: URL, req: IncomingMessage, res: ServerResponse, who: { principal: string }): Promise<void> {
+  /** Answer a failed request with its status and `{ error }`, or close it when an answer is under way. */
+  private fail(err: unknown, method: string, url: URL, req: IncomingMessage, res: ServerResponse): void {
+    const status = err instanceof HttpError ? err.status
+      : isPosternError(err, 'NOT_FOUND') ? 404
+      : isPosternError(err, 'FORBIDDEN') ? 403
+      : isPosternError(err, 'HELD') ? 423
+      : isPosternError(err, 'CONFLICT') ? 409
+      : isPosternError(err, 'TOO_LARGE') ? 413
+      : isPosternError(err, 'INVALID_INPUT') ? 400 : 500;
+    if (status === 500) this.deps.log.error('Admin request failed', { method, path: url.pathname, err: errorMessage(err) });
+    if (res.writableEnded) return; // answered in full already
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    // A body not read to its end (oversize, refused before reading) is not drained: the connection ends with this answer.
+    if (!req.complete) res.setHeader('connection', 'close');
+    send(res, status, { error: errorMessage(err) });
+  }
+
+  private async route(method: string, url: URL, req: IncomingMessage, res: ServerResponse, who: RequestAuth, remote: string): Promise<void> {
     const { archive, metrics } = this.deps;
     const path = url.pathname;
     if (path === '/healthz') {
@@ -160,11 +207,7 @@ export class AdminServer {
       return;
     }
     if (!path.startsWith('/api/v1/')) throw new HttpError(404, `No route for "${path}"`);
-    const basic = this.authorized(req) ? null : await this.deps.access?.authenticate(req.headers.authorization ?? '', req.socket.remoteAddress ?? '');
-    if (!this.authorized(req) && !basic) {
-      this.deps.log.warn('Admin API request without a valid token', { path, remote: req.socket.remoteAddress });
-      throw new HttpError(401, 'Missing or wrong bearer token');
-    }
+    const principal = await this.signIn(req, res, path, remote, who);
     const parts = path.slice('/api/v1/'.length).split('/').map((part) => {
       try {
         return decodeURIComponent(part);
@@ -173,7 +216,7 @@ export class AdminServer {
       }
     });
     const [head, a, b, c, d] = parts;
-    who.principal = basic ?? TOKEN_PRINCIPAL;
+    who.principal = principal;
     const view: RequestView = (await this.deps.access?.check(who.principal, method, parts)) ?? { headersOnly: false };
     if (method === 'GET' && head === 'status' && parts.length === 1) return send(res, 200, await this.deps.status.status());
     if (head === 'users' && parts.length === 1) {
@@ -244,6 +287,21 @@ export class AdminServer {
       return;
     }
     throw new HttpError(404, `No route for ${method} "${path}"`);
+  }
+
+  /** The principal of an /api request: the token, or a Basic user through the sign-in throttle (401, 429). */
+  private async signIn(req: IncomingMessage, res: ServerResponse, path: string, remote: string, who: RequestAuth): Promise<string> {
+    if (this.authorized(req)) return TOKEN_PRINCIPAL;
+    const result = this.deps.access ? await this.deps.access.authenticate(req.headers.authorization ?? '', remote) : null;
+    if (result?.ok) return result.user;
+    if (result && result.retryAfterSeconds !== null) {
+      who.signInFailure = 'throttled';
+      res.setHeader('retry-after', String(result.retryAfterSeconds));
+      throw new HttpError(429, `Too many failed sign-ins; try again in ${result.retryAfterSeconds} seconds`);
+    }
+    who.signInFailure = result?.via ?? 'token';
+    this.deps.log.warn('Admin API request without a valid token', { path, remote });
+    throw new HttpError(401, 'Missing or wrong bearer token');
   }
 
   private async requireUser(name: string): Promise<void> {

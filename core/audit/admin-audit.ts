@@ -1,11 +1,15 @@
 // Turns admin API requests into audit events, as one wrapper the admin server calls after each request:
-// a rejected bearer token is a failed login; every request that can change something (any method but
-// GET/HEAD) is an admin action with its outcome; a raw message download is a message access when
+// a rejected bearer token is a failed login (a failed Basic sign-in or a throttled one is recorded by
+// the sign-in itself, at most once per throttled burst); every request that can change something (any
+// method but GET/HEAD) is an admin action with its outcome; a raw message download is a message access when
 // audit.recordMessageAccess is on. Reads only the method, path, status and client address (never bodies
 // or credentials). Hands events to the audit log; a failure to record is logged, never thrown.
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditEvent, AuditLog } from './types.ts';
+
+/** How a request's sign-in failed: a Basic credential, a wrong or missing token, or throttled (refused unchecked). */
+export type SignInFailure = 'basic' | 'token' | 'throttled';
 
 export interface AdminRequestInfo {
   method: string;
@@ -16,6 +20,8 @@ export interface AdminRequestInfo {
   status: number;
   remote: string;
   principal: string;
+  /** Set when the sign-in failed; Basic failures and throttled attempts are recorded by the sign-in itself. */
+  signInFailure?: SignInFailure;
 }
 
 const RAW = /^\/api\/v1\/archive\/([^/]+)\/messages\/([^/]+)\/raw$/;
@@ -36,6 +42,8 @@ function decode(part: string): string {
 export function adminEvent(info: AdminRequestInfo, recordMessageAccess: boolean): AuditEvent | null {
   const remote = info.remote;
   const path = info.path.slice(0, 512);
+  // Recorded where the credential was checked (api.login, a throttled burst once), not per request.
+  if (info.signInFailure === 'basic' || info.signInFailure === 'throttled') return null;
   if (info.status === 401) {
     return { category: 'login', action: 'api.token', actor: 'unknown', target: path, outcome: 'failure', remote, details: { method: info.method } };
   }

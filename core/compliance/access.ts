@@ -3,9 +3,14 @@
 // the `login` privilege). Privileges are MailStore's: admin (everything but bypassing preview blocking),
 // archive/export/delete/compliance for their areas, auditor (read every archive, change nothing).
 // Preview blocking: administrators see only from/to/subject/date of other users' mail, never bodies.
+// Every request without the valid token is a sign-in attempt through the shared sign-in throttle
+// (core/auth/sign-in-throttle.ts): Basic per account and address, anything else (a wrong or missing
+// token) per address; a throttled attempt is refused unchecked and audited once per burst.
 // Trusts the archive's user records; hands the server an authentication and a per-request decision.
 import { PosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { pause, retryAfterSeconds, type SignInThrottle } from '../auth/sign-in-throttle.ts';
 import type { AuditLog } from '../audit/types.ts';
 import type { ArchiveStore, MessageRecord, Privilege, UserRecord } from '../storage/types.ts';
 import { randomBytes } from 'node:crypto';
@@ -23,9 +28,17 @@ export interface RequestView {
   headersOnly: boolean;
 }
 
+/**
+ * The sign-in of a request without the valid token: the Basic user, or a failure of a Basic credential
+ * or of anything else (a wrong or missing token), with the seconds to wait when throttled.
+ */
+export type ApiSignIn =
+  | { ok: true; user: string }
+  | { ok: false; via: 'basic' | 'token'; retryAfterSeconds: number | null };
+
 export interface ApiAccess {
-  /** The user named by an `Authorization: Basic` header when the password matches, else null. */
-  authenticate(header: string, remote: string): Promise<string | null>;
+  /** Check the `Authorization` header of a request that does not carry the valid token. */
+  authenticate(header: string, remote: string): Promise<ApiSignIn>;
   /** Whether principal may make this request (FORBIDDEN otherwise) and how much of a message it sees. */
   check(principal: string, method: string, parts: string[]): Promise<RequestView>;
 }
@@ -50,34 +63,63 @@ export function headersOnlyMessage(m: MessageRecord): Pick<MessageRecord, 'id' |
   return { id: m.id, from: m.from, to: m.to, subject: m.subject, date: m.date, previewBlocked: true };
 }
 
-export function createApiAccess(deps: { archive: ArchiveStore; previewBlocking: boolean; log: Logger; audit: () => AuditLog | null }): ApiAccess {
+export function createApiAccess(deps: {
+  archive: ArchiveStore; previewBlocking: boolean; log: Logger; audit: () => AuditLog | null;
+  throttle?: SignInThrottle; metrics?: Pick<Metrics, 'signIns'>;
+}): ApiAccess {
   const { archive } = deps;
   // Unknown users, users without a password or without `login` cost one scrypt like everyone else, so
   // response time does not tell which names exist (made once, on the first failed lookup).
   let dummy: Promise<string> | null = null;
-  const record = async (actor: string, outcome: 'success' | 'failure', remote: string): Promise<void> => {
+  const record = async (actor: string, outcome: 'success' | 'failure', remote: string, reason?: string): Promise<void> => {
     try {
-      await deps.audit()?.record({ category: 'login', action: 'api.login', actor, target: '', outcome, remote });
+      await deps.audit()?.record({ category: 'login', action: 'api.login', actor, target: '', outcome, remote, ...(reason ? { details: { reason } } : {}) });
     } catch (err) {
       deps.log.error('Audit record of an API login failed', { err: (err as Error).message });
     }
   };
+  const count = (outcome: 'ok' | 'failed' | 'throttled'): void => deps.metrics?.signIns.inc({ via: 'api', outcome });
+  const verify = async (name: string, password: string): Promise<boolean> => {
+    const user = /^[a-z0-9_][a-z0-9._-]{0,63}$/.test(name) ? await archive.getUser(name) : null;
+    const usable = user !== null && user.passwordHash !== null && user.privileges.includes('login');
+    const hash = usable && user.passwordHash !== null ? user.passwordHash : await (dummy ??= hashPassword(randomBytes(16).toString('hex')));
+    return (await verifyPassword(password, hash)) && usable;
+  };
   return {
     async authenticate(header, remote) {
       const m = /^Basic\s+([A-Za-z0-9+/=]{1,1024})$/i.exec(header);
-      if (!m) return null;
-      const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
+      const decoded = m ? Buffer.from(m[1] as string, 'base64').toString('utf8') : '';
       const colon = decoded.indexOf(':');
-      if (colon < 1) return null;
-      const name = decoded.slice(0, colon);
-      const password = decoded.slice(colon + 1);
-      const user = /^[a-z0-9_][a-z0-9._-]{0,63}$/.test(name) ? await archive.getUser(name) : null;
-      const usable = user !== null && user.passwordHash !== null && user.privileges.includes('login');
-      const hash = usable && user.passwordHash !== null ? user.passwordHash : await (dummy ??= hashPassword(randomBytes(16).toString('hex')));
-      const ok = (await verifyPassword(password, hash)) && usable;
+      const basic = colon >= 1;
+      const via = basic ? 'basic' : 'token';
+      const name = decoded.slice(0, Math.max(colon, 0));
+      const admission = deps.throttle?.admit(basic ? name.toLowerCase().slice(0, 320) : null, remote);
+      if (admission?.throttled) {
+        count('throttled');
+        if (admission.firstOfBurst) {
+          deps.log.warn('Admin API sign-ins throttled', { remote, retryAfterMs: admission.retryAfterMs });
+          await record('unknown', 'failure', remote, 'throttled');
+        }
+        return { ok: false, via, retryAfterSeconds: retryAfterSeconds(admission.retryAfterMs) };
+      }
+      const ticket = admission?.ticket;
+      if (ticket) await pause(ticket.waitMs);
+      if (!basic) {
+        ticket?.failed();
+        count('failed');
+        return { ok: false, via, retryAfterSeconds: null };
+      }
+      let ok = false;
+      try {
+        ok = await verify(name, decoded.slice(colon + 1));
+      } finally {
+        if (ok) ticket?.succeeded();
+        else ticket?.failed();
+      }
+      count(ok ? 'ok' : 'failed');
       await record(ok ? name : 'unknown', ok ? 'success' : 'failure', remote);
       if (!ok) deps.log.warn('Admin API login failed', { remote });
-      return ok ? name : null;
+      return ok ? { ok: true, user: name } : { ok: false, via, retryAfterSeconds: null };
     },
 
     async check(principal, method, parts) {

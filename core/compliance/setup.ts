@@ -37,7 +37,10 @@ export function setupCompliance(app: App): ComplianceSetup {
   app.decorate('compliance', service);
   if (app.hasService('jobs')) app.service('jobs').registerKind(purgeJobKind(service));
   addComplianceRoutes(app.service('adminRoutes'), archive, service);
-  const access = createApiAccess({ archive, previewBlocking: config.previewBlocking, log, audit });
+  const access = createApiAccess({
+    archive, previewBlocking: config.previewBlocking, log, audit, metrics: app.service('metrics'),
+    ...(app.hasService('signIn') ? { throttle: app.service('signIn') } : {}),
+  });
   const jobs: JobDefinition[] = config.purgeSchedule
     ? [{ name: 'retention-purge', kind: 'purge', schedule: config.purgeSchedule, enabled: true, options: { dryRun: false, batchSize: config.purgeBatchSize } }]
     : [];

@@ -163,6 +163,22 @@ const complianceSchema = z.strictObject({
     purgeBatchSize: z.number().int().min(1).max(10000).default(500),
   });
 
+const signInSchema = z.strictObject({
+    /** Attempts per account without waiting, before spacing starts. */
+    burst: z.number().int().min(1).max(1000).default(5),
+    /** Attempts per client address without waiting (higher: many users may share one address). */
+    addressBurst: z.number().int().min(1).max(100000).default(20),
+    /** Spacing after the burst, doubling per further failure; 0 turns throttling off. */
+    baseDelayMs: z.number().int().min(0).max(60000).default(500),
+    maxDelayMs: z.number().int().min(0).max(3600000).default(15000),
+    /** Longest an attempt is held for its slot; one further ahead is refused at once (HTTP 429, IMAP a delayed NO). */
+    maxWaitMs: z.number().int().min(0).max(600000).default(10000),
+    /** Failures are forgotten this long after the last one. */
+    windowSeconds: z.number().int().min(1).max(86400).default(900),
+    /** Accounts and addresses tracked at most (the oldest are forgotten first). */
+    maxTracked: z.number().int().min(10).max(1_000_000).default(10000),
+  });
+
 const storageSchema = z.strictObject({
     /** Blob compression at rest: codec, level, and the size below which chunks are stored raw. */
     compression: z.strictObject({
@@ -195,6 +211,8 @@ export const configSchema = z.strictObject({
   }).default({ graceSeconds: 20 }),
   users: z.array(seedUserSchema).default([]),
   compliance: complianceSchema.default(() => complianceSchema.parse({})),
+  /** Sign-in throttling for every password sign-in (IMAP, admin API Basic, bad admin tokens), per account and per address. */
+  signIn: signInSchema.default(() => signInSchema.parse({})),
   /** The audit log (always on for configuration and compliance changes) and scheduled integrity verification. */
   audit: z.strictObject({
     /** Also record reads of message bodies (IMAP FETCH of a body, `postern archive get`). */

@@ -1,62 +1,11 @@
 // IMAP login: the user (by name, or by one of their addresses) with their archive password (scrypt hash
-// in the user directory), IMAP access granted per user or per group, and failed logins throttled per
-// user and per client address: each failure doubles the delay before the next answer, in a bounded
-// table that forgets after a window. Unknown users cost the same scrypt work as known ones. Never
+// in the user directory), IMAP access granted per user or per group. Failed logins are throttled by
+// the shared sign-in throttle (core/auth/sign-in-throttle.ts) in commands.ts, keyed by the account this
+// resolves the login to. Unknown users, users without a password and users without IMAP access cost
+// the same scrypt work as a wrong password, and the client is told the same for all of them. Never
 // logs or keeps a password.
 import { hashPassword, verifyPassword } from '../../core/smtp/password.ts';
 import type { ArchiveStore, UserRecord } from '../../core/storage/types.ts';
-
-export interface ThrottleSettings {
-  baseDelayMs: number;
-  maxDelayMs: number;
-  windowSeconds: number;
-  maxTracked: number;
-}
-
-interface Failures {
-  count: number;
-  last: number;
-}
-
-export class LoginThrottle {
-  private readonly table = new Map<string, Failures>();
-
-  constructor(private readonly s: ThrottleSettings, private readonly now: () => number = Date.now) {}
-
-  private get(key: string): number {
-    const f = this.table.get(key);
-    if (!f) return 0;
-    if (this.now() - f.last > this.s.windowSeconds * 1000) {
-      this.table.delete(key);
-      return 0;
-    }
-    return f.count;
-  }
-
-  /** How long to wait before answering a login attempt for this user from this address. */
-  delayMs(user: string, address: string): number {
-    const n = Math.max(this.get(`u:${user}`), this.get(`a:${address}`));
-    if (n === 0 || this.s.baseDelayMs === 0) return 0;
-    return Math.min(this.s.maxDelayMs, this.s.baseDelayMs * 2 ** Math.min(n - 1, 20));
-  }
-
-  failed(user: string, address: string): void {
-    for (const key of [`u:${user}`, `a:${address}`]) {
-      const count = this.get(key) + 1;
-      this.table.delete(key);
-      this.table.set(key, { count, last: this.now() });
-    }
-    while (this.table.size > this.s.maxTracked) this.table.delete(this.table.keys().next().value as string);
-  }
-
-  succeeded(user: string): void {
-    this.table.delete(`u:${user}`);
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-}
 
 export type LoginOutcome =
   | { ok: true; user: UserRecord }
@@ -64,10 +13,15 @@ export type LoginOutcome =
 
 let dummyHash: Promise<string> | null = null;
 
-/** Check a login. `login` is a user name or an address of the user. */
-export async function checkLogin(archive: ArchiveStore, accessGroups: readonly string[], login: string, password: string): Promise<LoginOutcome> {
-  const name = login.includes('@') ? await archive.userByAddress(login) : login.toLowerCase();
-  const user = name === null || name.length > 320 ? null : await archive.getUser(name);
+/** The account a login names: the user owning the address, else the lower-cased name (also when unknown). */
+export async function accountFor(archive: ArchiveStore, login: string): Promise<string> {
+  const key = login.toLowerCase().slice(0, 320);
+  return (login.includes('@') ? await archive.userByAddress(login) : null) ?? key;
+}
+
+/** Check a login for `account` (from accountFor). */
+export async function checkLogin(archive: ArchiveStore, accessGroups: readonly string[], account: string, password: string): Promise<LoginOutcome> {
+  const user = account.includes('@') ? null : await archive.getUser(account);
   if (!user || user.passwordHash === null) {
     dummyHash ??= hashPassword('postern-dummy-password');
     await verifyPassword(password, await dummyHash);

@@ -4,7 +4,8 @@
 // returns the text of the tagged OK, or null when it has answered and ended the session itself.
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, atom, expectArgs, type ParsedCommand } from './parser.ts';
-import { checkLogin, decodePlain } from './auth.ts';
+import { accountFor, checkLogin, decodePlain, type LoginOutcome } from './auth.ts';
+import { pause } from '../../core/auth/sign-in-throttle.ts';
 import { MAILBOX_COMMANDS } from './commands-mailbox.ts';
 import { fetchCommand, storeCommand } from './fetch.ts';
 import { searchCommand } from './search.ts';
@@ -32,21 +33,38 @@ async function login(s: Session, login: string, password: string): Promise<strin
     throw new ImapNo('Log in only after STARTTLS (or use the implicit TLS port)', 'PRIVACYREQUIRED');
   }
   const key = login.toLowerCase().slice(0, 320);
-  const wait = deps.throttle.delayMs(key, s.remoteAddress);
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  const outcome = await checkLogin(deps.archive, deps.config.accessGroups, login, password);
+  const remote = s.remoteAddress;
+  // The slot is taken before the password is checked, so concurrent connections queue instead of
+  // multiplying the rate; every failure (an unknown user, a wrong password, a right one without IMAP
+  // access, a throttled attempt) gets the same answer.
+  const account = await accountFor(deps.archive, login);
+  const admission = deps.signIn.admit(account, remote);
+  if (admission.throttled) {
+    deps.metrics.imapLogins.inc({ outcome: 'throttled' });
+    deps.metrics.signIns.inc({ via: 'imap', outcome: 'throttled' });
+    if (admission.firstOfBurst) {
+      s.log.warn('IMAP logins throttled', { login: key, retryAfterMs: admission.retryAfterMs });
+      await deps.hooks.notify('authenticate', { via: 'imap', login: key, user: null, ok: false, reason: 'throttled', remote }, s.log);
+    }
+    await pause(deps.signIn.settings.maxWaitMs);
+    throw new ImapNo('Authentication failed', 'AUTHENTICATIONFAILED');
+  }
+  const { ticket } = admission;
+  await pause(ticket.waitMs);
+  let outcome: LoginOutcome | null = null;
+  try {
+    outcome = await checkLogin(deps.archive, deps.config.accessGroups, account, password);
+  } finally {
+    if (outcome?.ok) ticket.succeeded();
+    else ticket.failed();
+  }
+  deps.metrics.signIns.inc({ via: 'imap', outcome: outcome.ok ? 'ok' : 'failed' });
   if (!outcome.ok) {
     deps.metrics.imapLogins.inc({ outcome: outcome.reason });
-    await deps.hooks.notify('authenticate', { via: 'imap', login: key, user: null, ok: false, reason: outcome.reason, remote: s.remoteAddress }, s.log);
-    if (outcome.reason === 'no-imap-access') {
-      s.log.warn('IMAP login refused: IMAP access is not enabled for the user', { login: key });
-      throw new ImapNo('IMAP access is not enabled for this user', 'AUTHORIZATIONFAILED');
-    }
-    deps.throttle.failed(key, s.remoteAddress);
+    await deps.hooks.notify('authenticate', { via: 'imap', login: key, user: null, ok: false, reason: outcome.reason, remote }, s.log);
     s.log.warn('IMAP login failed', { login: key, reason: outcome.reason });
     throw new ImapNo('Authentication failed', 'AUTHENTICATIONFAILED');
   }
-  deps.throttle.succeeded(key);
   deps.metrics.imapLogins.inc({ outcome: 'ok' });
   s.loggedIn(outcome.user);
   await deps.hooks.notify('authenticate', { via: 'imap', login: key, user: outcome.user.name, ok: true, remote: s.remoteAddress }, s.log);

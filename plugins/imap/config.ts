@@ -37,13 +37,8 @@ export const imapConfig = z.strictObject({
   cacheMessages: z.number().int().min(0).max(1_000_000).default(10000),
   /** Original bytes of recently read messages (each up to 1 MiB) kept in memory for FETCH and SEARCH. */
   cacheBytes: z.number().int().min(0).max(16 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
-  /** Failed logins: delay per failure in ms (doubling), its cap, and how many users/addresses are tracked. */
-  throttle: z.strictObject({
-    baseDelayMs: z.number().int().min(0).max(60000).default(500),
-    maxDelayMs: z.number().int().min(0).max(600000).default(15000),
-    windowSeconds: z.number().int().min(1).max(86400).default(900),
-    maxTracked: z.number().int().min(10).max(1_000_000).default(10000),
-  }).default({ baseDelayMs: 500, maxDelayMs: 15000, windowSeconds: 900, maxTracked: 10000 }),
+  /** Moved: failed logins are throttled by the top-level `signIn` section, shared with every sign-in path. */
+  throttle: z.never({ error: 'moved to the top-level "signIn" section (one throttle for IMAP and the admin API)' }).optional(),
   /** Mail to a user when IMAP access is switched on for them (`postern user imap NAME on`). */
   notify: notifyConfig.prefault({}),
   /** Host name the notification tells users to connect to (default: smtp.hostname or this machine's name). */

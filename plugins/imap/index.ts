@@ -9,7 +9,6 @@ import { errorMessage } from '../../core/errors.ts';
 import { loadTls } from '../../core/tls/dev-certificate.ts';
 import { imapConfig, imapEnv } from './config.ts';
 import { FolderIndexes } from './folder-index.ts';
-import { LoginThrottle } from './auth.ts';
 import { MessageStore } from './message-store.ts';
 import { ImapServer, type ImapPorts } from './server.ts';
 import { addImapRoutes } from './admin-routes.ts';
@@ -83,7 +82,7 @@ export default definePlugin({
         (id, err) => log.warn('Storing recomputed IMAP data failed; it is recomputed on next use', { messageId: id, err: errorMessage(err) }),
         (bytes) => analysis.analyzeWith('imap', bytes),
         (id, err) => log.warn('IMAP data of a message cannot be computed; it is served as one text/plain part', { messageId: id, err: errorMessage(err) })),
-      throttle: new LoginThrottle(config.throttle),
+      signIn: app.service('signIn'),
       receivedFolder: core.routing.receivedFolder,
       sentFolder: core.routing.sentFolder,
     }, material);

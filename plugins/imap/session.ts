@@ -11,7 +11,7 @@ import type { HookRegistry } from '../../core/app/hooks.ts';
 import type { ArchiveStore, UserRecord } from '../../core/storage/types.ts';
 import type { ImapConfig } from './config.ts';
 import type { FolderIndex, FolderIndexes } from './folder-index.ts';
-import type { LoginThrottle } from './auth.ts';
+import type { SignInThrottle } from '../../core/auth/sign-in-throttle.ts';
 import type { MailboxContext, MailboxRef } from './mailboxes.ts';
 import type { MessageStore } from './message-store.ts';
 import { CommandReader } from './reader.ts';
@@ -27,7 +27,8 @@ export interface ImapDeps {
   metrics: Metrics;
   indexes: FolderIndexes;
   messages: MessageStore;
-  throttle: LoginThrottle;
+  /** The shared sign-in throttle (LOGIN and AUTHENTICATE). */
+  signIn: SignInThrottle;
   receivedFolder: string;
   sentFolder: string;
   /** The current TLS context (replaced on SIGHUP), for STARTTLS. */

@@ -6,6 +6,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { SmtpClient } from '../helpers/smtp-client.ts';
 import { hashPassword } from '../../core/smtp/password.ts';
+import type { Config } from '../../core/config/schema.ts';
 
 export interface Tagged {
   /** Untagged and continuation lines, literals inlined ("{n}\r\n<bytes>"). */
@@ -159,9 +160,10 @@ export interface TestUser {
 
 export const PASSWORD = 'correct horse battery';
 
-export async function startImapServer(users: TestUser[], imapConfig: Record<string, unknown> = {}): Promise<ImapTestServer> {
+export async function startImapServer(users: TestUser[], imapConfig: Record<string, unknown> = {}, signIn: Partial<Config['signIn']> = { baseDelayMs: 0 }): Promise<ImapTestServer> {
   const server = await startTestServer((c) => {
-    c.plugins.push({ name: 'imap', config: { port: 0, tlsPort: 0, allowPlaintext: true, throttle: { baseDelayMs: 0, maxDelayMs: 0, windowSeconds: 60, maxTracked: 100 }, ...imapConfig } });
+    c.plugins.push({ name: 'imap', config: { port: 0, tlsPort: 0, allowPlaintext: true, ...imapConfig } });
+    Object.assign(c.signIn, signIn);
   });
   const hash = await hashPassword(PASSWORD);
   for (const u of users) {

@@ -42,7 +42,7 @@ describe('IMAP provisioning from the CLI', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'Password set for erin\n');
     assert.ok(!r.stdout.includes('a new long password') && !r.stderr.includes('a new long password'));
-    assert.equal(await tryLogin('erin', 'a new long password'), 'NO [AUTHORIZATIONFAILED] IMAP access is not enabled for this user');
+    assert.equal(await tryLogin('erin', 'a new long password'), 'NO [AUTHENTICATIONFAILED] Authentication failed');
     r = await cli(['user', 'imap', 'erin', 'on']);
     assert.equal(r.stdout, 'IMAP access enabled for erin\nNotification: not sent (notify.enabled is false)\n');
     assert.match(await tryLogin('erin', 'a new long password'), /^OK /);

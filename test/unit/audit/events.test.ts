@@ -22,6 +22,10 @@ test('admin requests: token failures, changes and (when enabled) raw reads are a
   assert.equal(adminEvent(req('DELETE', '/api/v1/holds/case-1', 403), false)?.outcome, 'denied');
   assert.equal(adminEvent(req('POST', '/api/v1/users', 400), false)?.outcome, 'failure');
   assert.equal(adminEvent(req('GET', '/api/v1/archive/alice/messages/7/raw', 200, 'folder=Sent'), false), null);
+  // A failed Basic sign-in and a throttled one are recorded by the sign-in (api.login), not again per request.
+  assert.equal(adminEvent({ ...req('POST', '/api/v1/users', 401), signInFailure: 'basic' }, false), null);
+  assert.equal(adminEvent({ ...req('POST', '/api/v1/users', 429), signInFailure: 'throttled' }, false), null);
+  assert.equal(adminEvent({ ...req('GET', '/api/v1/users', 401), signInFailure: 'token' }, false)?.action, 'api.token');
   const read = adminEvent(req('GET', '/api/v1/archive/alice/messages/7/raw', 200, 'folder=Sent'), true);
   assert.deepEqual([read?.category, read?.action, read?.target], ['access', 'message.get', 'alice/Sent/7']);
 });
