@@ -219,9 +219,15 @@ export class QueueManager {
 
   private async run({ record, inline }: Ready): Promise<void> {
     this.runningIds.add(record.id);
+    // The in-flight mark is not awaited before process() starts: entries must reach the archiver in
+    // the order they were dispatched (it keeps commits in that order); the mark is in the log long
+    // before any analysis could crash the process.
+    const marked = this.intake.markInFlight(record.id).catch((err: unknown) => {
+      this.log.warn('Marking an intake entry in flight failed', { intakeId: record.id, err: errorMessage(err) });
+    });
     try {
-      await this.intake.markInFlight(record.id);
       const outcome = await this.process(record, inline);
+      await marked;
       if (outcome) {
         await this.intake.setState(record, 'corrupt', { attempts: record.attempts + 1, lastError: `Quarantined: ${outcome.quarantine}` });
         this.log.error('Intake entry quarantined; its message was archived raw-only and flagged, its bytes are kept (postern intake retry)', { intakeId: record.id, reason: outcome.quarantine });
@@ -231,6 +237,7 @@ export class QueueManager {
       await this.intake.remove(record);
       this.events.onOutcome?.('archived', record);
     } catch (err) {
+      await marked;
       await this.fail(record, err);
     } finally {
       this.runningIds.delete(record.id);

@@ -19,6 +19,7 @@ import type { Intake, IntakeRecord } from '../intake/intake.ts';
 import { blobIdentity, type ArchiveStore, type BlobSource, type CaptureJournal, type CaptureRecord } from '../storage/types.ts';
 import { summarize, type HeaderBlock } from '../mime/headers.ts';
 import type { AnalysisPool } from './analysis-pool.ts';
+import { CommitOrder, type CommitTurn } from './commit-order.ts';
 import type { AnalysisResult, AnalyzerOutcome } from './analysis-types.ts';
 
 /** What processing an entry ended with: archived (the entry can go), or archived raw-only and to be quarantined. */
@@ -179,7 +180,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
    * rawOnly: the message could not be analysed, or crashed the process while archived: no plugin hook
    * runs but the built-in router's, which routes it by its envelope (its headers are not read).
    */
-  async function archiveUnit(record: IntakeRecord, unit: Unit, fresh: boolean, log: Logger, rawOnly: boolean): Promise<void> {
+  async function archiveUnit(record: IntakeRecord, unit: Unit, fresh: boolean, log: Logger, rawOnly: boolean, turn: CommitTurn): Promise<void> {
     if (!fresh && (await archive.captureCommitted(unit.captureId))) {
       log.info('Intake entry was archived before a restart; removing it', { captureId: unit.captureId });
       return;
@@ -231,7 +232,8 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     };
     const started = process.hrtime.bigint();
     const { summary } = context;
-    const result = await archive.commit({
+    await turn.wait();
+    const pending = archive.commit({
       capture,
       messageId,
       summary: { date: summary.date, from: summary.from, to: summary.to, cc: summary.cc, subject: summary.subject, messageIdHeader: summary.messageId },
@@ -243,6 +245,8 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       ...(unit.flags.length || record.flags?.length ? { flags: [...unit.flags, ...(record.flags ?? [])] } : {}),
       ...(attributes ? { attributes } : {}),
     });
+    turn.release();
+    const result = await pending;
     metrics.commitDuration.observe({ store: 'archive' }, Number(process.hrtime.bigint() - started) / 1e9);
     if (result.alreadyCommitted) return;
     metrics.archiveCommits.inc();
@@ -251,7 +255,17 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     await hooks.notify('stored', { messageId: result.messageId, entries: result.entries, context }, log);
   }
 
+  const order = new CommitOrder();
   return async (record, held) => {
+    const turn = order.take();
+    try {
+      return await archiveEntry(record, held, turn);
+    } finally {
+      turn.release();
+    }
+  };
+
+  async function archiveEntry(record: IntakeRecord, held: Buffer | null, turn: CommitTurn): Promise<ArchiveOutcome> {
     const log = deps.log.child({ intakeId: record.id });
     const inline = await load(record, held);
     let result: AnalysisResult;
@@ -271,7 +285,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
         result = rawOnly(budget);
       }
     }
-    for (const unit of unitsOf(record, inline, result, log)) await archiveUnit(record, unit, held !== null, log, budget !== null);
+    for (const unit of unitsOf(record, inline, result, log)) await archiveUnit(record, unit, held !== null, log, budget !== null, turn);
     return budget === null ? undefined : { quarantine: budget };
-  };
+  }
 }
