@@ -176,7 +176,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   if (config.smtp.enabled) {
     const tls = await loadTls(config.smtp.tls, config.dataDir, hostname, log);
     smtp = new SmtpReceiver({
-      config: config.smtp, hostname, listener: 'smtp', tls, intake, hooks, log, metrics,
+      config: config.smtp, hostname, listener: 'smtp', tls, intake, hooks, log, metrics, signIn: app.service('signIn'),
       onQueued: (record, inline) => {
         queue.enqueue(record, inline);
         refreshIntakeGauges();
@@ -186,7 +186,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   }
   const pop3 = await startPop3Proxy(config, { capture: app.service('capture'), users: archive, log, metrics, hostname });
   const pop3Port = pop3?.port ?? null;
-  const relay = await startRelay({ config, hostname, intake, archive, hooks, log, metrics, enqueue: (record, inline) => enqueue(record, inline) });
+  const relay = await startRelay({ config, hostname, intake, archive, hooks, log, metrics, enqueue: (record, inline) => enqueue(record, inline), signIn: app.service('signIn') });
   const relayPort = relay?.port ?? null;
   const pop3sPort = pop3?.tlsPort ?? null;
   const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;

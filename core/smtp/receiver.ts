@@ -14,6 +14,8 @@ import { parseHeaderBlock } from '../mime/headers.ts';
 import { SmugglingGuard } from '../intake/smuggling-guard.ts';
 import { installEarlyTalkerOption } from './early-talker.ts';
 import { verifyPassword } from './password.ts';
+import { throttledCheck } from '../auth/throttled-check.ts';
+import type { SignInThrottle } from '../auth/sign-in-throttle.ts';
 import { REPLIES, replyError, verdictError } from './replies.ts';
 import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo } from './listener-common.ts';
 
@@ -28,6 +30,8 @@ export interface ReceiverDeps {
   metrics: Metrics;
   /** Called after a durable commit, before the 250 is sent. */
   onQueued(record: IntakeRecord, inline: Buffer | null): void;
+  /** The shared sign-in throttle (per account and address) for SMTP AUTH. */
+  signIn?: SignInThrottle;
 }
 
 
@@ -110,10 +114,16 @@ export class SmtpReceiver {
   }
 
   private async onAuth(username: string, password: string, session: SMTPServerSession): Promise<boolean> {
-    const hash = this.deps.config.auth.users[username];
-    const ok = hash !== undefined && (await verifyPassword(password, hash));
-    this.log(session).info(ok ? 'Authenticated' : 'Authentication failed', { user: username });
-    return ok;
+    const outcome = await throttledCheck(this.deps.signIn, username, session.remoteAddress, async () => {
+      const hash = Object.hasOwn(this.deps.config.auth.users, username) ? this.deps.config.auth.users[username] : undefined;
+      return hash !== undefined && (await verifyPassword(password, hash));
+    });
+    if (outcome.kind === 'throttled') {
+      this.log(session).warn('Authentication throttled', { user: username, retryAfterMs: outcome.retryAfterMs });
+      throw replyError({ code: 454, text: '4.7.0 Too many failed authentication attempts; try again later' });
+    }
+    this.log(session).info(outcome.kind === 'ok' ? 'Authenticated' : 'Authentication failed', { user: username });
+    return outcome.kind === 'ok';
   }
 
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {

@@ -18,6 +18,8 @@ import type { ArchiveStore } from '../storage/types.ts';
 import type { TlsMaterial } from '../tls/dev-certificate.ts';
 import { installEarlyTalkerOption } from './early-talker.ts';
 import { verifyPassword } from './password.ts';
+import { throttledCheck } from '../auth/throttled-check.ts';
+import type { SignInThrottle } from '../auth/sign-in-throttle.ts';
 import { REPLIES, replyError, verdictError } from './replies.ts';
 import { installEhloFilterOption, reconcileFeatures } from './relay-capabilities.ts';
 import { RelaySession, type RelayUpstreamConfig } from './relay-session.ts';
@@ -38,6 +40,8 @@ export interface RelayDeps {
   metrics: Metrics;
   /** Called with each released (delivered) entry. */
   enqueue(record: IntakeRecord, inline: Buffer | null): void;
+  /** The shared sign-in throttle (per account and address) for AUTH checked locally. */
+  signIn?: SignInThrottle;
 }
 
 interface SessionState {
@@ -167,8 +171,15 @@ export class SmtpRelay {
     const login = auth.username ?? '';
     const password = auth.password ?? '';
     if (this.deps.config.auth.mode === 'local') {
-      const user = await this.deps.archive.getUser(login);
-      const ok = !!user?.passwordHash && (await verifyPassword(password, user.passwordHash));
+      const outcome = await throttledCheck(this.deps.signIn, login, session.remoteAddress, async () => {
+        const user = await this.deps.archive.getUser(login);
+        return !!user?.passwordHash && (await verifyPassword(password, user.passwordHash));
+      });
+      if (outcome.kind === 'throttled') {
+        state.log.warn('Local authentication throttled', { user: login, retryAfterMs: outcome.retryAfterMs });
+        throw replyError({ code: 454, text: '4.7.0 Too many failed authentication attempts; try again later' });
+      }
+      const ok = outcome.kind === 'ok';
       state.log.info(ok ? 'Authenticated locally' : 'Local authentication failed', { user: login });
       if (!ok) throw replyError({ code: 535, text: '5.7.8 Authentication credentials invalid' });
       state.archiveUser = login;

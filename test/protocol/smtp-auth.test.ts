@@ -43,3 +43,24 @@ test('AUTH required: MAIL before AUTH gets 530, bad password 535, good password 
     await srv.stop();
   }
 });
+
+test('SMTP AUTH goes through the shared sign-in throttle: past the burst even the right password is refused with 454, unchecked', async () => {
+  const hash = await hashPassword('journal-pass');
+  const srv = await startTestServer((c) => {
+    c.smtp.auth = { mode: 'required', users: { mta: hash }, allowInsecure: true };
+    c.signIn = { ...c.signIn, burst: 2, addressBurst: 100, baseDelayMs: 60000, maxDelayMs: 60000, maxWaitMs: 100 };
+  });
+  try {
+    const c = await SmtpClient.open(srv.smtpPort);
+    await c.read();
+    assert.equal((await c.cmd('EHLO mta.example')).code, 250);
+    assert.equal((await c.cmd(`AUTH PLAIN ${plain('mta', 'guess1')}`)).code, 535);
+    assert.equal((await c.cmd(`AUTH PLAIN ${plain('mta', 'guess2')}`)).code, 535);
+    assert.equal((await c.cmd(`AUTH PLAIN ${plain('mta', 'guess3')}`)).code, 454, 'throttled');
+    assert.equal((await c.cmd(`AUTH PLAIN ${plain('mta', 'journal-pass')}`)).code, 454, 'the right password is not even checked while throttled');
+    assert.ok(srv.logs.some((l) => l.msg === 'Authentication throttled' && l.user === 'mta'));
+    c.close();
+  } finally {
+    await srv.stop();
+  }
+});
