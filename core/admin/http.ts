@@ -2,6 +2,7 @@
 // errors, bounded JSON bodies validated with a schema, JSON replies.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import { validationMessage } from './validation-message.ts';
 
 export const MAX_BODY = 64 * 1024;
 
@@ -66,10 +67,10 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** Parse an outside value with a schema; problems become one 400 naming each path. */
+/** Parse an outside value with a schema; problems become one 400 with a sentence for each (validation-message.ts). */
 export function validated<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
-  if (!r.success) throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  if (!r.success) throw new HttpError(400, validationMessage(r.error.issues));
   return r.data;
 }
 

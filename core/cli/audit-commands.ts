@@ -7,12 +7,13 @@ import type { Command } from 'commander';
 import type { AuditVerifyResult } from '../audit/types.ts';
 import type { VerifyReport } from '../verify/verify.ts';
 import { AdminClientError, call, callJson, errorOf, type AdminTarget } from './client.ts';
+import { count } from './text.ts';
 
 const POLL_MS = 500;
 
 function printReport(r: VerifyReport): void {
   const lines = [
-    `Checked:  ${r.checked.blobs} blobs (${r.checked.blobBytes} bytes re-hashed), ${r.checked.messages} messages, ${r.checked.entries} entries`,
+    `Checked:  ${count(r.checked.blobs, 'blob')} (${count(r.checked.blobBytes, 'byte')} re-hashed), ${count(r.checked.messages, 'message')}, ${count(r.checked.entries, 'entry', 'entries')}`,
     `Duration: ${r.startedAt} – ${r.finishedAt}${r.cancelled ? ' (cancelled before the end)' : ''}`,
   ];
   if (r.total === 0) lines.push(r.cancelled ? 'No problems found in the part checked' : 'No problems found');
@@ -23,7 +24,7 @@ function printReport(r: VerifyReport): void {
     lines.push('Problems:');
     for (const p of r.details) {
       const where = p.entries.map((e) => `${e.user}/${e.folder}/${e.uid}`).join(', ');
-      lines.push(`  ${p.kind}: ${p.detail}${where ? ` [${p.affected} entries: ${where}${p.affected > p.entries.length ? ', …' : ''}]` : ''}`);
+      lines.push(`  ${p.kind}: ${p.detail}${where ? ` [${count(p.affected, 'entry', 'entries')}: ${where}${p.affected > p.entries.length ? ', …' : ''}]` : ''}`);
     }
     if (r.truncated) lines.push(`  … ${r.total - r.details.length} more (see the metrics and the job results)`);
   }
@@ -39,8 +40,8 @@ export function addAuditCommands(program: Command, target: () => AdminTarget): v
     .action(async (opts: { json?: boolean }) => {
       const r = await callJson<AuditVerifyResult>(target(), 'GET', '/api/v1/audit/verify');
       if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      else if (r.ok) process.stdout.write(`Audit log OK: ${r.records} records, hash chain intact\n`);
-      else if (r.problem) process.stdout.write(`Audit log BROKEN at record ${r.problem.seq} (${r.problem.kind}): ${r.problem.detail}\n${r.records} records before it are intact\n`);
+      else if (r.ok) process.stdout.write(`Audit log OK: ${count(r.records, 'record')}, hash chain intact\n`);
+      else if (r.problem) process.stdout.write(`Audit log BROKEN at record ${r.problem.seq} (${r.problem.kind}): ${r.problem.detail}\n${count(r.records, 'record')} before it ${r.records === 1 ? 'is' : 'are'} intact\n`);
       if (!r.ok) process.exitCode = 1;
     });
 

@@ -10,6 +10,7 @@ import type { HoldRecord, HoldStatus, RetentionPolicy } from '../compliance/type
 import type { PurgeRun } from '../compliance/service.ts';
 import type { ArchiveEntry } from '../storage/types.ts';
 import { AdminClientError, call, callJson, errorOf, type AdminTarget } from './client.ts';
+import { count } from './text.ts';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 interface AsOption { as?: string }
@@ -36,9 +37,22 @@ async function requestAs(url: string, user: string, method: Method, path: string
   });
 }
 
+/**
+ * The error of a refused --as request: a 401 means the server took neither name and password nor the
+ * privilege to sign in, and does not say which (no password oracle), so neither does this.
+ */
+async function refusedAs(res: IncomingMessage, user: string): Promise<AdminClientError> {
+  if (res.statusCode === 401) {
+    res.resume();
+    return new AdminClientError(`Wrong user name or password for --as ${user} (POSTERN_PASSWORD), or "${user}" may not sign in (needs the "login" privilege)`, 401);
+  }
+  return errorOf(res);
+}
+
 /** A JSON call as USER; same errors as callJson. */
 async function callAs<T>(url: string, user: string, method: Method, path: string, body?: unknown): Promise<T> {
   const res = await requestAs(url, user, method, path, body);
+  if (res.statusCode === 401) throw await refusedAs(res, user);
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
@@ -158,7 +172,7 @@ export function addComplianceCommands(program: Command, target: () => AdminTarge
     .action(async (user: string, folder: string, uid: string, o: AsOption) => {
       if (!/^\d{1,10}$/.test(uid)) throw new AdminClientError(`UID "${uid}" must be a number`, null);
       const r = await api<{ deleted: number; messagesRemoved: number; blobsRemoved: number }>(o, 'POST', '/api/v1/entries/delete', { entries: [{ user, folder, uid: Number(uid) }] });
-      out(`Deleted ${r.deleted} entry (${r.messagesRemoved} messages and ${r.blobsRemoved} blobs removed)`);
+      out(`Deleted ${count(r.deleted, 'entry', 'entries')} (${count(r.messagesRemoved, 'message')} and ${count(r.blobsRemoved, 'blob')} removed)`);
     });
   asOption(program.command('purge')
     .description('delete every entry past its maximum retention, in bounded batches, skipping held ones')
@@ -168,7 +182,7 @@ export function addComplianceCommands(program: Command, target: () => AdminTarge
     .action(async (o: AsOption & { dryRun?: boolean; batchSize: string; json?: boolean }) => {
       const r = await api<PurgeRun>(o, 'POST', '/api/v1/purge', { dryRun: o.dryRun === true, batchSize: Number(o.batchSize) });
       if (o.json) return out(JSON.stringify(r, null, 2));
-      out(`${r.dryRun ? 'Dry run: would delete' : 'Deleted'} ${r.deleted} entries (${r.messagesRemoved} messages, ${r.blobsRemoved} blobs removed); skipped ${r.skippedHeld} held, ${r.skippedVetoed} vetoed; ${r.scanned} examined in ${r.batches} batches`);
+      out(`${r.dryRun ? 'Dry run: would delete' : 'Deleted'} ${count(r.deleted, 'entry', 'entries')} (${count(r.messagesRemoved, 'message')}, ${count(r.blobsRemoved, 'blob')} removed); skipped ${r.skippedHeld} held, ${r.skippedVetoed} vetoed; ${r.scanned} examined in ${count(r.batches, 'batch', 'batches')}`);
     });
 
   // ---- auditors and privileges ----
@@ -195,7 +209,7 @@ export function addComplianceCommands(program: Command, target: () => AdminTarge
     .action(async (user: string, uid: string, o: AsOption & { folder: string }) => {
       const path = `/api/v1/archive/${enc(user)}/messages/${enc(uid)}/raw?${new URLSearchParams({ folder: o.folder })}`;
       const res = o.as ? await requestAs(program.opts<{ url?: string }>().url ?? target().url, o.as, 'GET', path) : await call(target(), 'GET', path);
-      if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+      if ((res.statusCode ?? 500) >= 400) throw o.as ? await refusedAs(res, o.as) : await errorOf(res);
       await pipeline(res, process.stdout);
     });
   asOption(program.command('privileges <user>')

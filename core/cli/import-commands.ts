@@ -9,8 +9,14 @@ import type { Command } from 'commander';
 import { readMbox, type MboxFormat } from '../import/mbox.ts';
 import { readEml, readMaildir } from '../import/files.ts';
 import { AdminClientError, callJson, type AdminTarget } from './client.ts';
+import { article, count } from './text.ts';
 
-interface Upload { duplicate: boolean }
+interface Upload {
+  sha256: string;
+  duplicate: boolean;
+  /** With --user: the folder it goes into and whether that folder held it already. */
+  filed: { user: string; folder: string; alreadyThere: boolean } | null;
+}
 
 interface Failure { where: string; reason: string }
 
@@ -35,14 +41,18 @@ class Uploader {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));
         res.on('end', () => {
-          let body: { error?: string; duplicate?: boolean } = {};
+          let body: { error?: string; duplicate?: boolean; sha256?: string; filed?: { user?: unknown; folder?: unknown; alreadyThere?: unknown } } = {};
           try {
             body = JSON.parse(Buffer.concat(parts).toString('utf8')) as typeof body;
           } catch {
             // a body that is not JSON is reported by status below
           }
           if ((res.statusCode ?? 500) >= 400) reject(new AdminClientError(body.error ?? `HTTP ${res.statusCode}`, res.statusCode ?? null));
-          else resolve({ duplicate: body.duplicate === true });
+          else {
+            const f = body.filed;
+            const filed = f && typeof f.user === 'string' && typeof f.folder === 'string' ? { user: f.user, folder: f.folder, alreadyThere: f.alreadyThere === true } : null;
+            resolve({ sha256: typeof body.sha256 === 'string' ? body.sha256 : '', duplicate: body.duplicate === true, filed });
+          }
         });
         res.on('error', reject);
       });
@@ -65,6 +75,20 @@ class Progress {
   archived = 0;
   duplicates = 0;
   readonly failures: Failure[] = [];
+  /** Per archive folder ("alice/Inbox"): entries added by this import and messages it held already. */
+  readonly filed = new Map<string, { added: number; already: number }>();
+  private readonly seen = new Set<string>();
+
+  /** Counts a message filed into a user's folder; the same bytes twice in one run are added once. */
+  file(sha256: string, f: NonNullable<Upload['filed']>): void {
+    const where = `${f.user}/${f.folder}`;
+    const c = this.filed.get(where) ?? { added: 0, already: 0 };
+    const key = `${sha256}\u0000${where}`;
+    if (f.alreadyThere || (sha256 !== '' && this.seen.has(key))) c.already++;
+    else c.added++;
+    this.seen.add(key);
+    this.filed.set(where, c);
+  }
   private last = 0;
   private readonly tty = process.stderr.isTTY === true;
 
@@ -75,7 +99,7 @@ class Progress {
     this.last = now;
     const width = 30;
     const bar = fraction === null ? '' : `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${Math.floor(fraction * 100)}% `;
-    process.stderr.write(`\r${bar}${this.found} found, ${this.archived} archived, ${this.duplicates} duplicates, ${this.failures.length} failed\u001b[K`);
+    process.stderr.write(`\r${bar}${this.found} found, ${this.archived} archived, ${count(this.duplicates, 'duplicate')}, ${this.failures.length} failed\u001b[K`);
   }
 
   done(): void {
@@ -122,6 +146,7 @@ async function runImport(target: AdminTarget, source: Source, opts: { user?: str
       const r = await up.upload(item.bytes, query);
       if (r.duplicate) p.duplicates++;
       else p.archived++;
+      if (r.filed) p.file(r.sha256, r.filed);
     } catch (err) {
       const fatalError = err instanceof AdminClientError && (err.status === null || err.status === 401 || (err.status === 404 && opts.user));
       if (fatalError) fatal ??= err;
@@ -148,12 +173,15 @@ async function runImport(target: AdminTarget, source: Source, opts: { user?: str
     up.close();
   }
   if (fatal) throw fatal;
+  // Archived/Duplicates count messages in the whole archive; a duplicate may still be new to the
+  // archive it is filed into, so with --user the entries added there are reported per folder.
   const lines = [
     `Found:      ${p.found}`,
     `Archived:   ${p.archived} (submitted; new to the archive)`,
-    `Duplicates: ${p.duplicates} (identical bytes were already archived)`,
+    `Duplicates: ${p.duplicates} (identical bytes were already archived${opts.user ? '' : '; still filed into any archive routing finds without them'})`,
     `Failed:     ${p.failures.length}`,
     ...p.failures.map((f) => `  ${f.where}: ${f.reason}`),
+    ...[...p.filed].map(([where, c]) => `Into ${where}: ${count(c.added, 'entry', 'entries')} added, ${count(c.already, 'message')} already there`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   if (p.failures.length > 0) process.exitCode = 1;
@@ -181,7 +209,7 @@ export function addImportCommands(program: Command, target: () => AdminTarget): 
     });
   for (const proto of ['imap', 'pop3'] as const) {
     imp.command(proto)
-      .description(`list the folders and message counts of a ${proto.toUpperCase()} mailbox (--list); imports run as jobs of kind import-${proto}`)
+      .description(`list the folders and message counts of ${article(proto.toUpperCase())} ${proto.toUpperCase()} mailbox (--list); imports run as jobs of kind import-${proto}`)
       .option('--list', 'dry run: show folders and message counts, import nothing')
       .option('-o, --options <json>', 'the source as job options (JSON object: server, port, tls, username, passwordFile …)')
       .option('--options-file <file>', 'read the options (JSON object) from a file')
@@ -199,7 +227,7 @@ export function addImportCommands(program: Command, target: () => AdminTarget): 
         }
         const res = await callJson<{ list: { server?: string; folders?: Array<{ folder: string; messages: number }> } }>(target(), 'POST', '/api/v1/job-list', { kind: `import-${proto}`, options });
         if (res.list.server) process.stdout.write(`Server: ${res.list.server}\n`);
-        for (const f of res.list.folders ?? []) process.stdout.write(`${f.folder}\t${f.messages} messages\n`);
+        for (const f of res.list.folders ?? []) process.stdout.write(`${f.folder}\t${count(f.messages, 'message')}\n`);
       });
   }
   common(imp.command('maildir <path>')

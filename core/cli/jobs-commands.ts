@@ -6,6 +6,7 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { JobRecord, JobResult } from '../jobs/types.ts';
 import { AdminClientError, callJson, type AdminTarget } from './client.ts';
+import { count } from './text.ts';
 
 const by = (): string => {
   try {
@@ -125,7 +126,7 @@ export function addJobsCommands(program: Command, target: () => AdminTarget): vo
       if (o.list) {
         const res = await callJson<{ list: { server?: string; folders?: Array<{ folder: string; messages: number }> } }>(t, 'POST', `${path}/run`, { list: true });
         if (res.list.server) process.stdout.write(`Server: ${res.list.server}\n`);
-        for (const f of res.list.folders ?? []) process.stdout.write(`${f.folder}\t${f.messages} messages\n`);
+        for (const f of res.list.folders ?? []) process.stdout.write(`${f.folder}\t${count(f.messages, 'message')}\n`);
         return;
       }
       const started = await callJson<{ job: JobRecord }>(t, 'POST', `${path}/run`, { by: by() });

@@ -7,7 +7,9 @@ import { Command, Option } from 'commander';
 import { loadConfig, envVariables, ConfigError } from '../config/load.ts';
 import { pluginEnvVariables, resolvePlugins } from '../app/app.ts';
 import { hashPassword } from '../smtp/password.ts';
-import type { ArchiveEntry, UserRecord } from '../storage/types.ts';
+import { createLogger } from '../log.ts';
+import { unknownEnvVariables, unknownEnvWarning } from '../config/unknown-env.ts';
+import { isSystemUser, type ArchiveEntry, type UserRecord } from '../storage/types.ts';
 import { AdminClientError, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
 import { addImapCommands } from './imap-commands.ts';
 import { addAuditCommands } from './audit-commands.ts';
@@ -15,8 +17,19 @@ import { addImportCommands } from './import-commands.ts';
 import { addJobsCommands } from './jobs-commands.ts';
 import { addIntakeCommands } from './intake-commands.ts';
 import { addComplianceCommands } from './compliance-commands.ts';
+import { resolveFolder, type FolderNames } from './folders.ts';
+import { count } from './text.ts';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/postern.yaml', import.meta.url));
+
+/** A reader that went away (`postern … | head`) ends the command quietly, as other Unix tools do. */
+function isClosedPipe(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'EPIPE';
+}
+process.stdout.on('error', (err) => {
+  if (isClosedPipe(err)) process.exit(0);
+  throw err;
+});
 
 interface GlobalOptions {
   config?: string;
@@ -44,11 +57,31 @@ function target(): AdminTarget {
   return targetFromConfig(config, { url: opts.url, tokenFile: opts.tokenFile });
 }
 
+/** The received and sent folder names of the configuration (the same file and environment the server reads). */
+function folderNames(): FolderNames {
+  const { routing } = loadConfig(configFile(program.opts<GlobalOptions>())).config;
+  return { received: routing.receivedFolder, sent: routing.sentFolder };
+}
+
+/** Warnings about POSTERN_* variables that set nothing (misspelt overrides). */
+async function envWarnings(): Promise<string[]> {
+  const plugins = (await pluginEnvVariables()).map((v) => v.name);
+  return unknownEnvVariables(process.env, plugins).map(unknownEnvWarning);
+}
+
 program.command('serve')
   .description('run the gateway in the foreground (SMTP endpoint, archiving, admin API)')
   .action(async () => {
+    const file = configFile(program.opts<GlobalOptions>());
+    const warnings = await envWarnings();
+    if (warnings.length > 0) {
+      // Logged once at start, in the server's log format (the server's logger exists only inside serve()).
+      const { log: logConfig } = loadConfig(file).config;
+      const log = createLogger({ level: logConfig.level, format: logConfig.format === 'auto' ? (process.stderr.isTTY ? 'pretty' : 'json') : logConfig.format });
+      for (const w of warnings) log.warn(w);
+    }
     const { serve } = await import('../app/serve.ts');
-    await serve(configFile(program.opts<GlobalOptions>()));
+    await serve(file);
   });
 
 const config = program.command('config').description('check configuration and make credentials');
@@ -60,6 +93,7 @@ config.command('check')
     await resolvePlugins(loaded.config.plugins, loaded.where);
     const env = loaded.fromEnv.length ? ` (overridden by ${loaded.fromEnv.join(', ')})` : '';
     process.stdout.write(`${file ?? 'defaults'}: OK${env}\n`);
+    for (const w of await envWarnings()) process.stderr.write(`postern: warning: ${w}\n`);
   });
 config.command('env')
   .description('list every environment variable that overrides a setting')
@@ -95,10 +129,10 @@ function printUser(u: UserRecord): void {
 
 user.command('add <name>')
   .description('add a user with addresses (aliases), owned domains and POP3 logins')
-  .option('-a, --address <address...>', 'mail address of the user (repeat for more)')
-  .option('-d, --domain <domain...>', 'a whole domain this user owns (repeat for more)')
-  .option('-p, --pop3-user <login...>', 'a POP3 login name of this user (repeat for more)')
-  .option('-g, --group <group...>', 'a group the user belongs to (retention rules, IMAP accessGroups; repeat for more)')
+  .option('-a, --address <address>', 'mail address of the user (repeatable)', collect)
+  .option('-d, --domain <domain>', 'a whole domain this user owns (repeatable)', collect)
+  .option('-p, --pop3-user <login>', 'a POP3 login name of this user (repeatable)', collect)
+  .option('-g, --group <group>', 'a group the user belongs to (retention rules, IMAP accessGroups; repeatable)', collect)
   .action(async (name: string, opts: { address?: string[]; domain?: string[]; pop3User?: string[]; group?: string[] }) => {
     const res = await callJson<{ user: UserRecord }>(target(), 'POST', '/api/v1/users', {
       name, addresses: opts.address ?? [], domains: opts.domain ?? [], pop3Users: opts.pop3User ?? [],
@@ -137,39 +171,45 @@ user.command('show <name>')
     const res = await callJson<{ user: UserRecord; folders: Array<{ folder: string; messages: number; uidNext: number; uidValidity: number }> }>(target(), 'GET', `/api/v1/users/${encodeURIComponent(name)}`);
     if (opts.json) return void process.stdout.write(JSON.stringify(res, null, 2) + '\n');
     printUser(res.user);
-    for (const f of res.folders) process.stdout.write(`Folder:    ${f.folder}\t${f.messages} messages (UIDVALIDITY ${f.uidValidity}, UIDNEXT ${f.uidNext})\n`);
+    for (const f of res.folders) process.stdout.write(`Folder:    ${f.folder}\t${count(f.messages, 'message')} (UIDVALIDITY ${f.uidValidity}, UIDNEXT ${f.uidNext})\n`);
   });
 user.command('list')
-  .description('list users and their addresses')
+  .description('list users and their addresses (system archives such as _unrouted only with --all)')
+  .option('--all', 'include system archives (names starting with "_", e.g. _unrouted for mail no user matched)')
   .option('--json', 'print JSON')
-  .action(async (opts: { json?: boolean }) => {
+  .action(async (opts: { all?: boolean; json?: boolean }) => {
     const res = await callJson<{ users: UserRecord[] }>(target(), 'GET', '/api/v1/users');
-    if (opts.json) return void process.stdout.write(JSON.stringify(res.users, null, 2) + '\n');
-    for (const u of res.users) process.stdout.write(`${u.name}\t${[...u.addresses, ...u.domains.map((d) => `@${d}`)].join(', ')}\n`);
+    const users = opts.all ? res.users : res.users.filter((u) => !isSystemUser(u.name));
+    if (opts.json) return void process.stdout.write(JSON.stringify(users, null, 2) + '\n');
+    for (const u of users) process.stdout.write(`${u.name}\t${[...u.addresses, ...u.domains.map((d) => `@${d}`)].join(', ')}\n`);
   });
 
 addImapCommands(user, target);
 
 const archive = program.command('archive').description('read archived mail');
+const FOLDER_HELP = 'folder (default: the received folder, Inbox); IMAP names such as INBOX and any letter case work';
 archive.command('list <user>')
   .description('list messages in a folder: UID, date, from, subject (tab-separated)')
-  .option('-f, --folder <folder>', 'folder', 'Inbox')
+  .option('-f, --folder <folder>', FOLDER_HELP)
   .option('--after-uid <uid>', 'only messages with a larger UID', '0')
   .option('--limit <n>', 'at most this many', '1000')
   .option('--json', 'print JSON')
-  .action(async (name: string, opts: { folder: string; afterUid: string; limit: string; json?: boolean }) => {
-    const q = new URLSearchParams({ folder: opts.folder, afterUid: opts.afterUid, limit: opts.limit });
-    const res = await callJson<{ entries: ArchiveEntry[] }>(target(), 'GET', `/api/v1/archive/${encodeURIComponent(name)}/messages?${q}`);
+  .action(async (name: string, opts: { folder?: string; afterUid: string; limit: string; json?: boolean }) => {
+    const t = target();
+    const folder = await resolveFolder(t, name, opts.folder, folderNames());
+    const q = new URLSearchParams({ folder, afterUid: opts.afterUid, limit: opts.limit });
+    const res = await callJson<{ entries: ArchiveEntry[] }>(t, 'GET', `/api/v1/archive/${encodeURIComponent(name)}/messages?${q}`);
     if (opts.json) return void process.stdout.write(JSON.stringify(res.entries, null, 2) + '\n');
     const clean = (s: string): string => s.replace(/[\t\r\n]+/g, ' ');
     for (const e of res.entries) process.stdout.write(`${e.uid}\t${e.date ?? e.internalDate}\t${clean(e.from)}\t${clean(e.subject)}\n`);
   });
 archive.command('get <user> <uid>')
   .description('write the original bytes of a message to standard output, unaltered')
-  .option('-f, --folder <folder>', 'folder', 'Inbox')
-  .action(async (name: string, uid: string, opts: { folder: string }) => {
-    const q = new URLSearchParams({ folder: opts.folder });
-    const res = await call(target(), 'GET', `/api/v1/archive/${encodeURIComponent(name)}/messages/${encodeURIComponent(uid)}/raw?${q}`);
+  .option('-f, --folder <folder>', FOLDER_HELP)
+  .action(async (name: string, uid: string, opts: { folder?: string }) => {
+    const t = target();
+    const q = new URLSearchParams({ folder: await resolveFolder(t, name, opts.folder, folderNames()) });
+    const res = await call(t, 'GET', `/api/v1/archive/${encodeURIComponent(name)}/messages/${encodeURIComponent(uid)}/raw?${q}`);
     if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
     await pipeline(res, process.stdout);
   });
@@ -191,7 +231,7 @@ program.command('status')
       `Listeners: ${Object.entries(s.listeners).map(([k, v]) => `${k}=${v ?? 'off'}`).join(' ')}`,
       `Plugins:   ${s.plugins.join(', ')}`,
       `Intake:    depth ${s.intake.depth} (active ${s.intake.active}, deferred ${s.intake.deferred}, processing ${s.intake.processing}), corrupt ${s.intake.corrupt}`,
-      `Archive:   ${s.archive.users} users, ${s.archive.messages} messages, ${s.archive.entries} entries, ${s.archive.blobs} blobs (${s.archive.blobBytes} bytes)`,
+      `Archive:   ${count(s.archive.users, 'user')}, ${count(s.archive.messages, 'message')}, ${count(s.archive.entries, 'entry', 'entries')}, ${count(s.archive.blobs, 'blob')} (${count(s.archive.blobBytes, 'byte')})`,
     ];
     if (s.archive.flagged > 0) {
       lines.push(`Flagged messages (${s.archive.flagged}; archived, with problems such as malformed journal reports):`);
@@ -214,6 +254,7 @@ addComplianceCommands(program, target);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  if (isClosedPipe(err)) process.exit(0);
   if (err instanceof ConfigError) {
     process.stderr.write(`postern: configuration is invalid:\n${err.problems.map((p) => `  ${p.where}: ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}\n`);
     process.exit(2);

@@ -1,7 +1,9 @@
 // Admin route POST /api/v1/import/message: one raw message (message/rfc822 body, bounded) from the
 // file importer CLI, streamed into capture.submit with listener "import". With ?user=NAME the message is
 // assigned exclusively to that user's archive (folder kept from ?folder=), else the multidrop router
-// decides. Reports whether identical bytes were archived before (a duplicate). Trusts the token only.
+// decides. Reports whether identical bytes were archived before (a duplicate) and, with a user, which
+// folder the message goes into and whether that folder already holds it (a duplicate can still be new
+// to this archive). Trusts the token only.
 import type { AdminRoutes } from '../admin/routes.ts';
 import { HttpError } from '../admin/http.ts';
 import type { CaptureService } from '../intake/capture.ts';
@@ -14,20 +16,22 @@ export interface ImportReply {
   sha256: string;
   /** Identical bytes were already archived before this import. */
   duplicate: boolean;
+  /** With ?user: the folder the message is filed into, and whether it was there already (nothing added). */
+  filed?: { user: string; folder: string; alreadyThere: boolean };
 }
 
 const FOLDER = /^[^\u0000-\u001f*%]{1,255}$/u;
 
-export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureService; archive: ArchiveStore; maxBytes: number }): void {
+export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureService; archive: ArchiveStore; maxBytes: number; folders: { received: string; sent: string } }): void {
   routes.add('POST', 'import/message', async (ctx) => {
     const q = ctx.url.searchParams;
     const user = q.get('user') ?? '';
     const folder = q.get('folder') ?? '';
     const direction = q.get('direction') ?? 'received';
-    if (user !== '' && !USER_NAME.test(user)) throw new HttpError(400, `user: "${user}" is not a valid user name`);
-    if (folder !== '' && (!FOLDER.test(folder) || folder.split('/').some((s) => s === ''))) throw new HttpError(400, `folder: "${folder}" is not a valid folder name`);
-    if (direction !== 'received' && direction !== 'sent') throw new HttpError(400, 'direction: must be "received" or "sent"');
-    if (folder !== '' && user === '') throw new HttpError(400, 'folder: only meaningful with user');
+    if (user !== '' && !USER_NAME.test(user)) throw new HttpError(400, `"${user}" is not a valid user name`);
+    if (folder !== '' && (!FOLDER.test(folder) || folder.split('/').some((s) => s === ''))) throw new HttpError(400, `"${folder}" is not a valid folder name`);
+    if (direction !== 'received' && direction !== 'sent') throw new HttpError(400, `The direction "${direction}" must be "received" or "sent"`);
+    if (folder !== '' && user === '') throw new HttpError(400, 'A folder is only meaningful with user=NAME (an import into one archive)');
     if (user !== '' && !(await deps.archive.getUser(user))) throw new HttpError(404, `User "${user}" does not exist`);
     const declared = Number(ctx.req.headers['content-length'] ?? NaN);
     if (declared > deps.maxBytes) throw new HttpError(413, `Message exceeds ${deps.maxBytes} bytes`);
@@ -38,6 +42,8 @@ export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureSer
     // Streamed into the intake (hashed once there); whether these bytes were archived before is
     // asked once they are all spooled, before the commit.
     let duplicate = false;
+    let alreadyThere = false;
+    const target = folder !== '' ? folder : direction === 'sent' ? deps.folders.sent : deps.folders.received;
     // A body over maxBytes fails with TOO_LARGE (413).
     const record = await deps.capture.submit(ctx.req as AsyncIterable<Buffer>, {
       listener: 'import',
@@ -48,10 +54,15 @@ export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureSer
       maxBytes: deps.maxBytes,
       async beforeCommit({ sha256, size }) {
         if (size === 0) throw new HttpError(400, 'The message is empty');
-        duplicate = (await deps.archive.messageByIdentity(blobIdentity(sha256))) !== null;
+        const known = await deps.archive.messageByIdentity(blobIdentity(sha256));
+        duplicate = known !== null;
+        if (known !== null && user !== '') alreadyThere = (await deps.archive.entryUidOf(user, target, known)) !== null;
       },
     });
-    const body: ImportReply = { id: record.id, size: record.size, sha256: record.sha256, duplicate };
+    const body: ImportReply = {
+      id: record.id, size: record.size, sha256: record.sha256, duplicate,
+      ...(user !== '' ? { filed: { user, folder: target, alreadyThere } } : {}),
+    };
     return { status: 201, body };
   }, 'import');
 }

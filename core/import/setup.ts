@@ -10,7 +10,9 @@ export function setupImport(app: App): void {
   const capture = app.service('capture');
   const archive = app.service('archive');
   const log = app.service('log').child({ component: 'import' });
-  addImportRoutes(app.service('adminRoutes'), { capture, archive, maxBytes: config.smtp.maxMessageSize });
+  addImportRoutes(app.service('adminRoutes'), {
+    capture, archive, maxBytes: config.smtp.maxMessageSize, folders: { received: config.routing.receivedFolder, sent: config.routing.sentFolder },
+  });
   const deps = { capture, archive, log, mailer: createReportMailer(config.jobReports, log), maxBytes: config.smtp.maxMessageSize };
   const jobs = app.service('jobs');
   jobs.registerKind(imapImportKind(deps));

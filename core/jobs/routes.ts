@@ -57,7 +57,7 @@ export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
     for (const k of ['from', 'to'] as const) {
       const v = q.get(k);
       if (v === null || v === '') continue;
-      if (!ISO_DAY_OR_TIME.test(v) || Number.isNaN(Date.parse(v))) throw new HttpError(400, `${k}: "${v}" is not a date (yyyy-mm-dd or an ISO time)`);
+      if (!ISO_DAY_OR_TIME.test(v) || Number.isNaN(Date.parse(v))) throw new HttpError(400, `The "${k}" date "${v}" is not yyyy-mm-dd or an ISO time`);
       query[k] = new Date(v).toISOString();
     }
     const job = q.get('job');
@@ -65,7 +65,7 @@ export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
     const limit = q.get('limit');
     if (limit !== null) {
       const n = Number(limit);
-      if (!Number.isInteger(n) || n < 1 || n > 10000) throw new HttpError(400, 'limit: must be an integer from 1 to 10000');
+      if (!Number.isInteger(n) || n < 1 || n > 10000) throw new HttpError(400, `The limit "${limit}" must be a whole number from 1 to 10000`);
       query.limit = n;
     }
     return { body: { results: await jobs.results(query) } };

@@ -14,7 +14,7 @@ import { KvRetention, type RetentionOptions } from './kv-retention.ts';
 import { KvArchiveWriter, type FolderState } from './kv-writer.ts';
 import { DEFAULT_BLOB_CODEC, decodeChunk, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
 import {
-  type UserChange,
+  isSystemUser, type UserChange,
   type ArchiveCommit, type ArchiveEntry, type ArchiveStats, type ArchiveStore, type CommitResult, type FolderStatus,
   type FlaggedMessage, type JobStore, type AuditStore, type IntegrityReader, type RetentionStore, type ListOptions, type MessageRecord, type NewUser, type UserRecord,
 } from './types.ts';
@@ -162,6 +162,13 @@ export class KvArchiveStore implements ArchiveStore {
     return raw ? parse<ArchiveEntry>(raw) : null;
   }
 
+  async entryUidOf(user: string, folder: string, messageId: string): Promise<number | null> {
+    const raw = await this.kv.get(keys.holds(user, folder, messageId));
+    if (!raw) return null;
+    const uid = Number(raw.toString('utf8'));
+    return (await this.kv.get(keys.entry(user, folder, uid))) ? uid : null;
+  }
+
   async getMessage(id: string): Promise<MessageRecord | null> {
     const raw = await this.kv.get(keys.message(id));
     return raw ? parse<MessageRecord>(raw) : null;
@@ -212,6 +219,6 @@ export class KvArchiveStore implements ArchiveStore {
   }
 
   async stats(): Promise<ArchiveStats> {
-    return { users: (await this.directory.list()).length, ...this.writer.currentStats() };
+    return { users: (await this.directory.list()).filter((u) => !isSystemUser(u.name)).length, ...this.writer.currentStats() };
   }
 }

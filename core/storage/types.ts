@@ -185,6 +185,7 @@ export interface FlaggedMessage {
 }
 
 export interface ArchiveStats {
+  /** Users in the directory, not counting system archives (isSystemUser, e.g. "_unrouted"). */
   users: number;
   /** Messages carrying at least one flag. */
   flagged: number;
@@ -238,6 +239,8 @@ export interface ArchiveStore {
   folders(user: string): Promise<FolderStatus[]>;
   listEntries(user: string, folder: string, options?: ListOptions): Promise<ArchiveEntry[]>;
   getEntry(user: string, folder: string, uid: number): Promise<ArchiveEntry | null>;
+  /** The UID of the entry a message has in a folder, or null when that folder does not hold it. */
+  entryUidOf(user: string, folder: string, messageId: string): Promise<number | null>;
   getMessage(id: string): Promise<MessageRecord | null>;
   /**
    * Sets attributes[name] of a stored message: derived data a plugin computes later for messages
@@ -371,3 +374,12 @@ export function blobIdentity(sha256: string): string {
 }
 
 export const USER_NAME = /^[a-z0-9_][a-z0-9._-]{0,63}$/;
+
+/**
+ * A system archive rather than a person (routing.unmatchedUser, "_unrouted" by default): a name starting
+ * with "_", which neither the admin API nor the configuration's users accept. Kept out of user counts
+ * and the CLI's user list; its archive is read like any other.
+ */
+export function isSystemUser(name: string): boolean {
+  return name.startsWith('_');
+}

@@ -146,7 +146,7 @@ test('`postern verify` passes on a clean archive and the verify job and metrics 
   const s = srv as TestServer;
   const r = await cli(['verify']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /Checked: +1 blobs .*1 messages, 1 entries/);
+  assert.match(r.stdout, /Checked: +1 blob .*1 message, 1 entry$/m);
   assert.match(r.stdout, /No problems found/);
   const jobs = s.running.app.service('jobs');
   assert.equal(jobs.show('integrity-verify').kind, 'verify');
@@ -207,7 +207,7 @@ test('damage done while the server is stopped is found: `verify` and `audit veri
   assert.equal(v.code, 1, v.stderr);
   assert.match(v.stdout, /Problems: 1 \(blob-corrupt 1\)/);
   assert.match(v.stdout, /alice\tInbox\t1\tblob-corrupt 1/);
-  assert.match(v.stdout, /\[1 entries: alice\/Inbox\/1\]/);
+  assert.match(v.stdout, /\[1 entry: alice\/Inbox\/1\]/);
   const json = JSON.parse((await cli(['verify', '--last', '--json'])).stdout) as { problems: Record<string, number> };
   assert.equal(json.problems['blob-corrupt'], 1);
   assert.match((await http('GET', '/metrics', null)).body, /postern_verify_problems\{kind="blob-corrupt"\} 1/);

@@ -73,6 +73,7 @@ test('policies, holds, deletion and purge through the CLI; a held entry cannot b
   for (let n = 1; n <= 4; n++) {
     const body = `From: p@client.example\r\nTo: alice@example.com\r\nSubject: Deal ${n}\r\n\r\nbody ${n}\r\n`;
     assert.equal((await sendMail(c, 'p@client.example', ['alice@example.com'], body)).code, 250);
+    await waitDrained(srv); // archived one by one: UID n is "Deal n"
   }
   c.close();
   await waitDrained(srv);
@@ -87,13 +88,13 @@ test('policies, holds, deletion and purge through the CLI; a held entry cannot b
   await fails(['delete', 'alice', 'Inbox', '2'], /cannot be deleted: hold:deal-2/);
   await fails(['delete', 'alice', 'Inbox', 'two'], /UID "two" must be a number/);
   await fails(['delete', 'alice', 'Inbox', '99'], /No entry alice\/Inbox\/99/);
-  assert.equal(await ok(['delete', 'alice', 'Inbox', '1']), 'Deleted 1 entry (1 messages and 1 blobs removed)\n');
+  assert.equal(await ok(['delete', 'alice', 'Inbox', '1']), 'Deleted 1 entry (1 message and 1 blob removed)\n');
 
   // Acting as a user: carol needs a password, the login privilege, then the delete privilege.
   await srv.api('PUT', '/api/v1/account/password', { user: 'carol', password: 'carol password' });
   const asCarol = ['--as', 'carol'];
   await fails(['delete', 'alice', 'Inbox', '3', ...asCarol], /POSTERN_PASSWORD/);
-  await fails(['delete', 'alice', 'Inbox', '3', ...asCarol], /Missing or wrong/, { POSTERN_PASSWORD: 'carol password' });
+  await fails(['delete', 'alice', 'Inbox', '3', ...asCarol], /Wrong user name or password for --as carol \(POSTERN_PASSWORD\), or "carol" may not sign in/, { POSTERN_PASSWORD: 'carol password' });
   assert.equal(await ok(['privileges', 'carol', '--add', 'login']), 'carol: login\n');
   await fails(['delete', 'alice', 'Inbox', '3', ...asCarol], /needs the "delete" privilege/, { POSTERN_PASSWORD: 'carol password' });
   await ok(['privileges', 'carol', '--add', 'delete']);
@@ -135,7 +136,7 @@ test('auditor create prints a timestamped name and a password once; the auditor 
   await waitDrained(srv);
   assert.equal(await ok(['auditor', 'list', 'carol', '--as', m[1] as string], env), '1\t2026-11-02T10:00:00.000Z\tp@client.example\tFor carol\n');
   assert.equal(await ok(['auditor', 'get', 'carol', '1', '--as', m[1] as string], env), body);
-  await fails(['auditor', 'get', 'carol', '1', '--as', m[1] as string], /Missing or wrong/, { POSTERN_PASSWORD: 'wrong password' });
+  await fails(['auditor', 'get', 'carol', '1', '--as', m[1] as string], /Wrong user name or password for --as auditor-/, { POSTERN_PASSWORD: 'wrong password' });
   await fails(['delete', 'carol', 'Inbox', '1', '--as', m[1] as string], /Auditors can read archives but not change anything/, env);
 });
 

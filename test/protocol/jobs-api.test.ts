@@ -83,7 +83,7 @@ test('bad bodies and unknown names', async () => {
     ['POST', 'jobs/none/run', '{}', 404, /does not exist/],
     ['POST', 'jobs/nightly/cancel', '{}', 409, /is not running/],
     ['POST', 'jobs/nightly/run', JSON.stringify({ list: 'yes' }), 400, /list/],
-    ['GET', 'job-results?from=yesterday', undefined, 400, /from: "yesterday" is not a date/],
+    ['GET', 'job-results?from=yesterday', undefined, 400, /The "from" date "yesterday" is not yyyy-mm-dd/],
     ['GET', 'job-results?limit=0', undefined, 400, /limit/],
     ['POST', 'job-list', JSON.stringify({ kind: 'import-imap', options: { server: 'x' } }), 400, /Options: /],
     ['POST', 'job-list', JSON.stringify({ kind: 'nope', options: {} }), 400, /Job kind "nope" is not known/],
@@ -116,7 +116,7 @@ test('create, run (the source refuses the connection), results history, update, 
   assert.equal(before.stdout, '');
   const bad = await cli(['jobs', 'results', '--from', 'soon']);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /from: "soon" is not a date/);
+  assert.match(bad.stderr, /The "from" date "soon" is not yyyy-mm-dd or an ISO time/);
 
   const u = await cli(['jobs', 'update', 'adhoc', '--schedule', '15m']);
   assert.equal(u.code, 0, u.stderr);

@@ -77,6 +77,18 @@ export function describeCommitsAndReads({ withUsers }: SuiteHelpers): void {
       assert.equal(await store.getEntry('bob', 'Inbox', 1), null);
     }));
 
+    it('tells the UID of a message in a folder, or null where it is not filed', () => withUsers(async (store) => {
+      await store.commit(commitOf({ n: 1, fileInto: [INBOX('alice')] }));
+      await store.commit(commitOf({ n: 2, fileInto: [INBOX('alice'), SENT('bob')] }));
+      assert.equal(await store.entryUidOf('alice', 'Inbox', 'msg-2'), 2);
+      assert.equal(await store.entryUidOf('bob', 'Sent', 'msg-2'), 1);
+      assert.equal(await store.entryUidOf('bob', 'Inbox', 'msg-2'), null);
+      assert.equal(await store.entryUidOf('alice', 'Sent', 'msg-1'), null);
+      assert.equal(await store.entryUidOf('alice', 'Inbox', 'msg-unknown'), null);
+      await store.retention().deleteEntries([{ user: 'alice', folder: 'Inbox', uid: 2 }]);
+      assert.equal(await store.entryUidOf('alice', 'Inbox', 'msg-2'), null, 'a deleted entry is gone');
+    }));
+
     it('keeps the message with its summary, blob id, size and capture (provenance)', () => withUsers(async (store) => {
       const bytes = mailBytes(7);
       const c = commitOf({ n: 7, bytes, fileInto: [INBOX('alice'), INBOX('bob')], rcptTo: ['alice@example.com', 'bob@example.com'] });

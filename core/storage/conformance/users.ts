@@ -79,6 +79,13 @@ export function describeUsers({ withStore }: SuiteHelpers): void {
       assert.equal((await store.stats()).users, 1);
     }));
 
+    it('lists a system archive ("_unrouted") with the users but does not count it as one', () => withStore(async ({ store }) => {
+      await store.addUser({ name: '_unrouted', addresses: [] });
+      await store.addUser({ name: 'alice', addresses: ['alice@example.com'] });
+      assert.deepEqual((await store.listUsers()).map((u) => u.name).sort(), ['_unrouted', 'alice']);
+      assert.equal((await store.stats()).users, 1);
+    }));
+
     it('refuses concurrent users claiming one address: exactly one wins', () => withStore(async ({ store }) => {
       const results = await Promise.allSettled([
         store.addUser({ name: 'alice', addresses: ['shared@example.com'] }),
