@@ -301,7 +301,8 @@ export class AdminServer {
     }
     who.signInFailure = result?.via ?? 'token';
     this.deps.log.warn('Admin API request without a valid token', { path, remote });
-    throw new HttpError(401, 'Missing or wrong bearer token');
+    // One text for a wrong password and a user who may not sign in: no password oracle.
+    throw new HttpError(401, result?.via === 'basic' ? 'Wrong user name or password, or the user may not sign in' : 'Missing or wrong bearer token');
   }
 
   private async requireUser(name: string): Promise<void> {

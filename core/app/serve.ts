@@ -76,7 +76,11 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   });
   const archive = new KvArchiveStore(archiveEngine, {
     codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile),
-    retention: { policies: configuredPolicies(config.compliance), holdEverything: config.compliance.holdEverything, sentFolder: config.routing.sentFolder },
+    retention: {
+      policies: configuredPolicies(config.compliance), holdEverything: config.compliance.holdEverything, sentFolder: config.routing.sentFolder,
+      // Holds and policies compare addresses as the router files them (sub-addresses, local-part case).
+      addressRules: { localPartCase: config.routing.localPartCase, subaddressSeparator: config.routing.subaddressSeparator },
+    },
   });
   const intakeEngine = new RocksEngine(join(config.dataDir, 'intake'), {
     writeBufferSize: 64 * 1024 * 1024,

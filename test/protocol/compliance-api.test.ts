@@ -73,6 +73,11 @@ test('credentials: token, or Basic with a user who has a password and the login 
   assert.equal((await api('GET', 'archive/alice/messages', undefined, { user: 'alice', password: 'wrong password' })).status, 401);
   assert.equal((await api('GET', 'archive/alice/messages', undefined, as('nolog'))).status, 401, 'no login privilege');
   assert.equal((await api('GET', 'archive/alice/messages', undefined, { user: 'nobody', password: 'x' })).status, 401);
+  // A right password without `login` reads exactly like a wrong one (no password oracle), and no bearer token is mentioned.
+  const wrongPassword = await api('GET', 'archive/alice/messages', undefined, { user: 'alice', password: 'wrong password' });
+  const noLogin = await api('GET', 'archive/alice/messages', undefined, as('nolog'));
+  assert.deepEqual(noLogin.json, wrongPassword.json);
+  assert.equal(wrongPassword.json.error, 'Wrong user name or password, or the user may not sign in');
   for (const header of ['Basic !!!', 'Basic ' + Buffer.from('no-colon').toString('base64'), 'Basic ' + Buffer.from(':' + PASSWORD).toString('base64'), 'Basic', 'Digest x', 'Basic ' + 'A'.repeat(2000)]) {
     const res = await fetch(`http://127.0.0.1:${srv.adminPort}/api/v1/status`, { headers: { authorization: header } });
     assert.equal(res.status, 401, header.slice(0, 40));
