@@ -224,6 +224,8 @@ program.command('status')
       intake: { depth: number; active: number; deferred: number; corrupt: number; processing: number };
       archive: { users: number; messages: number; entries: number; blobs: number; blobBytes: number; flagged: number };
       flagged: Array<{ messageId: string; flags: string[]; archivedAt: string; subject: string }>;
+      unrouted: { user: string; messages: number };
+      durability: { refusingWrites: string[]; lostWrites: Array<{ store: string; batches: number; detectedAt: string }> };
     }>(t, 'GET', '/api/v1/status');
     if (opts.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     const lines = [
@@ -232,14 +234,21 @@ program.command('status')
       `Plugins:   ${s.plugins.join(', ')}`,
       `Intake:    depth ${s.intake.depth} (active ${s.intake.active}, deferred ${s.intake.deferred}, processing ${s.intake.processing}), corrupt ${s.intake.corrupt}`,
       `Archive:   ${count(s.archive.users, 'user')}, ${count(s.archive.messages, 'message')}, ${count(s.archive.entries, 'entry', 'entries')}, ${count(s.archive.blobs, 'blob')} (${count(s.archive.blobBytes, 'byte')})`,
+      `Unrouted:  ${count(s.unrouted.messages, 'message')} in "${s.unrouted.user}" (matched no known user; npx postern archive list ${s.unrouted.user})`,
     ];
+    for (const store of s.durability.refusingWrites) {
+      lines.push(`Storage:   the ${store} database refuses writes after a failed write (full disk?) until it has been reopened; mail is answered 451 meanwhile`);
+    }
+    for (const l of s.durability.lostWrites) {
+      lines.push(`Storage:   the ${l.store} database LOST ${count(l.batches, 'acknowledged write batch', 'acknowledged write batches')} (found ${l.detectedAt}); see postern verify`);
+    }
     if (s.archive.flagged > 0) {
       lines.push(`Flagged messages (${s.archive.flagged}; archived, with problems such as malformed journal reports):`);
       for (const f of s.flagged) lines.push(`  ${f.messageId}\t${f.archivedAt}\t${f.subject.replace(/[\t\r\n]+/g, ' ')}\t${f.flags.join('; ')}`);
     }
     if (s.intake.corrupt > 0) {
       const c = await callJson<{ entries: Array<{ id: string; receivedAt: string; lastError: string | null }> }>(t, 'GET', '/api/v1/intake?state=corrupt');
-      lines.push('Quarantined (corrupt) intake entries:');
+      lines.push('Quarantined intake entries (bytes kept; postern intake retry ID after a fix):');
       for (const e of c.entries) lines.push(`  ${e.id}\t${e.receivedAt}\t${e.lastError ?? ''}`);
     }
     process.stdout.write(lines.join('\n') + '\n');

@@ -86,6 +86,8 @@ test('user add/list, archive list/get and status work against the running server
   const status = await cli(['status']);
   assert.match(status.stdout.toString(), /Intake: +depth 0 /);
   assert.match(status.stdout.toString(), /Archive: +1 user, 1 message, 1 entry, 1 blob /);
+  assert.match(status.stdout.toString(), /^Unrouted: +0 messages in "_unrouted" /m);
+  assert.doesNotMatch(status.stdout.toString(), /^Storage:/m, 'no database trouble to report');
 });
 
 test('user edit, show and remove manage identities; a removed user\'s archive stays', async () => {
