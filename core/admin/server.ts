@@ -78,6 +78,9 @@ interface RequestAuth {
 }
 
 /** The request target as a URL; 400 for one that cannot be parsed. */
+/** How long a closing admin server waits for requests in progress before it drops their connections. */
+const CLOSE_GRACE_MS = 5000;
+
 function requestUrl(raw: string | undefined): URL {
   try {
     return new URL(raw ?? '/', 'http://admin');
@@ -132,10 +135,14 @@ export class AdminServer {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    // Requests in progress get a moment to finish; then every connection is closed, so a request
+    // stuck on storage (a full disk) cannot hold the shutdown until the server's request timeout.
+    const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    clearTimeout(force);
   }
 
   private authorized(req: IncomingMessage): boolean {

@@ -119,128 +119,135 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   const jobs = setupJobs(app, archive);
   setupImport(app);
 
-  await archive.open();
-  app.onClose('core', () => archive.close());
-  storageHealth.track('archive', archiveEngine);
-  const auditing = await setupAudit(app, archive, loaded.file);
-  const compliance = setupCompliance(app);
-  if (!(await archive.getUser(config.routing.unmatchedUser))) {
-    await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
-  }
-  await seedUsers(archive, config.users, log);
-  await app.register(multidropRouter, config.routing);
-  await app.loadPlugins(config.plugins, loaded.where);
+  // A boot that fails half way (a bad job in the configuration) releases what it registered to close:
+  // databases, analysis workers, what plugins opened; they do not keep the process (or a test) alive.
+  try {
+    await archive.open();
+    app.onClose('core', () => archive.close());
+    storageHealth.track('archive', archiveEngine);
+    const auditing = await setupAudit(app, archive, loaded.file);
+    const compliance = setupCompliance(app);
+    if (!(await archive.getUser(config.routing.unmatchedUser))) {
+      await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
+    }
+    await seedUsers(archive, config.users, log);
+    await app.register(multidropRouter, config.routing);
+    await app.loadPlugins(config.plugins, loaded.where);
 
-  const existing = await intake.open();
-  app.onClose('core', () => intake.close());
-  storageHealth.track('intake', intakeEngine);
-  const refreshIntakeGauges = (): void => {
-    const c = intake.counts();
-    metrics.intakeDepth.set(c.active + c.deferred);
-    metrics.intakeDeferred.set(c.deferred);
-    metrics.intakeCorrupt.set(c.corrupt);
-    metrics.intakeQuarantined.set(c.corrupt);
-  };
-  const analysis = new AnalysisPool(app.analyzers, {
-    workers: config.intake.analysisWorkers,
-    timeoutMs: config.intake.analysisTimeoutSeconds * 1000,
-    memoryMb: config.intake.analysisMemoryMb,
-    onBudgetExceeded: (reason) => metrics.budgetExceeded.inc({ reason }),
-  }, log.child({ component: 'analysis' }));
-  analysisPool = analysis;
-  app.onClose('core', () => analysis.close());
-  for (const r of intake.quarantinedAtOpen) {
-    log.error(r.state === 'corrupt'
-      ? 'Intake entry quarantined: it was being archived at consecutive unclean stops, also raw-only; its bytes are kept (postern intake retry)'
-      : 'Intake entry was being archived at consecutive unclean stops: archiving it raw-only, then quarantining it (postern intake retry)', { intakeId: r.id, crashes: r.crashes });
-  }
-  const queue = new QueueManager(intake, createArchiver({
-    archive, intake, hooks, log, metrics, analysis,
-    unmatched: { user: config.routing.unmatchedUser, folder: config.routing.receivedFolder },
-  }), config.intake, log, {
-    onOutcome: (outcome, record) => {
-      if (outcome !== 'archived') metrics.pipelineFailures.inc({ outcome });
-      else metrics.archiveLag.observe(Math.max(0, (Date.now() - Date.parse(record.receivedAt)) / 1000));
-      refreshIntakeGauges();
-    },
-  });
-  queue.start(existing);
-  addIntakeRoutes(adminRoutes, intake, (record) => enqueue(record, null), log);
-  enqueue = (record, inline) => {
-    queue.enqueue(record, inline);
-    refreshIntakeGauges();
-  };
-  await recoverHeldEntries(intake, existing, (record) => enqueue(record, null), log);
-  refreshIntakeGauges();
-  await jobs.start([...config.jobs, ...auditing.jobs, ...compliance.jobs]);
-
-  let ready = false;
-  let smtp: SmtpReceiver | null = null;
-  let smtpPort: number | null = null;
-  if (config.smtp.enabled) {
-    const tls = await loadTls(config.smtp.tls, config.dataDir, hostname, log);
-    smtp = new SmtpReceiver({
-      config: config.smtp, hostname, listener: 'smtp', tls, intake, hooks, log, metrics, signIn: app.service('signIn'),
-      onQueued: (record, inline) => {
-        queue.enqueue(record, inline);
+    const existing = await intake.open();
+    app.onClose('core', () => intake.close());
+    storageHealth.track('intake', intakeEngine);
+    const refreshIntakeGauges = (): void => {
+      const c = intake.counts();
+      metrics.intakeDepth.set(c.active + c.deferred);
+      metrics.intakeDeferred.set(c.deferred);
+      metrics.intakeCorrupt.set(c.corrupt);
+      metrics.intakeQuarantined.set(c.corrupt);
+    };
+    const analysis = new AnalysisPool(app.analyzers, {
+      workers: config.intake.analysisWorkers,
+      timeoutMs: config.intake.analysisTimeoutSeconds * 1000,
+      memoryMb: config.intake.analysisMemoryMb,
+      onBudgetExceeded: (reason) => metrics.budgetExceeded.inc({ reason }),
+    }, log.child({ component: 'analysis' }));
+    analysisPool = analysis;
+    app.onClose('core', () => analysis.close());
+    for (const r of intake.quarantinedAtOpen) {
+      log.error(r.state === 'corrupt'
+        ? 'Intake entry quarantined: it was being archived at consecutive unclean stops, also raw-only; its bytes are kept (postern intake retry)'
+        : 'Intake entry was being archived at consecutive unclean stops: archiving it raw-only, then quarantining it (postern intake retry)', { intakeId: r.id, crashes: r.crashes });
+    }
+    const queue = new QueueManager(intake, createArchiver({
+      archive, intake, hooks, log, metrics, analysis,
+      unmatched: { user: config.routing.unmatchedUser, folder: config.routing.receivedFolder },
+    }), config.intake, log, {
+      onOutcome: (outcome, record) => {
+        if (outcome !== 'archived') metrics.pipelineFailures.inc({ outcome });
+        else metrics.archiveLag.observe(Math.max(0, (Date.now() - Date.parse(record.receivedAt)) / 1000));
         refreshIntakeGauges();
       },
     });
-    smtpPort = await smtp.listen();
-  }
-  const pop3 = await startPop3Proxy(config, { capture: app.service('capture'), users: archive, log, metrics, hostname });
-  const pop3Port = pop3?.port ?? null;
-  const relay = await startRelay({ config, hostname, intake, archive, hooks, log, metrics, enqueue: (record, inline) => enqueue(record, inline), signIn: app.service('signIn') });
-  const relayPort = relay?.port ?? null;
-  const pop3sPort = pop3?.tlsPort ?? null;
-  const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;
-  const startedAt = Date.now();
-  const admin = new AdminServer({
-    onRequest: auditing.onAdminRequest,
-    access: compliance.access,
-    config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes, hooks,
-    status: {
-      status: async () => {
-        const c = intake.counts();
-        return {
-          version: VERSION,
-          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-          dataDir: config.dataDir,
-          storage: archive.backend,
-          listeners: { smtp: smtpPort, pop3: pop3Port, pop3s: pop3sPort, relay: relayPort, ...Object.fromEntries(listenerPorts) },
-          plugins: app.plugins(),
-          intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, held: intake.heldCount(), processing: queue.active },
-          archive: await archive.stats(),
-          flagged: await archive.listFlagged(100),
-          durability: { refusingWrites: storageHealth.failing(), lostWrites: storageHealth.losses() },
-          unrouted: { user: config.routing.unmatchedUser, messages: (await archive.folders(config.routing.unmatchedUser)).reduce((n, f) => n + f.messages, 0) },
-        };
-      },
-    },
-  });
-  const adminPort = await admin.listen();
-  ready = true;
-  log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, listeners: Object.fromEntries(listenerPorts), config: loaded.file ?? '(defaults)' });
+    queue.start(existing);
+    addIntakeRoutes(adminRoutes, intake, (record) => enqueue(record, null), log);
+    enqueue = (record, inline) => {
+      queue.enqueue(record, inline);
+      refreshIntakeGauges();
+    };
+    await recoverHeldEntries(intake, existing, (record) => enqueue(record, null), log);
+    refreshIntakeGauges();
+    await jobs.start([...config.jobs, ...auditing.jobs, ...compliance.jobs]);
 
-  let stopping: Promise<void> | null = null;
-  const shutdown = (reason: string): Promise<void> => {
-    stopping ??= (async () => {
-      log.info('Shutting down', { reason });
-      ready = false;
-      const graceMs = config.shutdown.graceSeconds * 1000;
-      await smtp?.close(graceMs);
-      await relay?.relay.close(graceMs);
-      await pop3?.close(graceMs);
-      await jobs.stop(graceMs);
-      const drained = await queue.stop(graceMs);
-      if (!drained) log.warn('Archiving did not finish in the grace period; remaining entries stay in the intake');
-      await admin.close();
-      await app.close();
-      log.info('Stopped');
-    })();
-    return stopping;
-  };
-  return { app, intake, queue, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, log, shutdown };
+    let ready = false;
+    let smtp: SmtpReceiver | null = null;
+    let smtpPort: number | null = null;
+    if (config.smtp.enabled) {
+      const tls = await loadTls(config.smtp.tls, config.dataDir, hostname, log);
+      smtp = new SmtpReceiver({
+        config: config.smtp, hostname, listener: 'smtp', tls, intake, hooks, log, metrics, signIn: app.service('signIn'),
+        onQueued: (record, inline) => {
+          queue.enqueue(record, inline);
+          refreshIntakeGauges();
+        },
+      });
+      smtpPort = await smtp.listen();
+    }
+    const pop3 = await startPop3Proxy(config, { capture: app.service('capture'), users: archive, log, metrics, hostname });
+    const pop3Port = pop3?.port ?? null;
+    const relay = await startRelay({ config, hostname, intake, archive, hooks, log, metrics, enqueue: (record, inline) => enqueue(record, inline), signIn: app.service('signIn') });
+    const relayPort = relay?.port ?? null;
+    const pop3sPort = pop3?.tlsPort ?? null;
+    const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;
+    const startedAt = Date.now();
+    const admin = new AdminServer({
+      onRequest: auditing.onAdminRequest,
+      access: compliance.access,
+      config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes, hooks,
+      status: {
+        status: async () => {
+          const c = intake.counts();
+          return {
+            version: VERSION,
+            uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+            dataDir: config.dataDir,
+            storage: archive.backend,
+            listeners: { smtp: smtpPort, pop3: pop3Port, pop3s: pop3sPort, relay: relayPort, ...Object.fromEntries(listenerPorts) },
+            plugins: app.plugins(),
+            intake: { depth: c.active + c.deferred, active: c.active, deferred: c.deferred, corrupt: c.corrupt, held: intake.heldCount(), processing: queue.active },
+            archive: await archive.stats(),
+            flagged: await archive.listFlagged(100),
+            durability: { refusingWrites: storageHealth.failing(), lostWrites: storageHealth.losses() },
+            unrouted: { user: config.routing.unmatchedUser, messages: (await archive.folders(config.routing.unmatchedUser)).reduce((n, f) => n + f.messages, 0) },
+          };
+        },
+      },
+    });
+    const adminPort = await admin.listen();
+    ready = true;
+    log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, listeners: Object.fromEntries(listenerPorts), config: loaded.file ?? '(defaults)' });
+
+    let stopping: Promise<void> | null = null;
+    const shutdown = (reason: string): Promise<void> => {
+      stopping ??= (async () => {
+        log.info('Shutting down', { reason });
+        ready = false;
+        const graceMs = config.shutdown.graceSeconds * 1000;
+        await smtp?.close(graceMs);
+        await relay?.relay.close(graceMs);
+        await pop3?.close(graceMs);
+        await jobs.stop(graceMs);
+        const drained = await queue.stop(graceMs);
+        if (!drained) log.warn('Archiving did not finish in the grace period; remaining entries stay in the intake');
+        await admin.close();
+        await app.close();
+        log.info('Stopped');
+      })();
+      return stopping;
+    };
+    return { app, intake, queue, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, log, shutdown };
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** The blob cipher from a key file (64 hex characters = 256 bits), or none when no file is configured. */

@@ -54,6 +54,8 @@ export class QueueManager {
    */
   private readonly endedDuringScan = new Set<string>();
   private running = 0;
+  /** Entries in flight at the last unclean stop, not yet archived again: archived one at a time. */
+  private readonly suspects = new Set<string>();
   /** Ids being archived now (their in-flight marks are cleared at a clean stop). */
   private readonly runningIds = new Set<string>();
   /** Bytes of inline message data held by queued (not yet running) entries. */
@@ -76,13 +78,19 @@ export class QueueManager {
     this.maxReady = options.maxReady ?? 50000;
   }
 
-  /** Start with what the intake held at open (active first, deferred on their schedule; 'held' relay entries are never taken). */
+  /**
+   * Start with what the intake held at open (active first, deferred on their schedule; 'held' relay
+   * entries are never taken). Entries that were being archived at an unclean stop (crashes > 0) go
+   * first and one at a time: should one of them crash the process again, it is the only one in flight
+   * and the only one counted, so a crash does not push innocent neighbours towards quarantine.
+   */
   start(existing: IntakeRecord[]): void {
     this.stopped = false;
-    for (const r of existing) {
-      if (r.state === 'active') this.push({ record: r, inline: null, queuedAt: 0 });
-      else if (r.state === 'deferred') this.deferred.set(r.id, r);
+    const active = existing.filter((r) => r.state === 'active');
+    for (const r of [...active.filter((a) => (a.crashes ?? 0) > 0), ...active.filter((a) => !((a.crashes ?? 0) > 0))]) {
+      if (this.push({ record: r, inline: null, queuedAt: 0 }) && (r.crashes ?? 0) > 0) this.suspects.add(r.id);
     }
+    for (const r of existing) if (r.state === 'deferred') this.deferred.set(r.id, r);
     if (existing.length > 0) this.log.info('Resuming intake entries left from before', { active: this.ready.length, deferred: this.deferred.size });
     this.timer = setInterval(() => this.releaseDue(), 500);
     this.timer.unref();
@@ -157,7 +165,7 @@ export class QueueManager {
   }
 
   private pump(): void {
-    while (!this.stopped && this.running < this.options.activeWindow && this.ready.length > 0) {
+    while (!this.stopped && this.running < (this.suspects.size > 0 ? 1 : this.options.activeWindow) && this.ready.length > 0) {
       const wait = this.yieldFor(this.ready[0] as Ready);
       if (wait > 0) {
         this.yieldTimer ??= setTimeout(() => {
@@ -171,6 +179,7 @@ export class QueueManager {
       this.running += 1;
       void this.run(item).finally(() => {
         this.running -= 1;
+        this.suspects.delete(item.record.id);
         this.tracked.delete(item.record.id);
         if (this.scanning) this.endedDuringScan.add(item.record.id);
         if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();

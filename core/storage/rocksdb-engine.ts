@@ -19,6 +19,8 @@ const LOSS_KEY = `${ENGINE_PREFIX}losses`;
 /** A failed reopen is not retried sooner than this; writes meanwhile are refused at once. */
 const RECOVERY_INTERVAL_MS = 1000;
 const LEDGER_INTERVAL_MS = 1000;
+/** Longest a read waits for a reopen in progress before it is answered with STORAGE_RECOVERING. */
+const READ_WAIT_MS = 5000;
 
 interface RocksIterator {
   next(cb: (err: Error | undefined, key?: string, value?: Buffer) => void): void;
@@ -73,6 +75,9 @@ export class RocksEngine implements KvEngine {
   /** Set by a failed write; cleared only by a successful reopen. */
   private failure: Error | null = null;
   private recovering: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Iterations (entries()) in progress. */
+  private iterating = 0;
   private lastRecoveryAttempt = 0;
   private losses_: WriteLoss[] = [];
   private closed = false;
@@ -91,11 +96,13 @@ export class RocksEngine implements KvEngine {
     this.ledgerTimer.unref();
   }
 
-  private async openDb(): Promise<RocksDb> {
+  /** readOnly: a handle that only reads (RocksDB replays the log in memory and writes nothing). */
+  private async openDb(readOnly = false): Promise<RocksDb> {
     const db = rocksdb(this.location);
     await new Promise<void>((resolve, reject) =>
       db.open({
-        createIfMissing: true,
+        createIfMissing: !readOnly,
+        readOnly,
         maxOpenFiles: 512,
         writeBufferSize: this.options.writeBufferSize ?? 4 * 1024 * 1024,
         compression: this.options.compression ?? true,
@@ -153,6 +160,7 @@ export class RocksEngine implements KvEngine {
   async close(): Promise<void> {
     const db = this.db;
     this.closed = true;
+    this.stopRetrying();
     if (this.ledgerTimer) clearInterval(this.ledgerTimer);
     this.ledgerTimer = null;
     await this.recovering?.catch(() => undefined);
@@ -175,19 +183,25 @@ export class RocksEngine implements KvEngine {
 
   private recoveringError(): PosternError {
     return new PosternError('STORAGE_RECOVERING',
-      `Database "${this.location}" refuses writes after a failed write ("${errorMessage(this.failure)}") until it has been reopened`, { cause: this.failure });
+      `Database "${this.location}" refuses writes after a failed write ("${errorMessage(this.failure)}") until it has been reopened for writing`, { cause: this.failure });
   }
 
   /**
    * Close and reopen after a failed write: RocksDB's recovery replays the write-ahead log up to the
-   * last whole record and starts a new log, so later writes cannot land behind a torn record. Reads
-   * wait for it. Attempts are at least RECOVERY_INTERVAL_MS apart; in between, writes are refused.
+   * last whole record and starts a new log, so later writes cannot land behind a torn record. When it
+   * cannot reopen for writing yet (the disk is still full), it opens read-only so reads go on, and
+   * tries again later. Attempts are at least RECOVERY_INTERVAL_MS apart (writes arriving meanwhile are
+   * refused) and repeat by themselves while the failure lasts.
    */
   private recover(): Promise<void> {
     this.recovering ??= (async () => {
       if (this.closed) throw new PosternError('STORAGE_CLOSED', `Database "${this.location}" is not open`);
       if (Date.now() - this.lastRecoveryAttempt < RECOVERY_INTERVAL_MS) throw this.recoveringError();
       this.lastRecoveryAttempt = Date.now();
+      // An iterator whose database is closed under it may never call back: let running iterations end
+      // first (new ones wait for this recovery), for at most READ_WAIT_MS.
+      const deadline = Date.now() + READ_WAIT_MS;
+      while (this.iterating > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const old = this.db;
       this.db = null;
       if (old) await new Promise<void>((resolve) => old.close(() => resolve()));
@@ -197,9 +211,11 @@ export class RocksEngine implements KvEngine {
         await this.checkLedger(this.seq);
       } catch (err) {
         this.options.onRecovery?.(false, err as Error);
+        if (this.db === null) this.db = await this.openDb(true).catch(() => null);
         throw this.recoveringError();
       }
       this.failure = null;
+      this.stopRetrying();
       this.options.onRecovery?.(true);
     })().finally(() => {
       this.recovering = null;
@@ -211,11 +227,30 @@ export class RocksEngine implements KvEngine {
     if (this.failure) return;
     this.failure = err;
     this.options.onWriteFailure?.(err);
+    // Reopen without waiting for a write: reads then see a fresh handle and writers an open one.
+    this.retryTimer = setInterval(() => {
+      if (!this.recovering && !this.closed) this.recover().catch(() => undefined);
+    }, RECOVERY_INTERVAL_MS * 2);
+    this.retryTimer.unref();
   }
 
-  /** Reads wait while the database is being reopened. */
+  private stopRetrying(): void {
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** Reads wait while the database is being reopened, at most READ_WAIT_MS. */
   private async readable(): Promise<RocksDb> {
-    if (this.recovering) await this.recovering.catch(() => undefined);
+    if (this.recovering) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.recovering.catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, READ_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     return this.handle();
   }
 
@@ -232,7 +267,7 @@ export class RocksEngine implements KvEngine {
 
   getMany(keys: string[]): Promise<Array<Buffer | null>> {
     if (keys.length === 0) return Promise.resolve([]);
-    if (this.recovering) return this.readable().then((db) => this.getManyFrom(db, keys));
+    if (this.recovering || !this.db) return this.readable().then((db) => this.getManyFrom(db, keys));
     return this.getManyFrom(this.handle(), keys);
   }
 
@@ -326,6 +361,7 @@ export class RocksEngine implements KvEngine {
     const { limit } = range;
     const it = (await this.readable()).iterator({ ...range, ...(limit !== undefined ? { limit: limit + 2 } : {}), keyAsBuffer: false, valueAsBuffer: true });
     let yielded = 0;
+    this.iterating++;
     try {
       while (limit === undefined || yielded < limit) {
         const item = await new Promise<[string, Buffer] | null>((resolve, reject) =>
@@ -337,6 +373,7 @@ export class RocksEngine implements KvEngine {
         yield item;
       }
     } finally {
+      this.iterating--;
       await new Promise<void>((resolve) => it.end(() => resolve()));
     }
   }

@@ -124,6 +124,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
         }
         await new Promise((r) => setTimeout(r, 250));
       }
+      diag(`full phase ended at ${((Date.now() - started) / 1000).toFixed(1)} s`);
       diag(`while full: refusing writes seen for [${[...seenRefusing].join(', ')}]; status API failed ${statusFailures.length} times${statusFailures[0] ? ` (${statusFailures[0].slice(0, 300)})` : ''}; write failures intake=${await metricValue(s1, 'postern_storage_write_failures_total{store="intake"}')} archive=${await metricValue(s1, 'postern_storage_write_failures_total{store="archive"}')}`);
       releaseFull();
       growTmpfs(mnt, '256m');
@@ -132,6 +133,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
       phase = 'grown';
       await waitFor(async () => ackedAfterGrow >= AFTER_GROW, 120000, () => `Only ${ackedAfterGrow} acknowledged after the disk was grown`, 50);
       stopAt = Date.now();
+      diag(`load ended at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     })().catch((err: unknown) => {
       giveUp = true; // the workers stop too
       throw err;
@@ -159,6 +161,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
     diag(`intake drained in-process ${drainMs} ms after the load ended; ${stranded.size} entries were stranded (their deferral not recordable) and retried from memory; reopened: [${reopened.join(', ')}]`);
     // Otherwise the drain above proves nothing about stranded entries.
     assert.ok(stranded.size > 0, 'some acknowledged entries could not record their deferral while the disk was full');
+    diag(`drained at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const live = await status(s1);
     assert.equal(live.intake.corrupt, 0, `entries quarantined: ${JSON.stringify(await intakeEntries(s1, 'corrupt'))}`);
     assert.deepEqual(live.durability.refusingWrites, []);
@@ -166,6 +169,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
     s1.child.kill('SIGTERM');
     const exit = await s1.exited;
     assert.equal(exit.code, 0, `clean stop after the disk was full:\n${s1.logs.slice(-5).join('\n')}`);
+    diag(`stopped at ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     server = await spawnServer(mnt, ENV);
     const s2 = server;
@@ -176,6 +180,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
     assert.deepEqual(st.durability.lostWrites, [], 'no acknowledged write batch was lost');
     assert.deepEqual(st.durability.refusingWrites, []);
 
+    diag(`restarted at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const { counts, uids, other } = await archivedBySubject(s2, /^full (\d+)$/);
     assert.deepEqual(other, [], 'only test messages are archived');
     const byN = new Map(sent.map((x) => [String(x.n), x]));
@@ -197,6 +202,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
       assert.ok(raw.endsWith(want), `message ${x.n} archived with different bytes (${raw.length} vs ${want.length} sent)`);
     }
 
+    diag(`reconciled at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const report = await runVerify(s2);
     assert.equal(report.ok, true, `verify found problems: ${JSON.stringify(report.details.slice(0, 5))}`);
     assert.equal(report.total, 0);
