@@ -1,7 +1,9 @@
 // Admin API routes for quarantined intake entries: retry one after an upgrade or a fix
-// (`postern intake retry ID`). A retried entry is archived under a new capture id, so a message
-// archived raw-only when it was quarantined gains what could not be computed then (identical bytes
-// merge into the same message). Validates the id at the edge; hands the entry to the queue manager.
+// (`postern intake retry ID`). A retried entry is archived again under a new capture id, through the
+// whole pipeline; one that was archived raw-only merges into that same message (identical bytes): its
+// entries are not filed twice, and the IMAP data is computed on first read, but the listing summary
+// and the analysis-failed flag recorded at the first capture stay. Validates the id at the edge; hands
+// the entry to the queue manager.
 import type { AdminRoutes } from '../admin/routes.ts';
 import { PosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
