@@ -120,6 +120,9 @@ export function zodProblems(err: ZodError, whereOf: (path: ReadonlyArray<Propert
  * config (dataDir, TLS files) are resolved against the config file's directory's parent when the file
  * lives in a `config/` folder (so `./data` means the checkout's data dir), else against the file's directory.
  */
+/** Larger configuration files are refused unread (a configuration is a few KiB). */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const problems: ConfigProblem[] = [];
   let raw: { [k: string]: Json } = {};
@@ -132,7 +135,13 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
     } catch (err) {
       throw new ConfigError([{ where: file, path: '', message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` }]);
     }
-    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+    if (text.length > MAX_CONFIG_BYTES) throw new ConfigError([{ where: file, path: '', message: `is larger than ${MAX_CONFIG_BYTES} bytes` }]);
+    try {
+      doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+    } catch (err) {
+      // A document nested deeper than the parser's stack ("- - - - …" thousands deep).
+      throw new ConfigError([{ where: `${file}:1:1`, path: '', message: `cannot be read (${err instanceof RangeError ? 'nested too deeply' : err instanceof Error ? err.message : String(err)})` }]);
+    }
     for (const e of doc.errors) {
       const pos = lc.linePos(e.pos[0]);
       problems.push({ where: `${file}:${pos.line}:${pos.col}`, path: '', message: e.message.split('\n')[0] ?? e.message });
@@ -142,8 +151,8 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
     try {
       js = doc.toJS();
     } catch (err) {
-      // e.g. the yaml library's guard against alias expansion bombs ("billion laughs")
-      throw new ConfigError([{ where: `${file}:1:1`, path: '', message: `cannot be read (${err instanceof Error ? err.message : String(err)})` }]);
+      // e.g. the yaml library's guard against alias expansion bombs ("billion laughs"), or nesting too deep
+      throw new ConfigError([{ where: `${file}:1:1`, path: '', message: `cannot be read (${err instanceof RangeError ? 'nested too deeply' : err instanceof Error ? err.message : String(err)})` }]);
     }
     if (js !== null && js !== undefined) {
       if (typeof js !== 'object' || Array.isArray(js)) throw new ConfigError([{ where: `${file}:1:1`, path: '', message: 'must be a mapping of keys to values' }]);
@@ -164,7 +173,13 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
     if (envVar) return `environment variable ${envVar}`;
     return doc && file ? locate(doc, lc, file, path) : 'defaults';
   };
-  const parsed = configSchema.safeParse(raw);
+  let parsed: ReturnType<typeof configSchema.safeParse>;
+  try {
+    parsed = configSchema.safeParse(raw);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new ConfigError([{ where: file ? `${file}:1:1` : 'defaults', path: '', message: 'cannot be read (nested too deeply)' }]);
+  }
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error, where));
   const config = parsed.data;
   const base = file === null ? process.cwd() : baseDirOf(file);
