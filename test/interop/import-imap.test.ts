@@ -100,7 +100,7 @@ test('the dry list step shows folders and message counts, importing nothing', as
     const out = (await pg.cliOk(['jobs', 'run', 'own', '--list'])).toString();
     assert.match(out, /^INBOX\t3 messages$/m);
     assert.match(out, /^Sent\t2 messages$/m);
-    assert.match(out, /^Projects\/2024\t1 messages$/m);
+    assert.match(out, /^Projects\/2024\t1 message$/m);
     assert.equal(await archivedMessages(), 0);
     const shown = await cliJson<{ options: { password: string } }>(['jobs', 'show', 'own']);
     assert.equal(shown.options.password, '(secret)', 'the password never comes back');
@@ -211,7 +211,7 @@ test('delete after archive removes only messages whose capture committed; the ov
     const left = ['cur', 'new'].flatMap((d) => readdirSync(join(dc.maildir('deleter'), d)));
     assert.equal(left.length, 1, `left on the server: ${left.join(', ')}`);
     const list = (await pg.cliOk(['jobs', 'run', 'deleter', '--list'])).toString();
-    assert.match(list, /^INBOX\t1 messages$/m);
+    assert.match(list, /^INBOX\t1 message$/m);
   });
 });
 
