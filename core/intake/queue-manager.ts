@@ -177,14 +177,14 @@ export class QueueManager {
       const item = this.ready.shift() as Ready;
       if (item.inline) this.inlineBytes -= item.inline.length;
       this.running += 1;
-      void this.run(item).finally(() => {
+      this.run(item).finally(() => {
         this.running -= 1;
         this.suspects.delete(item.record.id);
         this.tracked.delete(item.record.id);
         if (this.scanning) this.endedDuringScan.add(item.record.id);
         if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
         this.pump();
-      });
+      }).catch((err: unknown) => this.log.error('Archiving an intake entry failed unexpectedly', { intakeId: item.record.id, err: errorMessage(err) }));
     }
     if (!this.stopped && this.overflow && this.ready.length === 0 && !this.scanning) void this.rescan();
   }

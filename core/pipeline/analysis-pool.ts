@@ -112,7 +112,7 @@ export class AnalysisPool {
       // Nothing can be analysed until a worker starts: what waits fails now (and is retried later).
       for (const job of this.queue.splice(0)) job.reject(new PosternError('UNAVAILABLE', `No analysis worker could start: ${reply.error}`));
       slot.ending = 'crash';
-      void slot.worker.terminate();
+      slot.worker.terminate().catch(() => undefined);
       return;
     }
     const job = slot.job;
@@ -149,7 +149,7 @@ export class AnalysisPool {
       const id = this.nextId++;
       const timer = setTimeout(() => {
         slot.ending = 'timeout';
-        void slot.worker.terminate();
+        slot.worker.terminate().catch(() => undefined);
       }, this.options.timeoutMs);
       slot.job = { ...job, id, timer };
       slot.worker.postMessage({ ...job.request, id } satisfies AnalysisRequest, job.transfer);
