@@ -2,7 +2,7 @@
 // registered, one request per intake entry, and the units (messages to archive) found in it with
 // each analyzer's result. Everything here is structured-cloneable; Buffers arrive as Uint8Arrays.
 import type { Readable } from 'node:stream';
-import type { HeaderBlock } from '../mime/headers.ts';
+import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
 import type { JournalInfo } from '../app/hook-types.ts';
 
 /**
@@ -51,6 +51,8 @@ export interface ReportFacts {
 
 export interface AnalyzedUnit {
   headers: HeaderBlock;
+  /** Date, From, To, Cc, Subject, Message-ID decoded from the headers (in the worker, under the budget). */
+  summary: MessageSummary;
   journal: JournalInfo | null;
   flags: string[];
   /** Bytes of an original unwrapped from a journal report; absent when the unit is the whole entry. */

@@ -17,7 +17,7 @@ import type { HookRegistry } from '../app/hooks.ts';
 import type { JournalInfo, MessageContext, Route } from '../app/hook-types.ts';
 import type { Intake, IntakeRecord } from '../intake/intake.ts';
 import { blobIdentity, type ArchiveStore, type BlobSource, type CaptureJournal, type CaptureRecord } from '../storage/types.ts';
-import { summarize, type HeaderBlock } from '../mime/headers.ts';
+import { summarize, type HeaderBlock, type MessageSummary } from '../mime/headers.ts';
 import type { AnalysisPool } from './analysis-pool.ts';
 import { CommitOrder, type CommitTurn } from './commit-order.ts';
 import type { AnalysisResult, AnalyzerOutcome } from './analysis-types.ts';
@@ -79,6 +79,7 @@ interface Unit {
   blob: BlobSource;
   journal: JournalInfo | null;
   flags: string[];
+  summary: MessageSummary;
   /** Successful analyzer results by plugin. */
   analysis: Record<string, unknown>;
 }
@@ -168,6 +169,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       return {
         captureId: i === 0 ? base : `${base}.${i}`,
         headers: u.headers,
+        summary: u.summary,
         blob: u.original ? bufferBlob(Buffer.from(u.original.buffer, u.original.byteOffset, u.original.byteLength)) : whole(),
         journal: u.journal,
         flags: [...u.flags, ...flags],
@@ -193,7 +195,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       size: unit.blob.size,
       sha256: unit.blob.sha256,
       headers: unit.headers,
-      summary: summarize(unit.headers),
+      summary: unit.summary,
       journal: unit.journal,
       assign: record.assign ?? null,
       analysis: unit.analysis,
@@ -270,7 +272,9 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
     const inline = await load(record, held);
     let result: AnalysisResult;
     let budget: string | null = null;
-    const rawOnly = (reason: string): AnalysisResult => ({ units: [{ headers: EMPTY_HEADERS, journal: null, flags: [`analysis-failed: ${reason}`], analysis: {} }], report: null });
+    const rawOnly = (reason: string): AnalysisResult => ({
+      units: [{ headers: EMPTY_HEADERS, summary: summarize(EMPTY_HEADERS), journal: null, flags: [`analysis-failed: ${reason}`], analysis: {} }], report: null,
+    });
     if (record.rawOnly) {
       // It was being archived at consecutive crashes: nothing of it is parsed again.
       budget = `${record.rawOnly}; archived raw-only`;

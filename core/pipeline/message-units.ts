@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { errorMessage } from '../errors.ts';
-import { headerValues, parseHeaderBlock, type HeaderBlock } from '../mime/headers.ts';
+import { headerValues, parseHeaderBlock, summarize, type HeaderBlock } from '../mime/headers.ts';
 import { detectJournalReport, parseJournalReport } from '../journal/journal-report.ts';
 import type { AnalysisResult, AnalyzedUnit, AnalyzerFn, AnalyzerOutcome, AnalyzerSpec, ReportFacts } from './analysis-types.ts';
 
@@ -41,7 +41,7 @@ export async function analyzeEntry(source: EntrySource, analyzers: LoadedAnalyze
   const head = await source.head();
   const headers = parseHeaderBlock(head, HEADER_SCAN_BYTES);
   const whole = async (flags: string[], journal: AnalyzedUnit['journal'] = null): Promise<AnalyzedUnit> => ({
-    headers, journal, flags, analysis: await analyze(analyzers, headers, source.size, () => source.open()),
+    headers, summary: summarize(headers), journal, flags, analysis: await analyze(analyzers, headers, source.size, () => source.open()),
   });
   const kind = detectJournalReport(headers);
   const ndr = /^\s*multipart\/report\b/i.test(headerValues(headers, 'content-type')[0] ?? '');
@@ -60,6 +60,7 @@ export async function analyzeEntry(source: EntrySource, analyzers: LoadedAnalyze
     const h = parseHeaderBlock(o.bytes.subarray(0, HEADER_SCAN_BYTES), HEADER_SCAN_BYTES);
     units.push({
       headers: h,
+      summary: summarize(h),
       journal: { kind: report.kind, envelope: report.envelope, role: o.role, ndrWrapped: report.ndrWrapped, wrapper: report.wrapper, problems: report.problems },
       flags: report.problems.map((p) => `journal-malformed: ${p}`),
       original: o.bytes,
