@@ -33,6 +33,9 @@ async function load(specs: AnalyzerSpec[]): Promise<LoadedAnalyzer[]> {
   return out;
 }
 
+/** The spool file is missing or unreadable (ENOENT, EACCES, EISDIR …): the entry is corrupt, not worth retrying. */
+const isFileError = (err: unknown): boolean => typeof (err as NodeJS.ErrnoException).code === 'string' && /^E[A-Z]+$/.test((err as NodeJS.ErrnoException).code as string);
+
 const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(reply, transfer);
 
 try {
@@ -59,7 +62,7 @@ try {
         }
       }
       post({ type: 'done', id: req.id, result }, transfer);
-    }, (err: unknown) => post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: isPosternError(err, 'INTAKE_CORRUPT') || (err as NodeJS.ErrnoException).code === 'ENOENT' }));
+    }, (err: unknown) => post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: isPosternError(err, 'INTAKE_CORRUPT') || isFileError(err) }));
   });
   post({ type: 'ready' });
 } catch (err) {

@@ -112,6 +112,14 @@ test('a spooled (file) entry is archived from its file with exact bytes', async 
   assert.equal(Buffer.concat(parts).toString(), body);
 });
 
+test('a spooled entry whose spool file is gone is reported corrupt, not archived', async () => {
+  const { record } = await spool('Subject: big\r\n\r\n' + 'z'.repeat(5000) + '\r\n', ['alice@example.com']);
+  assert.equal(record.storage, 'file');
+  rmSync(intake.spoolPath(record.id));
+  await assert.rejects(archiver()(record, null), (err) => isPosternError(err, 'INTAKE_CORRUPT'));
+  assert.equal((await archive.stats()).messages, 0);
+});
+
 test('an entry whose stored bytes do not match the checksum is reported corrupt, not archived', async () => {
   const { record } = await spool('Subject: a\r\n\r\nx\r\n', ['alice@example.com']);
   // Damage the stored copy (same length, one byte changed), as a bad disk would.
