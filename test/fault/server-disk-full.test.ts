@@ -39,6 +39,16 @@ interface Sent {
   size: number;
 }
 
+/** Kill a server still running (a failed assertion) and remove the tmpfs under it. */
+async function teardown(server: SpawnedServer | null, mnt: string): Promise<void> {
+  if (server && server.child.exitCode === null && server.child.signalCode === null) {
+    server.child.kill('SIGKILL');
+    await server.exited;
+  }
+  umount(mnt);
+  rmSync(mnt, { recursive: true, force: true });
+}
+
 test('whole server on a full disk: 4xx while full, 250 again after space returns, stranded entries drain in-process, every acknowledged message archived exactly once', { timeout: 300000 }, async () => {
   const mnt = mkdtempSync(join(tmpdir(), 'postern-srvfull-'));
   mountTmpfs(mnt, '32m');
@@ -214,12 +224,7 @@ test('whole server on a full disk: 4xx while full, 250 again after space returns
     server = null;
   } finally {
     releaseFull();
-    if (server && server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    umount(mnt);
-    rmSync(mnt, { recursive: true, force: true });
+    await teardown(server, mnt);
   }
 });
 
@@ -305,11 +310,6 @@ test('the archive database hitting a full disk while it archives a backlog: arch
     server = null;
   } finally {
     releaseFull();
-    if (server && server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    umount(mnt);
-    rmSync(mnt, { recursive: true, force: true });
+    await teardown(server, mnt);
   }
 });

@@ -3,24 +3,18 @@
 // acting as a user with --as, auditor creation; every command has --help; bad input exits 1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SmtpClient, sendMail } from '../helpers/smtp-client.ts';
 import { spawnServer, waitDrained, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { runCli, type CliResult } from '../helpers/cli.ts';
 
-const CLI = fileURLToPath(new URL('../../core/cli/postern.js', import.meta.url));
 let dataDir: string;
 let srv: SpawnedServer;
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], {
-      env: { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_ADMIN_PORT: String(srv?.adminPort ?? 1), ...env },
-    }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) }));
-  });
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { dataDir, adminPort: srv?.adminPort }, env);
 }
 
 async function ok(args: string[], env: Record<string, string> = {}): Promise<string> {
