@@ -1,6 +1,11 @@
 // Password hashes for credentials kept in configuration: scrypt with a random salt, encoded as
 // scrypt$N$r$p$salt$hash (base64). Verification is constant-time.
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+// Successful verifications are remembered for a while (like Dovecot's auth cache): for each stored hash
+// that a password matched, an HMAC of that password under a key made at process start, so a client that
+// signs in again and again (a mail client's many connections, login/logout churn) costs one scrypt per
+// hour instead of one per login. Only successes are kept: a wrong password always pays the full scrypt.
+// The entry is keyed by the stored hash itself, so a changed password invalidates it at once. Bounded.
+import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> =>
   new Promise((resolve, reject) => scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
@@ -15,7 +20,39 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+const CACHE_TTL_MS = 60 * 60 * 1000;
+const CACHE_ENTRIES = 10_000;
+const cacheKey = randomBytes(32);
+const verified = new Map<string, { digest: Buffer; at: number }>();
+
+function digestOf(password: string): Buffer {
+  return createHmac('sha256', cacheKey).update(password, 'utf8').digest();
+}
+
+function cachedMatch(password: string, encoded: string): boolean {
+  const hit = verified.get(encoded);
+  if (!hit) return false;
+  if (Date.now() - hit.at > CACHE_TTL_MS) {
+    verified.delete(encoded);
+    return false;
+  }
+  return timingSafeEqual(hit.digest, digestOf(password));
+}
+
+function remember(password: string, encoded: string): void {
+  verified.delete(encoded);
+  verified.set(encoded, { digest: digestOf(password), at: Date.now() });
+  while (verified.size > CACHE_ENTRIES) verified.delete(verified.keys().next().value as string);
+}
+
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+  if (cachedMatch(password, encoded)) return true;
+  const ok = await verifyScrypt(password, encoded);
+  if (ok) remember(password, encoded);
+  return ok;
+}
+
+async function verifyScrypt(password: string, encoded: string): Promise<boolean> {
   const parts = encoded.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [n, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];

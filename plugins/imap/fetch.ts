@@ -133,7 +133,7 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
     const sections: Array<{ size: number; stream: Readable }> = [];
     try {
       for (const item of out) {
-        if (item.kind === 'section') sections.push(await sectionOf(data as ImapMessageData, item.spec, s.deps.messages.opener(message as LoadedMessage), item.partial ?? undefined));
+        if (item.kind === 'section') sections.push(await sectionOf(data as ImapMessageData, item.spec, s.deps.messages.opener(message as LoadedMessage), item.partial ?? undefined, () => s.deps.messages.header(message as LoadedMessage)));
       }
     } catch (err) {
       for (const sec of sections) sec.stream.destroy();

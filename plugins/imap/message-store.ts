@@ -8,6 +8,7 @@ import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
 import { computeImapData, headerSearchValues, imapDataOf, viewWindow, type ImapMessageData } from './message/index.ts';
 import { fallbackImapData } from './message/fallback.ts';
+import { BufferStream } from './message/buffer-stream.ts';
 
 class Lru<V> {
   private readonly map = new Map<string, { value: V; cost: number }>();
@@ -32,27 +33,6 @@ class Lru<V> {
       this.map.delete(k);
       this.total -= v.cost;
     }
-  }
-}
-
-/**
- * A cached message's bytes as a stream. Iterating it yields the buffer from a plain generator, so a
- * reader that stops early (a section, a matched search) costs nothing: breaking out of a Readable's
- * own iterator builds an AbortError with a stack trace, which showed up as a tenth of the CPU.
- */
-class BufferStream extends Readable {
-  constructor(private readonly bytes: Buffer) {
-    super();
-  }
-  override _read(): void {
-    this.push(this.bytes);
-    this.push(null);
-  }
-  override [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
-    const bytes = this.bytes;
-    return (async function* () {
-      yield bytes;
-    })();
   }
 }
 

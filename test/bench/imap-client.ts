@@ -1,9 +1,10 @@
 // A small raw-socket IMAP client for the IMAP benchmark: sends one tagged command at a time and
 // counts the response bytes, skipping literal contents without copying or parsing them, so the client
 // costs far less CPU than the servers it measures (imapflow parses every response into objects, which
-// on a 2-core machine would cap both servers at the client's speed). Plain TCP only: the bench runs
-// both servers without TLS so encryption cost does not blur the comparison.
+// on a 2-core machine would cap both servers at the client's speed). Plain TCP, or implicit TLS (the
+// benches' self-signed certificates are not verified).
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface CommandResult {
   status: 'OK' | 'NO' | 'BAD';
@@ -43,8 +44,8 @@ export class RawImap {
     socket.on('close', () => fail(new Error('connection closed')));
   }
 
-  static async connect(port: number, host = '127.0.0.1', timeoutMs = 30_000): Promise<RawImap> {
-    const socket = connect({ port, host });
+  static async connect(port: number, host = '127.0.0.1', timeoutMs = 30_000, tls = false): Promise<RawImap> {
+    const socket = tls ? tlsConnect({ port, host, rejectUnauthorized: false }) : connect({ port, host });
     const c = new RawImap(socket);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no IMAP greeting')), timeoutMs);

@@ -6,6 +6,7 @@
 // the stream, never silently shortens a literal). Hands on { size, stream }.
 import { Readable } from 'node:stream';
 import { viewWindow } from './crlf.ts';
+import { BufferStream } from './buffer-stream.ts';
 import { MAX_DEPTH, partIndexOf, type ImapMessageData, type PartIndex, type SectionSpec } from './types.ts';
 
 /** Header bytes read for HEADER.FIELDS; a longer header is filtered on its first MAX bytes only. */
@@ -144,10 +145,12 @@ function clip(size: number, partial?: { start: number; length: number }): [numbe
 /** The bytes of a section (whole message for part=[] and text 'ALL'), optionally a <start.length> window. */
 export async function sectionOf(
   data: ImapMessageData, spec: SectionSpec, open: () => Promise<Readable>, partial?: { start: number; length: number },
+  /** The top-level header of the view (from a cache), for HEADER.FIELDS of the message itself. */
+  topHeader?: () => Promise<Buffer>,
 ): Promise<{ size: number; stream: Readable }> {
   const root = partIndexOf(data.parts);
   const target = root === null ? null : resolvePart(root, spec.part);
-  const empty = { size: 0, stream: Readable.from([]) };
+  const empty = { size: 0, stream: new BufferStream(Buffer.alloc(0)) };
   if (!target) return empty;
   // HEADER, TEXT and HEADER.FIELDS of a part refer to the message a message/rfc822 part carries.
   const msg = spec.part.length === 0 ? target : target.m ?? null;
@@ -159,10 +162,11 @@ export async function sectionOf(
     case 'TEXT': if (!msg) return empty; range = [msg.b, msg.e]; break;
     default: {
       if (!msg) return empty;
-      const header = await readRange(open, msg.h, Math.min(msg.b, msg.h + MAX_FIELDS_HEADER));
+      const whole = spec.part.length === 0 && topHeader && msg.h === 0 && msg.b === data.headerSize ? await topHeader() : null;
+      const header = whole ? whole.subarray(0, MAX_FIELDS_HEADER) : await readRange(open, msg.h, Math.min(msg.b, msg.h + MAX_FIELDS_HEADER));
       const bytes = filterHeader(header, spec.fields, spec.text === 'HEADER.FIELDS.NOT');
       const [s, e] = clip(bytes.length, partial);
-      return { size: e - s, stream: Readable.from([bytes.subarray(s, e)]) };
+      return { size: e - s, stream: new BufferStream(bytes.subarray(s, e)) };
     }
   }
   const [s, e] = clip(range[1] - range[0], partial);
