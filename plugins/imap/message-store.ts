@@ -6,7 +6,8 @@
 import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
-import { computeImapData, headerSearchValues, imapDataOf, viewWindow, type ImapMessageData } from './message/index.ts';
+import { collectText, collectedMatches, computeImapData, headerSearchValues, imapDataOf, textMatches, viewWindow, type ImapMessageData } from './message/index.ts';
+import { sentDay } from './encode.ts';
 import { fallbackImapData } from './message/fallback.ts';
 import { BufferStream } from './message/buffer-stream.ts';
 
@@ -72,6 +73,10 @@ const HEADER_CACHE_BYTES = 32 * 1024 * 1024;
 const BLOB_CACHE_MAX_MESSAGE = 1024 * 1024;
 /** View sizes remembered (RFC822.SIZE, SEARCH LARGER/SMALLER) without keeping the whole IMAP data. */
 const SIZE_CACHE_ENTRIES = 200_000;
+/** Decoded text kept for SEARCH BODY/TEXT (characters count two bytes). */
+const TEXT_CACHE_BYTES = 32 * 1024 * 1024;
+/** A message whose searchable text is longer is searched by streaming each time, not kept. */
+const TEXT_CACHE_MAX_CHARS = 512 * 1024;
 
 export class MessageStore {
   private readonly messages: Lru<LoadedMessage>;
@@ -80,6 +85,8 @@ export class MessageStore {
   private readonly fields: Lru<Buffer>;
   private readonly searchValues: Lru<string[]>;
   private readonly sizes: Lru<number>;
+  private readonly texts: Lru<string>;
+  private readonly sentDays: Lru<number>;
 
   constructor(
     private readonly archive: ArchiveStore,
@@ -100,6 +107,31 @@ export class MessageStore {
     this.searchValues = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
     const sizeEntries = cacheMessages === 0 ? 0 : SIZE_CACHE_ENTRIES;
     this.sizes = new Lru(sizeEntries, sizeEntries);
+    this.texts = new Lru(cacheMessages * 2, TEXT_CACHE_BYTES);
+    this.sentDays = new Lru(sizeEntries, sizeEntries);
+  }
+
+  /**
+   * SEARCH BODY/TEXT on one message: the decoded text is kept (bounded by bytes) so a repeated search
+   * of a mailbox decodes nothing again; a message with very long text is streamed each time.
+   */
+  async textMatches(message: LoadedMessage, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
+    const key = `${message.id}\u0000${where}`;
+    const cached = this.texts.get(key);
+    if (cached !== undefined) return collectedMatches(cached, needle);
+    const text = await collectText(this.opener(message), message.data, where, TEXT_CACHE_MAX_CHARS);
+    if (text === null) return textMatches(this.opener(message), message.data, where, needle);
+    this.texts.set(key, text, 2 * text.length + 100);
+    return collectedMatches(text, needle);
+  }
+
+  /** The day of the Date header in the sender's zone (SENTBEFORE/SENTON/SENTSINCE), kept per message. */
+  async sentDay(message: LoadedMessage): Promise<number> {
+    const cached = this.sentDays.get(message.id);
+    if (cached !== undefined) return cached;
+    const day = sentDay(await this.fieldLines(message, 'Date'));
+    this.sentDays.set(message.id, day, 1);
+    return day;
   }
 
   /** RFC822.SIZE of a message: the size of its IMAP view; null when the message does not exist. */

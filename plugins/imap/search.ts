@@ -6,8 +6,8 @@
 // first (BAD on any error), then evaluated per message, cheapest keys first, loading only what is needed.
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedCommand, type SeqRange, type Token } from './parser.ts';
-import { dayNumber, parseSearchDate, sentDay } from './encode.ts';
-import { headerValuesMatch, textMatches } from './message/index.ts';
+import { dayNumber, parseSearchDate } from './encode.ts';
+import { headerValuesMatch } from './message/index.ts';
 import type { LoadedMessage } from './message-store.ts';
 import { YIELD_EVERY, yieldToOthers } from './fetch.ts';
 
@@ -176,7 +176,7 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
         if (key.sent) {
           const m = await messageOf(c);
           if (!m) return false;
-          day = sentDay(await messages.fieldLines(m, 'Date'));
+          day = await messages.sentDay(m);
         } else {
           const e = sel.index.entry(c.uid);
           day = e ? dayNumber(e.internalDate) : null;
@@ -192,7 +192,7 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
       case 'text': {
         const m = await messageOf(c);
         if (!m) return false;
-        return textMatches(messages.opener(m), m.data, key.where, key.value);
+        return messages.textMatches(m, key.where, key.value);
       }
     }
   };

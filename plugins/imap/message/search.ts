@@ -83,11 +83,21 @@ function segmentsOf(root: PartIndex, where: 'BODY' | 'TEXT'): Segment[] {
   return out.filter((s) => s.end > s.start).sort((a, b) => a.start - b.start);
 }
 
+/** Where scanned text goes: folded pieces of one segment, then a reset between segments. */
+interface TextSink {
+  readonly done: boolean;
+  feed(text: string): void;
+  reset(): void;
+}
+
 /** Case-insensitive substring search over text arriving in pieces. */
-class Matcher {
+class Matcher implements TextSink {
   private tail = '';
   found = false;
   constructor(private readonly needle: string) {}
+  get done(): boolean {
+    return this.found;
+  }
   feed(text: string): void {
     if (this.found || text === '') return;
     const hay = this.tail + fold(text);
@@ -99,15 +109,66 @@ class Matcher {
   }
 }
 
+/** Segment separator in collected text: IMAP strings cannot hold NUL, so no needle spans two segments. */
+const SEPARATOR = '\u0000';
+
+/** Collects the folded text of every segment, up to `limit` characters (then gives up: `over`). */
+class Collector implements TextSink {
+  private readonly parts: string[] = [];
+  private length = 0;
+  over = false;
+  constructor(private readonly limit: number) {}
+  get done(): boolean {
+    return this.over;
+  }
+  feed(text: string): void {
+    if (this.over || text === '') return;
+    const folded = fold(text);
+    this.length += folded.length;
+    if (this.length > this.limit) {
+      this.over = true;
+      this.parts.length = 0;
+      return;
+    }
+    this.parts.push(folded);
+  }
+  reset(): void {
+    if (!this.over) this.parts.push(SEPARATOR);
+  }
+  text(): string | null {
+    return this.over ? null : this.parts.join('');
+  }
+}
+
 /** SEARCH BODY/TEXT: case-insensitive substring match on decoded text (transfer encodings and charsets decoded to UTF-8). */
 export async function textMatches(open: () => Promise<Readable>, data: ImapMessageData, where: 'BODY' | 'TEXT', needle: string): Promise<boolean> {
   const want = fold(needle);
   if (want === '') return true;
-  const root = partIndexOf(data.parts);
-  if (!root) return false;
-  const segments = segmentsOf(root, where);
-  if (segments.length === 0) return false;
   const matcher = new Matcher(want);
+  await scanText(open, data, where, matcher);
+  return matcher.found;
+}
+
+/**
+ * The folded decoded text SEARCH BODY/TEXT compares against, segments separated by NUL, or null when
+ * it is longer than `limit` characters. `collectedMatches` tests it exactly as textMatches() would.
+ */
+export async function collectText(open: () => Promise<Readable>, data: ImapMessageData, where: 'BODY' | 'TEXT', limit: number): Promise<string | null> {
+  const collector = new Collector(limit);
+  await scanText(open, data, where, collector);
+  return collector.text();
+}
+
+export function collectedMatches(text: string, needle: string): boolean {
+  const want = fold(needle);
+  return want === '' || text.includes(want);
+}
+
+async function scanText(open: () => Promise<Readable>, data: ImapMessageData, where: 'BODY' | 'TEXT', sink: TextSink): Promise<void> {
+  const root = partIndexOf(data.parts);
+  if (!root) return;
+  const segments = segmentsOf(root, where);
+  if (segments.length === 0) return;
   let seg = 0;
   let transfer: ChunkDecoder | null = null;
   let chars: TextDecoder | null = null;
@@ -116,14 +177,14 @@ export async function textMatches(open: () => Promise<Readable>, data: ImapMessa
   const finish = (s: Segment): void => {
     if (s.kind === 'header') {
       const fields = headerFieldsOf(Buffer.concat(header));
-      matcher.feed(fields.map((f) => `${f.name}: ${decodedValue(f.value)}`).join('\n'));
+      sink.feed(fields.map((f) => `${f.name}: ${decodedValue(f.value)}`).join('\n'));
       header = [];
     } else if (transfer && chars) {
-      matcher.feed(chars.decode(transfer.end(), { stream: true }) + chars.decode());
+      sink.feed(chars.decode(transfer.end(), { stream: true }) + chars.decode());
     }
     transfer = null;
     chars = null;
-    matcher.reset();
+    sink.reset();
   };
   const feed = (s: Segment, bytes: Buffer): void => {
     budget -= bytes.length;
@@ -133,7 +194,7 @@ export async function textMatches(open: () => Promise<Readable>, data: ImapMessa
     }
     transfer ??= transferDecoder(s.part.x);
     chars ??= textDecoder(s.part.c);
-    matcher.feed(chars.decode(transfer.write(bytes), { stream: true }));
+    sink.feed(chars.decode(transfer.write(bytes), { stream: true }));
   };
   const src = await open();
   let pos = 0;
@@ -141,7 +202,7 @@ export async function textMatches(open: () => Promise<Readable>, data: ImapMessa
     for await (const chunk of crlfView(src)) {
       const from = pos;
       pos += chunk.length;
-      while (seg < segments.length && !matcher.found && budget > 0) {
+      while (seg < segments.length && !sink.done && budget > 0) {
         const s = segments[seg] as Segment;
         if (s.start >= pos) break;
         const a = Math.max(s.start, from);
@@ -151,11 +212,10 @@ export async function textMatches(open: () => Promise<Readable>, data: ImapMessa
         finish(s);
         seg++;
       }
-      if (matcher.found || seg >= segments.length || budget <= 0) break;
+      if (sink.done || seg >= segments.length || budget <= 0) break;
     }
-    if (!matcher.found && seg < segments.length) finish(segments[seg] as Segment);
+    if (!sink.done && seg < segments.length) finish(segments[seg] as Segment);
   } finally {
     src.destroy();
   }
-  return matcher.found;
 }

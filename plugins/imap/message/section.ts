@@ -107,27 +107,60 @@ export async function readRange(open: () => Promise<Readable>, start: number, en
   return Buffer.concat(parts);
 }
 
+/** Field names by length, lower case as bytes, for matching header lines without decoding them. */
+function nameTable(names: string[]): Map<number, Buffer[]> {
+  const table = new Map<number, Buffer[]>();
+  for (const n of new Set(names.map((x) => x.toLowerCase()))) {
+    const bytes = Buffer.from(n, 'latin1');
+    const list = table.get(bytes.length);
+    if (list) list.push(bytes);
+    else table.set(bytes.length, [bytes]);
+  }
+  return table;
+}
+
+/** Whether header[start, start+length) equals one of `candidates` ignoring ASCII case. */
+function nameIn(header: Buffer, start: number, length: number, candidates: Buffer[] | undefined): boolean {
+  if (!candidates) return false;
+  for (const c of candidates) {
+    let i = 0;
+    for (; i < length; i++) {
+      let b = header[start + i] as number;
+      if (b >= 0x41 && b <= 0x5a) b += 0x20;
+      if (b !== c[i]) break;
+    }
+    if (i === length) return true;
+  }
+  return false;
+}
+
 /** The header lines whose field names are (or, with not, are not) in `names`, then CRLF. */
 export function filterHeader(header: Buffer, names: string[], not: boolean): Buffer {
-  const wanted = new Set(names.map((n) => n.toLowerCase()));
+  const table = nameTable(names);
   const out: Buffer[] = [];
   let keep = false;
   let pos = 0;
   while (pos < header.length) {
     const nl = header.indexOf(0x0a, pos);
     const end = nl < 0 ? header.length : nl + 1;
-    const line = header.subarray(pos, end);
+    const start = pos;
     pos = end;
-    const first = line[0];
+    const first = header[start];
     if (first === 0x0d || first === 0x0a) break; // the blank line
     if (first === 0x20 || first === 0x09) {
-      if (keep) out.push(line);
+      if (keep) out.push(header.subarray(start, end));
       continue;
     }
-    const colon = line.indexOf(0x3a);
-    const name = colon > 0 ? line.subarray(0, colon).toString('latin1').replace(/[ \t]+$/, '').toLowerCase() : null;
-    keep = name !== null && wanted.has(name) !== not;
-    if (keep) out.push(line);
+    let colon = start;
+    while (colon < end && header[colon] !== 0x3a) colon++;
+    if (colon === start || colon === end) {
+      keep = false;
+      continue;
+    }
+    let nameEnd = colon;
+    while (nameEnd > start && (header[nameEnd - 1] === 0x20 || header[nameEnd - 1] === 0x09)) nameEnd--;
+    keep = nameIn(header, start, nameEnd - start, table.get(nameEnd - start)) !== not;
+    if (keep) out.push(header.subarray(start, end));
   }
   // A last line without a line break still ends before the blank line.
   const last = out[out.length - 1];

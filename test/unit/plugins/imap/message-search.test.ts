@@ -128,3 +128,31 @@ test('transfer decoders give the same bytes whatever the chunking', () => {
   const d = transferDecoder('base64');
   assert.deepEqual(Buffer.concat([d.write(Buffer.from('aGk')), d.end()]), Buffer.from('hi'), 'unpadded base64 at the end');
 });
+
+test('collected text (the SEARCH BODY/TEXT cache) answers exactly as the streaming match, over corpus messages', async () => {
+  const { collectText, collectedMatches } = await import('../../../../plugins/imap/message/index.ts');
+  const needles = ['the', 'unsubscribe', 'e-mail', 'http://', 'subject: re', 'from:', 'ä', 'money\r\nfor', 'zzzzqqq', 'content-type', ' ', 'click here'];
+  let compared = 0;
+  for (const raw of loadCorpus().slice(0, 150)) {
+    const bytes = Buffer.from(raw.toString('latin1').replace(/^From [^\n]*\n/, ''), 'latin1');
+    const data = await computeImapData(Readable.from([bytes]));
+    for (const where of ['BODY', 'TEXT'] as const) {
+      const text = await collectText(async () => Readable.from(pieces(bytes, 4096)), data, where, 10_000_000);
+      assert.notEqual(text, null);
+      for (const needle of needles) {
+        const streamed = await textMatches(async () => Readable.from(pieces(bytes, 4096)), data, where, needle);
+        assert.equal(collectedMatches(text as string, needle), streamed, `${where} "${needle}"`);
+        compared++;
+      }
+    }
+  }
+  assert.ok(compared > 3000);
+});
+
+test('collectText gives up (null) past its limit, so a huge message is streamed rather than kept', async () => {
+  const { collectText } = await import('../../../../plugins/imap/message/index.ts');
+  const bytes = Buffer.from(`Subject: big\r\n\r\n${'x'.repeat(5000)}\r\n`, 'latin1');
+  const data = await computeImapData(Readable.from([bytes]));
+  assert.equal(await collectText(async () => Readable.from([bytes]), data, 'BODY', 1000), null);
+  assert.match((await collectText(async () => Readable.from([bytes]), data, 'BODY', 10_000)) ?? '', /^x{5000}/);
+});
