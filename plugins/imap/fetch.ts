@@ -64,11 +64,30 @@ export function parseItems(arg: Token | undefined, extra: Token[]): Item[] {
   });
 }
 
-/** Long FETCH and SEARCH loops let other sessions run this often (messages). */
-export const YIELD_EVERY = 32;
+/** Long FETCH and SEARCH loops let other sessions run after this much time on the event loop. */
+export const SLICE_MS = 4;
 
 export function yieldToOthers(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A loop's turn on the event loop: due() says when it has run SLICE_MS since it last yielded, so a
+ * cheap loop (FLAGS of 100,000 messages) yields rarely and an expensive one (bodies) often.
+ */
+export class TimeSlice {
+  private since = performance.now();
+  due(): boolean {
+    const now = performance.now();
+    if (now - this.since < SLICE_MS) return false;
+    this.since = now;
+    return true;
+  }
+  /** Let the other sessions run (call when due()); the next slice starts after them. */
+  async yield(): Promise<void> {
+    await yieldToOthers();
+    this.since = performance.now();
+  }
 }
 
 /** Sequence numbers a FETCH/STORE/SEARCH set names in the selected mailbox. */
@@ -96,9 +115,10 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
   const bodyRead = items.some((i) => i.kind === 'section' && i.label !== 'RFC822.HEADER' && !/^BODY\[(\d+(\.\d+)*\.)?(HEADER|MIME)/.test(i.label));
   const view = sel.index.view(sel.ref.year);
   const user = s.user?.name ?? '';
-  for (const [n, seq] of seqs.entries()) {
+  const slice = new TimeSlice();
+  for (const seq of seqs) {
     if (s.isClosed || s.selected !== sel) break;
-    if (n > 0 && n % YIELD_EVERY === 0) await yieldToOthers();
+    if (slice.due()) await slice.yield();
     const msgUid = view[seq - 1] as number;
     let entry: EntryInfo | null = null;
     let message: LoadedMessage | null = null;

@@ -9,7 +9,7 @@ import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedC
 import { dayNumber, parseSearchDate } from './encode.ts';
 import { headerValuesMatch } from './message/index.ts';
 import type { LoadedMessage } from './message-store.ts';
-import { YIELD_EVERY, yieldToOthers } from './fetch.ts';
+import { TimeSlice } from './fetch.ts';
 
 type Key =
   | { k: 'const'; v: boolean }
@@ -198,9 +198,10 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
   };
 
   const found: number[] = [];
+  const slice = new TimeSlice();
   for (let seq = 1; seq <= count; seq++) {
     if (s.isClosed || s.selected !== sel) break;
-    if (seq % YIELD_EVERY === 0) await yieldToOthers();
+    if (slice.due()) await slice.yield();
     const c: Candidate = { seq, uid: view[seq - 1] as number };
     let ok = true;
     for (const k of keys) {
