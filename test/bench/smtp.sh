@@ -1,31 +1,47 @@
 #!/usr/bin/env bash
 # SMTP intake benchmark: Postfix's smtp-source drives Postern and, in the same run, Postfix's
-# smtp-sink (a receiver that stores nothing) as the ceiling; prints messages/s for both and
-# the ratio postern/smtp-sink. Postern runs with its normal durable settings (config defaults,
-# a fresh data dir, one user whose address is the recipient, so every message is archived).
-# Afterwards it waits for the intake to drain and checks that the archive holds every message.
+# smtp-sink (a receiver that stores nothing) as the ceiling. Postern runs with its normal durable
+# settings (config defaults, a fresh data dir, one user whose address is the recipient, so every
+# message is archived). Each case runs BENCH_ROUNDS times, alternating which target goes first, and
+# prints min / median / max of:
+#   - durable ingest: messages/s until smtp-source finishes (Postern answers 250 only once durable),
+#     and the ratio Postern / smtp-sink per round;
+#   - end-to-end archiving: messages/s from the start of the run until the intake has drained (every
+#     message archived), against the same round's smtp-sink rate.
+# At the end it checks that the archive holds every message sent.
 #
 #   npm run bench:smtp
-#   BENCH_MESSAGES=2000 npm run bench:smtp        # quick run
+#   BENCH_MESSAGES=3000 BENCH_SESSIONS=8 npm run bench:smtp       # quick run
 #
 # Environment (defaults in brackets):
-#   BENCH_MESSAGES [20000]  messages per target (smtp-source -m)
-#   BENCH_SESSIONS [8]      parallel sessions (smtp-source -s)
-#   BENCH_SIZE     [20000]  message size in bytes (smtp-source -l)
-#   BENCH_DRAIN_TIMEOUT [900] seconds to wait for the intake to drain after the run
-#   BENCH_KEEP=1            keep the temp dir (data dir and server log)
+#   BENCH_MESSAGES [5000]     messages per run (smtp-source -m)
+#   BENCH_CASES    ["8 32 32d"] sessions per case (smtp-source -s); a trailing d reuses each
+#                             connection for many messages (smtp-source -d), otherwise one per message
+#   BENCH_ROUNDS   [3]        runs per case and target
+#   BENCH_SESSIONS            a single case, one round unless BENCH_ROUNDS says otherwise (quick profiling)
+#   BENCH_SIZE     [20000]    message size in bytes (smtp-source -l)
+#   BENCH_DRAIN_TIMEOUT [900] seconds to wait for the intake to drain after a run
+#   BENCH_KEEP=1              keep the temp dir (data dir and server log)
+#   POSTERN_NODE_ARGS         extra node arguments for the server (e.g. --cpu-prof)
 # Only 127.0.0.1 is used; nothing listens on port 25.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-MESSAGES="${BENCH_MESSAGES:-20000}"
-SESSIONS="${BENCH_SESSIONS:-8}"
+MESSAGES="${BENCH_MESSAGES:-5000}"
+if [ -n "${BENCH_SESSIONS:-}" ] && [ -z "${BENCH_CASES:-}" ]; then
+  CASES="$BENCH_SESSIONS"; ROUNDS="${BENCH_ROUNDS:-1}"   # the quick form of earlier versions
+else
+  CASES="${BENCH_CASES:-8 32 32d}"; ROUNDS="${BENCH_ROUNDS:-3}"
+fi
 SIZE="${BENCH_SIZE:-20000}"
 DRAIN_TIMEOUT="${BENCH_DRAIN_TIMEOUT:-900}"
 SENDER="bench-sender@bench.test"
 RCPT="bench@bench.test"
-for v in MESSAGES SESSIONS SIZE DRAIN_TIMEOUT; do
+for v in MESSAGES ROUNDS SIZE DRAIN_TIMEOUT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 2; }
+done
+for c in $CASES; do
+  [[ "$c" =~ ^[1-9][0-9]*d?$ ]] || { echo "bench: BENCH_CASES entries are session counts, optionally followed by d (got '$c')" >&2; exit 2; }
 done
 
 bash test/interop/install-deps.sh >/dev/null
@@ -66,11 +82,13 @@ free_port() {
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { d = e - s; if (d <= 0) d = 0.000001; printf "%.0f", n / d }'; }
 
-# run_source NAME PORT: drives PORT with smtp-source; prints elapsed seconds.
+# run_source NAME PORT CASE: drives PORT with smtp-source; prints elapsed seconds.
 run_source() {
-  local name="$1" port="$2" t0 t1
+  local name="$1" port="$2" case="$3" t0 t1 sessions reuse=()
+  sessions="${case%d}"
+  [ "$sessions" != "$case" ] && reuse=(-d)
   t0="$(now)"
-  if ! "$SMTP_SOURCE" -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t "$RCPT" "127.0.0.1:$port" \
+  if ! "$SMTP_SOURCE" "${reuse[@]}" -s "$sessions" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t "$RCPT" "127.0.0.1:$port" \
       >"$WORK/source-$name.out" 2>&1; then
     echo "bench: smtp-source against $name failed:" >&2
     tail -n 20 "$WORK/source-$name.out" >&2
@@ -85,17 +103,17 @@ run_source() {
   awk -v s="$t0" -v e="$t1" 'BEGIN { printf "%.3f", e - s }'
 }
 
-echo "bench: $MESSAGES messages of $SIZE bytes over $SESSIONS sessions to each target"
+# spread "v1 v2 …": min / median / max
+spread() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s / %s / %s", v[1], m, v[NR] }'; }
+
+echo "bench: $MESSAGES messages of $SIZE bytes per run; cases (sessions, d = connection reuse): $CASES; $ROUNDS rounds"
+echo "bench: machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- smtp-sink: the ceiling (accepts and discards) ---
 SINK_PORT="$(free_port)"
 (cd "$WORK" && exec "$SMTP_SINK" -u nobody "127.0.0.1:$SINK_PORT" 256) >"$WORK/sink.log" 2>&1 &
 SINK_PID=$!
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null && break; sleep 0.1; done
-SINK_SECS="$(run_source smtp-sink "$SINK_PORT")"
-kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
-SINK_RATE="$(rate "$MESSAGES" 0 "$SINK_SECS")"
-echo "bench: smtp-sink  $MESSAGES messages in ${SINK_SECS}s"
 
 # --- Postern with its normal durable settings ---
 export POSTERN_DATA_DIR="$WORK/data"
@@ -106,7 +124,7 @@ export POSTERN_SMTP_PORT POSTERN_ADMIN_PORT
 export POSTERN_SMTP_HOST=127.0.0.1 POSTERN_ADMIN_HOST=127.0.0.1 POSTERN_LOG_FORMAT=json
 export POSTERN_IMAP_PORT=0 POSTERN_IMAPS_PORT=0   # the shipped config enables IMAP; keep its standard ports free
 mkdir -p "$POSTERN_DATA_DIR"
-node core/cli/postern.js serve >"$WORK/postern.log" 2>&1 &
+node ${POSTERN_NODE_ARGS:-} core/cli/postern.js serve >"$WORK/postern.log" 2>&1 &
 POSTERN_PID=$!
 ready=0
 for _ in $(seq 1 200); do
@@ -117,32 +135,57 @@ done
 [ "$ready" = 1 ] || { echo "bench: /healthz not up within 20 s" >&2; exit 1; }
 node core/cli/postern.js user add bench --address "$RCPT" >/dev/null
 
-POSTERN_SECS="$(run_source postern "$POSTERN_SMTP_PORT")"
-POSTERN_RATE="$(rate "$MESSAGES" 0 "$POSTERN_SECS")"
-echo "bench: postern    $MESSAGES messages in ${POSTERN_SECS}s (each acknowledged only once durable)"
-
-RATIO="$(awk -v p="$POSTERN_SECS" -v s="$SINK_SECS" 'BEGIN { printf "%.2f", s / p }')"
-echo "postern: $POSTERN_RATE msg/s  smtp-sink: $SINK_RATE msg/s  ratio: $RATIO"
-
-# --- the archive must eventually hold every message ---
 status_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]][sys.argv[2]])' "$1" "$2"; }
-t0="$(now)"
-deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
-while :; do
-  status="$(node core/cli/postern.js status --json)"
-  depth="$(status_field intake depth <<<"$status")"
-  [ "$depth" = 0 ] && break
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "bench: intake still holds $depth messages after ${DRAIN_TIMEOUT}s" >&2
-    exit 1
-  fi
-  sleep 1
+# wait_drained: blocks until the intake is empty; prints the time it happened.
+wait_drained() {
+  local deadline=$(( $(date +%s) + DRAIN_TIMEOUT )) depth
+  while :; do
+    depth="$(node core/cli/postern.js status --json | status_field intake depth)"
+    [ "$depth" = 0 ] && break
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "bench: intake still holds $depth messages after ${DRAIN_TIMEOUT}s" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  now
+}
+
+SENT=0
+for case in $CASES; do
+  sink_rates=""; postern_rates=""; ratios=""; e2e_rates=""; e2e_ratios=""
+  for round in $(seq 1 "$ROUNDS"); do
+    order="sink postern"; [ $((round % 2)) = 0 ] && order="postern sink"
+    for who in $order; do
+      if [ "$who" = sink ]; then
+        secs="$(run_source smtp-sink "$SINK_PORT" "$case")"
+        sink="$(rate "$MESSAGES" 0 "$secs")"
+      else
+        t0="$(now)"
+        secs="$(run_source postern "$POSTERN_SMTP_PORT" "$case")"
+        t_done="$(wait_drained)"
+        SENT=$((SENT + MESSAGES))
+        postern="$(rate "$MESSAGES" 0 "$secs")"
+        e2e="$(rate "$MESSAGES" "$t0" "$t_done")"
+      fi
+    done
+    sink_rates+="$sink "; postern_rates+="$postern "; e2e_rates+="$e2e "
+    ratios+="$(awk -v p="$postern" -v s="$sink" 'BEGIN { printf "%.2f", p / s }') "
+    e2e_ratios+="$(awk -v p="$e2e" -v s="$sink" 'BEGIN { printf "%.2f", p / s }') "
+    echo "bench: case $case round $round: smtp-sink $sink msg/s, postern $postern msg/s acknowledged, $e2e msg/s archived end to end"
+  done
+  echo "== -s ${case%d}$([ "${case%d}" != "$case" ] && echo ' -d (connection reuse)' || echo ' (new connection per message)'): min / median / max over $ROUNDS rounds"
+  echo "  smtp-sink                 $(spread "$sink_rates") msg/s"
+  echo "  postern durable ingest    $(spread "$postern_rates") msg/s   ratio $(spread "$ratios") x"
+  echo "  postern end-to-end        $(spread "$e2e_rates") msg/s   ratio $(spread "$e2e_ratios") x (archived, vs smtp-sink)"
 done
-archived="$(status_field archive messages <<<"$status")"
-drain_secs="$(awk -v s="$t0" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }')"
-echo "bench: intake drained ${drain_secs}s after the run; archive holds $archived messages"
-if [ "$archived" != "$MESSAGES" ]; then
-  echo "bench: expected $MESSAGES archived messages, found $archived" >&2
+kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
+
+# --- the archive must hold every message ---
+archived="$(node core/cli/postern.js status --json | status_field archive messages)"
+echo "bench: archive holds $archived messages of $SENT sent"
+if [ "$archived" != "$SENT" ]; then
+  echo "bench: expected $SENT archived messages, found $archived" >&2
   exit 1
 fi
 
