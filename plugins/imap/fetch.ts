@@ -110,6 +110,7 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
   const sel = s.selected;
   if (!sel) throw new ImapNo('Select a mailbox first');
   const seqs = targets(s, setArg, uid);
+  if (items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS')) return fetchFlags(s, seqs, items, uid);
   const needEntry = items.some((i) => i.kind !== 'FLAGS' && i.kind !== 'UID');
   const needData = items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE' || i.kind === 'section');
   const bodyRead = items.some((i) => i.kind === 'section' && i.label !== 'RFC822.HEADER' && !/^BODY\[(\d+(\.\d+)*\.)?(HEADER|MIME)/.test(i.label));
@@ -167,6 +168,40 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
     }
     if (!s.out.write(')\r\n')) await s.out.drain();
   }
+  return `${uid ? 'UID ' : ''}FETCH completed`;
+}
+
+/**
+ * FETCH of only UID and FLAGS (a client's flag sync, `UID FETCH 1:* (FLAGS)`): answered from the
+ * folder index and the session's \Seen set alone, lines built in batches, no per-message awaits.
+ */
+async function fetchFlags(s: Session, seqs: number[], items: Item[], uid: boolean): Promise<string> {
+  const sel = s.selected;
+  if (!sel) throw new ImapNo('Select a mailbox first');
+  const view = sel.index.view(sel.ref.year);
+  const kinds = items.map((i) => i.kind);
+  const slice = new TimeSlice();
+  let batch: string[] = [];
+  let batchSize = 0;
+  for (const seq of seqs) {
+    if (s.isClosed || s.selected !== sel) break;
+    const msgUid = view[seq - 1] as number;
+    let line = `* ${seq} FETCH (`;
+    for (let n = 0; n < kinds.length; n++) {
+      line += (n > 0 ? ' ' : '') + (kinds[n] === 'UID' ? `UID ${msgUid}` : `FLAGS ${flagsOf(s, msgUid)}`);
+    }
+    line += ')\r\n';
+    batch.push(line);
+    batchSize += line.length;
+    if (batchSize >= 16 * 1024) {
+      const ok = s.out.write(batch.join(''));
+      batch = [];
+      batchSize = 0;
+      if (!ok) await s.out.drain();
+      if (slice.due()) await slice.yield();
+    }
+  }
+  if (batch.length > 0) s.out.write(batch.join(''));
   return `${uid ? 'UID ' : ''}FETCH completed`;
 }
 

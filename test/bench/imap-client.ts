@@ -10,7 +10,7 @@ export interface CommandResult {
   status: 'OK' | 'NO' | 'BAD';
   /** Bytes received for this command (untagged data, literals, tagged line). */
   bytes: number;
-  /** The first 200 characters of each untagged line (literal contents excluded), when capture is on. */
+  /** Each untagged line (literal contents excluded), when capture is on. */
   untagged: string[];
   text: string;
 }
@@ -77,7 +77,7 @@ export class RawImap {
       }
       const segment = data.subarray(i, Math.min(nl + 1, i + 256)).toString('latin1');
       const lineEnd = nl - i + 1 <= 256 ? segment : data.subarray(Math.max(i, nl - 30), nl + 1).toString('latin1');
-      if (!this.continuing) this.head = segment.slice(0, 200);
+      if (!this.continuing) this.head = this.waiting?.capture ? data.subarray(i, nl + 1).toString('latin1') : segment.slice(0, 200);
       i = nl + 1;
       const lit = LITERAL_END.exec(lineEnd);
       if (lit) {
