@@ -174,29 +174,65 @@ export function resolveSequence(ranges: SeqRange[], count: number): number[] {
     if (ranges.every(([a, b]) => a === 0 || b === 0)) return [];
     throw new ImapBad('Invalid message sequence number (the mailbox is empty)');
   }
-  const picked = new Set<number>();
+  const picked = new Picked(count);
   for (const [a0, b0] of ranges) {
     const a = a0 === 0 ? count : a0;
     const b = b0 === 0 ? count : b0;
     if (a > count || b > count) throw new ImapBad(`Invalid message sequence number (the mailbox has ${count})`);
-    for (let i = Math.min(a, b); i <= Math.max(a, b); i++) picked.add(i);
+    picked.range(Math.min(a, b), Math.max(a, b));
   }
-  return [...picked].sort((x, y) => x - y);
+  return picked.list();
+}
+
+/**
+ * Sequence numbers 1..count picked by ranges, listed ascending without duplicates: one range is listed
+ * directly; several are marked in a byte map (linear, no sort of a 100,000-number set).
+ */
+class Picked {
+  private first: [number, number] | null = null;
+  private map: Uint8Array | null = null;
+  constructor(private readonly count: number) {}
+  range(lo: number, hi: number): void {
+    if (hi < lo) return;
+    if (this.first === null && this.map === null) {
+      this.first = [lo, hi];
+      return;
+    }
+    if (this.map === null) {
+      this.map = new Uint8Array(this.count + 1);
+      const [a, b] = this.first as [number, number];
+      this.map.fill(1, a, b + 1);
+      this.first = null;
+    }
+    this.map.fill(1, lo, hi + 1);
+  }
+  list(): number[] {
+    if (this.first) {
+      const [a, b] = this.first;
+      const out = new Array<number>(b - a + 1);
+      for (let i = a; i <= b; i++) out[i - a] = i;
+      return out;
+    }
+    const out: number[] = [];
+    if (this.map) for (let i = 1; i <= this.count; i++) if (this.map[i] === 1) out.push(i);
+    return out;
+  }
 }
 
 /** Sequence numbers of the messages whose UIDs a set names (missing UIDs are ignored). */
 export function resolveUids(ranges: SeqRange[], uids: ArrayLike<number>, count: number): number[] {
   if (count === 0) return [];
   const maxUid = uids[count - 1] as number;
-  const picked = new Set<number>();
+  const picked = new Picked(count);
   for (const [a0, b0] of ranges) {
     const a = a0 === 0 ? maxUid : a0;
     const b = b0 === 0 ? maxUid : b0;
-    const lo = Math.min(a, b);
-    const hi = Math.max(a, b);
-    for (let i = lowerBound(uids, count, lo); i < count && (uids[i] as number) <= hi; i++) picked.add(i + 1);
+    // Positions [from, to) hold the UIDs within [lo, hi]; as sequence numbers, from+1 … to.
+    const from = lowerBound(uids, count, Math.min(a, b));
+    const to = lowerBound(uids, count, Math.max(a, b) + 1);
+    picked.range(from + 1, to);
   }
-  return [...picked].sort((x, y) => x - y);
+  return picked.list();
 }
 
 function lowerBound(uids: ArrayLike<number>, count: number, value: number): number {

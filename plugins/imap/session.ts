@@ -145,7 +145,9 @@ export class Session {
   async announce(): Promise<void> {
     const sel = this.selected;
     if (!sel) return;
-    await sel.index.refresh();
+    // New entries of this process mark the index dirty at once (the stored hook); fresh() rescans
+    // then, or when the last scan is older than the staleness bound.
+    await sel.index.fresh();
     if (this.selected !== sel) return;
     const now = sel.index.view(sel.ref.year).length;
     if (now > sel.count) {

@@ -62,3 +62,15 @@ describe('IMAP sequence sets', () => {
     assert.deepEqual(resolveUids(parseSequenceSet('1:*'), [], 0), []);
   });
 });
+
+describe('sequence sets naming many ranges', () => {
+  it('list each message once, ascending, whatever the order and overlap of the ranges', () => {
+    assert.deepEqual(resolveSequence(parseSequenceSet('7:5,1,3:4,5,*'), 8), [1, 3, 4, 5, 6, 7, 8]);
+    assert.deepEqual(resolveSequence(parseSequenceSet('2:*'), 4), [2, 3, 4]);
+    const uids = [3, 8, 9, 20, 21, 40];
+    assert.deepEqual(resolveUids(parseSequenceSet('21:8,1:3,100:*,9'), uids, uids.length), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(resolveUids(parseSequenceSet('10:19'), uids, uids.length), []);
+    assert.deepEqual(resolveUids(parseSequenceSet('10:19,41:50'), uids, uids.length), [], 'ranges holding no UID name nothing');
+    assert.deepEqual(resolveUids(parseSequenceSet('9,3'), uids, uids.length), [1, 3]);
+  });
+});
