@@ -39,6 +39,8 @@ const DATE_KEYS: Record<string, { sent: boolean; op: 'before' | 'on' | 'since' }
   SENTBEFORE: { sent: true, op: 'before' }, SENTON: { sent: true, op: 'on' }, SENTSINCE: { sent: true, op: 'since' },
 };
 const MAX_KEYS = 1000;
+/** Messages whose stored data a SEARCH reads concurrently. */
+const SEARCH_WINDOW = 32;
 
 class KeyParser {
   private pos = 0;
@@ -197,20 +199,28 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
     }
   };
 
+  const matches = async (seq: number): Promise<boolean> => {
+    const c: Candidate = { seq, uid: view[seq - 1] as number };
+    for (const k of keys) if (!(await evaluate(k, c))) return false;
+    return true;
+  };
   const found: number[] = [];
   const slice = new TimeSlice();
-  for (let seq = 1; seq <= count; seq++) {
+  // Keys that read storage are evaluated for a window of messages at once, so the storage reads of
+  // one message overlap with those of the next (a cold mailbox costs round trips, not CPU); answers
+  // are collected in sequence order. Bounded: at most WINDOW messages are loaded at a time.
+  const window = keys.some((k) => cost(k) >= 2) ? SEARCH_WINDOW : 1;
+  for (let start = 1; start <= count; start += window) {
     if (s.isClosed || s.selected !== sel) break;
     if (slice.due()) await slice.yield();
-    const c: Candidate = { seq, uid: view[seq - 1] as number };
-    let ok = true;
-    for (const k of keys) {
-      if (!(await evaluate(k, c))) {
-        ok = false;
-        break;
-      }
+    const end = Math.min(count, start + window - 1);
+    if (window === 1) {
+      if (await matches(start)) found.push(uid ? (view[start - 1] as number) : start);
+      continue;
     }
-    if (ok) found.push(uid ? c.uid : seq);
+    const seqs = Array.from({ length: end - start + 1 }, (_, i) => start + i);
+    const ok = await Promise.all(seqs.map(matches));
+    for (let i = 0; i < seqs.length; i++) if (ok[i]) found.push(uid ? (view[(seqs[i] as number) - 1] as number) : (seqs[i] as number));
   }
   s.out.line(`* SEARCH${found.length > 0 ? ' ' + found.join(' ') : ''}`);
   return `${uid ? 'UID ' : ''}SEARCH completed`;
