@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
-import { collectText, collectedMatches, computeImapData, headerSearchValues, imapDataOf, textMatches, viewWindow, type ImapMessageData } from './message/index.ts';
+import { collectText, collectedMatches, computeImapData, headerSearchValues, imapDataOf, joinedValuesMatch, textMatches, viewWindow, type ImapMessageData } from './message/index.ts';
 import { sentDay } from './encode.ts';
 import { fallbackImapData } from './message/fallback.ts';
 import { BufferStream } from './message/buffer-stream.ts';
@@ -73,6 +73,12 @@ const HEADER_CACHE_BYTES = 32 * 1024 * 1024;
 const BLOB_CACHE_MAX_MESSAGE = 1024 * 1024;
 /** View sizes remembered (RFC822.SIZE, SEARCH LARGER/SMALLER) without keeping the whole IMAP data. */
 const SIZE_CACHE_ENTRIES = 200_000;
+/**
+ * Header values kept for SEARCH FROM/TO/SUBJECT/HEADER, per message and field, by bytes: enough for the
+ * Subject of a few hundred thousand messages, so a repeated search of a large folder reads no storage.
+ */
+const SEARCH_VALUE_BYTES = 96 * 1024 * 1024;
+const SEARCH_VALUE_ENTRIES = 2_000_000;
 /** Decoded text kept for SEARCH BODY/TEXT (characters count two bytes). */
 const TEXT_CACHE_BYTES = 32 * 1024 * 1024;
 /** A message whose searchable text is longer is searched by streaming each time, not kept. */
@@ -83,7 +89,7 @@ export class MessageStore {
   private readonly headers: Lru<Buffer>;
   private readonly blobs: Lru<Buffer>;
   private readonly fields: Lru<Buffer>;
-  private readonly searchValues: Lru<string[]>;
+  private readonly searchValues: Lru<string>;
   private readonly sizes: Lru<number>;
   private readonly texts: Lru<string>;
   private readonly sentDays: Lru<number>;
@@ -104,7 +110,7 @@ export class MessageStore {
     this.headers = new Lru(cacheMessages, HEADER_CACHE_BYTES);
     this.blobs = new Lru(cacheMessages, cacheBytes);
     this.fields = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
-    this.searchValues = new Lru(cacheMessages * 4, HEADER_CACHE_BYTES);
+    this.searchValues = new Lru(cacheMessages === 0 ? 0 : SEARCH_VALUE_ENTRIES, SEARCH_VALUE_BYTES);
     const sizeEntries = cacheMessages === 0 ? 0 : SIZE_CACHE_ENTRIES;
     this.sizes = new Lru(sizeEntries, sizeEntries);
     this.texts = new Lru(cacheMessages * 2, TEXT_CACHE_BYTES);
@@ -155,16 +161,27 @@ export class MessageStore {
   }
 
   /**
-   * A header field's decoded and raw values, folded for SEARCH (message/search.ts headerSearchValues),
-   * kept per message and field: a repeated SEARCH FROM/SUBJECT/HEADER decodes nothing again.
+   * SEARCH FROM/TO/SUBJECT/HEADER on one message: a case-insensitive substring of the field's decoded or
+   * raw values (message/search.ts headerSearchValues). The values are kept per message and field
+   * (joined, NUL-separated: IMAP strings cannot hold NUL), so a repeated search of a folder neither
+   * loads the message nor decodes anything: `load` runs only on a miss.
    */
-  async headerSearchValues(message: LoadedMessage, field: string): Promise<string[]> {
-    const key = `${message.id}\u0000${field.toLowerCase()}`;
-    const cached = this.searchValues.get(key);
-    if (cached) return cached;
-    const values = headerSearchValues(await this.fieldLines(message, field), field);
-    this.searchValues.set(key, values, values.reduce((n, v) => n + 2 * v.length, 100));
-    return values;
+  async headerMatches(messageId: string, load: () => Promise<LoadedMessage | null>, field: string, needle: string): Promise<boolean> {
+    const key = `${messageId}\u0000${field.toLowerCase()}`;
+    let joined = this.searchValues.get(key);
+    if (joined === undefined) {
+      const message = await load();
+      if (!message) return false;
+      const values = headerSearchValues(await this.fieldLines(message, field), field);
+      joined = values.length === 0 ? '' : '\u0000' + values.join('\u0000');
+      this.searchValues.set(key, joined, 2 * (joined.length + key.length) + 64);
+    }
+    return joinedValuesMatch(joined, needle);
+  }
+
+  /** The sent day if it is known without loading the message. */
+  cachedSentDay(messageId: string): number | undefined {
+    return this.sentDays.get(messageId);
   }
 
   /** The message with its IMAP data, or null when it does not exist. */

@@ -7,7 +7,6 @@
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedCommand, type SeqRange, type Token } from './parser.ts';
 import { dayNumber, parseSearchDate } from './encode.ts';
-import { headerValuesMatch } from './message/index.ts';
 import type { LoadedMessage } from './message-store.ts';
 import { TimeSlice } from './fetch.ts';
 
@@ -176,9 +175,13 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
       case 'date': {
         let day: number | null;
         if (key.sent) {
-          const m = await messageOf(c);
-          if (!m) return false;
-          day = await messages.sentDay(m);
+          const e = sel.index.entry(c.uid);
+          day = e ? messages.cachedSentDay(e.messageId) ?? null : null;
+          if (day === null) {
+            const m = await messageOf(c);
+            if (!m) return false;
+            day = await messages.sentDay(m);
+          }
         } else {
           const e = sel.index.entry(c.uid);
           day = e ? dayNumber(e.internalDate) : null;
@@ -187,9 +190,9 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
         return key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day;
       }
       case 'header': {
-        const m = await messageOf(c);
-        if (!m) return false;
-        return headerValuesMatch(await messages.headerSearchValues(m, key.field), key.value);
+        const e = sel.index.entry(c.uid);
+        if (!e) return false;
+        return messages.headerMatches(e.messageId, () => messageOf(c), key.field, key.value);
       }
       case 'text': {
         const m = await messageOf(c);

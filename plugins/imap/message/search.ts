@@ -47,6 +47,16 @@ export function headerValuesMatch(values: readonly string[], needle: string): bo
   return want === '' || values.some((v) => v.includes(want));
 }
 
+/**
+ * headerValuesMatch() over the values joined as NUL + values.join(NUL) ('' when the field is absent):
+ * a needle cannot hold NUL, so it matches within one value or not at all.
+ */
+export function joinedValuesMatch(joined: string, needle: string): boolean {
+  if (joined === '') return false;
+  const want = fold(needle);
+  return want === '' || joined.includes(want);
+}
+
 /** SEARCH HEADER/FROM/TO/CC/BCC/SUBJECT: case-insensitive substring of the decoded (RFC 2047) header values; empty needle = field present. */
 export function headerMatches(headerBytes: Buffer, field: string, needle: string): boolean {
   return headerValuesMatch(headerSearchValues(headerBytes, field), needle);
