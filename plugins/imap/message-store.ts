@@ -208,7 +208,7 @@ export class MessageStore {
     }
     const loaded: LoadedMessage = { id: record.id, blobId: record.blobId, storedSize: record.size, data };
     this.sizes.set(id, data.size, 1);
-    const cost = data.envelope.length + data.body.length + data.bodystructure.length + JSON.stringify(data.parts).length + 200;
+    const cost = data.envelope.length + data.body.length + data.bodystructure.length + (data.header?.length ?? 0) + JSON.stringify(data.parts).length + 200;
     this.messages.set(id, loaded, cost);
     return loaded;
   }
@@ -254,6 +254,8 @@ export class MessageStore {
   async header(message: LoadedMessage): Promise<Buffer> {
     const cached = this.headers.get(message.id);
     if (cached) return cached;
+    // Stored with the IMAP data at archive time: no blob read.
+    if (message.data.header !== undefined) return Buffer.from(message.data.header, 'latin1');
     const parts: Buffer[] = [];
     for await (const chunk of viewWindow(await this.opener(message)(), 0, message.data.headerSize)) parts.push(chunk);
     const header = Buffer.concat(parts);

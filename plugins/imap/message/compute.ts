@@ -6,14 +6,28 @@
 import { serializeBody, partIndex } from './bodystructure.ts';
 import { crlfView } from './crlf.ts';
 import { scanStructure } from './structure.ts';
-import type { ImapMessageData } from './types.ts';
+import { MAX_STORED_HEADER, type ImapMessageData } from './types.ts';
 
 const EMPTY_ENVELOPE = '(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)';
 
 /** Compute everything once, streaming the raw message (called from the plugin's `index` hook). */
 export async function computeImapData(raw: AsyncIterable<Buffer | Uint8Array | string>): Promise<ImapMessageData> {
-  const { root, size } = await scanStructure(crlfView(raw));
+  const head: Buffer[] = [];
+  let kept = 0;
+  async function* keepHead(view: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of view) {
+      if (kept <= MAX_STORED_HEADER) {
+        const part = chunk.subarray(0, MAX_STORED_HEADER + 1 - kept);
+        head.push(Buffer.from(part));
+        kept += part.length;
+      }
+      yield chunk;
+    }
+  }
+  const { root, size } = await scanStructure(keepHead(crlfView(raw)));
+  const header = root.b <= MAX_STORED_HEADER && root.b <= kept ? { header: Buffer.concat(head).subarray(0, root.b).toString('latin1') } : {};
   return {
+    ...header,
     envelope: root.envelope ?? EMPTY_ENVELOPE,
     body: serializeBody(root, false),
     bodystructure: serializeBody(root, true),

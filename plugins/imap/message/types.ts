@@ -47,7 +47,15 @@ export interface ImapMessageData {
   view: 'crlf';
   /** Size of the CRLF view: RFC822.SIZE and what SEARCH LARGER/SMALLER compare. */
   size: number;
+  /**
+   * The top-level header of the view (headerSize bytes, one character per byte) when it is at most
+   * MAX_STORED_HEADER bytes: header FETCH and SEARCH read it instead of the blob. Absent in older data.
+   */
+  header?: string;
 }
+
+/** Headers up to this size are stored with the IMAP data. */
+export const MAX_STORED_HEADER = 16 * 1024;
 
 export interface SectionSpec {
   part: number[];
@@ -83,5 +91,6 @@ export function imapDataOf(attributes: Record<string, unknown> | undefined): Ima
   if ([d.envelope, d.body, d.bodystructure].some((s) => /[^\u0000-\u00ff]/.test(s))) return null;
   const root = partIndexOf(d.parts);
   if (!isOffset(d.headerSize) || !isOffset(d.size) || root === null || root.e > d.size || d.headerSize > d.size) return null;
-  return { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize, encoding: 'latin1', view: 'crlf', size: d.size };
+  const header = typeof d.header === 'string' && d.header.length === d.headerSize && !/[^\u0000-\u00ff]/.test(d.header) ? { header: d.header } : {};
+  return { envelope: d.envelope, body: d.body, bodystructure: d.bodystructure, parts: d.parts, headerSize: d.headerSize, encoding: 'latin1', view: 'crlf', size: d.size, ...header };
 }
