@@ -5,7 +5,7 @@
 // (target ≥ 0.7). Each half also runs the same load through two byte pipes that do nothing else
 // (bare-relay.ts: a bare Node pipe and HAProxy in TCP mode): their ratios are the ceilings a proxy
 // process reaches on this machine before it parses or stores anything.
-// Figures only: nothing here asserts on speed.
+// Figures only: nothing here asserts on speed. Ends with Postern's rates relative to HAProxy's.
 //   npm run bench:proxy
 //   BENCH_MESSAGES=2000 BENCH_SESSIONS=16 npm run bench:proxy
 // Each half first sends BENCH_WARMUP (default 1000) messages through Postern, unmeasured, so the
@@ -42,4 +42,13 @@ process.stdout.write([
   ...smtp.ceilings.map((c) => line('SMTP', smtp.direct, c.rate, c.name.replace('bare ', ''))),
   line('SMTP relay', smtp.direct, smtp.proxied),
   '',
+  'Postern / HAProxy in this run (what a proxy that parses and archives keeps of a bare TCP proxy; target ≥ 0.4):',
+  ...relativeToHaproxy('POP3 RETR (first retrieval)', pop3.proxied, pop3.ceilings),
+  ...relativeToHaproxy('SMTP relay', smtp.proxied, smtp.ceilings),
+  '',
 ].join('\n'));
+
+function relativeToHaproxy(name: string, rate: number, ceilings: Array<{ name: string; rate: number }>): string[] {
+  const haproxy = ceilings.find((c) => /haproxy/i.test(c.name));
+  return haproxy ? [`${name.padEnd(28)} ${rate.toFixed(1).padStart(8)} / ${haproxy.rate.toFixed(1).padStart(8)} msg/s = ${(rate / haproxy.rate).toFixed(2)}`] : [`${name}: no HAProxy figure in this run`];
+}
