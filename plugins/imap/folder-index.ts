@@ -5,6 +5,10 @@
 import type { ArchiveEntry, ArchiveStore, FolderStatus } from '../../core/storage/types.ts';
 
 const PAGE = 5000;
+/** Estimated bytes an index holds per entry (UID, message id string, size and dates). */
+const ENTRY_BYTES = 120;
+/** Indexes kept for folders no session has open are dropped beyond this many estimated bytes. */
+const INDEX_CACHE_BYTES = 256 * 1024 * 1024;
 /**
  * How long an index (or a folder list) with no `stored` announcement is trusted without a scan. New
  * entries of this process are announced at once; the age bounds what another writer could hide.
@@ -108,6 +112,11 @@ export class FolderIndex {
     return { uid, messageId: this.messageIds[lo] as string, size: this.sizes[lo] as number, internalDate: this.internalDates[lo] as number, date: Number.isNaN(date) ? null : date };
   }
 
+  /** Estimated memory held (for the byte bound of FolderIndexes). */
+  get bytes(): number {
+    return this.uids.length * ENTRY_BYTES + 200;
+  }
+
   /** UIDs of the whole folder, or of one year. */
   view(year: number | null): number[] {
     return year === null ? this.uids : this.years.get(year) ?? [];
@@ -121,7 +130,7 @@ export class FolderIndexes {
   private readonly watchers = new Map<string, Set<Watcher>>();
   private readonly folderLists = new Map<string, { at: number; folders: Promise<FolderStatus[]> }>();
 
-  constructor(private readonly archive: ArchiveStore, private readonly max = 200) {}
+  constructor(private readonly archive: ArchiveStore, private readonly max = 200, private readonly maxBytes = INDEX_CACHE_BYTES) {}
 
   private static key(user: string, folder: string): string {
     return `${user}\u0000${folder}`;
@@ -142,7 +151,24 @@ export class FolderIndexes {
     }
     this.lru.set(key, index);
     await index.fresh();
+    this.trim(index);
     return index;
+  }
+
+  /**
+   * Drop least recently used indexes while the estimate exceeds the byte bound (never `keep`, the one
+   * just asked for). A session that has a dropped index selected keeps using it; the next SELECT of
+   * that folder reads a new one.
+   */
+  private trim(keep: FolderIndex): void {
+    let total = 0;
+    for (const index of this.lru.values()) total += index.bytes;
+    for (const [key, index] of this.lru) {
+      if (total <= this.maxBytes) break;
+      if (index === keep) continue;
+      this.lru.delete(key);
+      total -= index.bytes;
+    }
   }
 
   /** A user's folders with their UIDVALIDITY/UIDNEXT (cached like the indexes). */

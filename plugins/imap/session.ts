@@ -142,12 +142,13 @@ export class Session {
   }
 
   /** Tell the client about messages archived since its snapshot (* n EXISTS). */
-  async announce(): Promise<void> {
+  async announce(woken = false): Promise<void> {
     const sel = this.selected;
     if (!sel) return;
-    // New entries of this process mark the index dirty at once (the stored hook); fresh() rescans
-    // then, or when the last scan is older than the staleness bound.
-    await sel.index.fresh();
+    // Woken by the folder watcher: new entries were committed, rescan. Otherwise (NOOP, CHECK, the
+    // start of IDLE) new entries of this process have marked the index dirty (the stored hook) and
+    // fresh() rescans then, or when the last scan is older than the staleness bound.
+    await (woken ? sel.index.refresh() : sel.index.fresh());
     if (this.selected !== sel) return;
     const now = sel.index.view(sel.ref.year).length;
     if (now > sel.count) {
@@ -236,7 +237,7 @@ export class Session {
     this.deps.metrics.imapIdleSessions.inc();
     let pending = Promise.resolve();
     this.idleWake = () => {
-      pending = pending.then(() => this.announce()).catch((err: unknown) => this.log.warn('Announcing new messages failed', { err: errorMessage(err) }));
+      pending = pending.then(() => this.announce(true)).catch((err: unknown) => this.log.warn('Announcing new messages failed', { err: errorMessage(err) }));
     };
     try {
       this.idleWake();
