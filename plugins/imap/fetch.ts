@@ -110,7 +110,7 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
   const sel = s.selected;
   if (!sel) throw new ImapNo('Select a mailbox first');
   const seqs = targets(s, setArg, uid);
-  if (items.every((i) => i.kind === 'UID' || i.kind === 'FLAGS')) return fetchFlags(s, seqs, items, uid);
+  if (items.every((i) => ATTRIBUTE_KINDS.has(i.kind))) return fetchAttributes(s, seqs, items, uid);
   const needEntry = items.some((i) => i.kind !== 'FLAGS' && i.kind !== 'UID');
   const needData = items.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODY' || i.kind === 'BODYSTRUCTURE' || i.kind === 'section');
   const bodyRead = items.some((i) => i.kind === 'section' && i.label !== 'RFC822.HEADER' && !/^BODY\[(\d+(\.\d+)*\.)?(HEADER|MIME)/.test(i.label));
@@ -171,35 +171,62 @@ export async function fetchCommand(s: Session, cmd: ParsedCommand, uid: boolean)
   return `${uid ? 'UID ' : ''}FETCH completed`;
 }
 
+const ATTRIBUTE_KINDS = new Set<Item['kind']>(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE']);
+/** Sizes of messages not in the size cache are read for this many messages at once. */
+const SIZE_WINDOW = 64;
+
 /**
- * FETCH of only UID and FLAGS (a client's flag sync, `UID FETCH 1:* (FLAGS)`): answered from the
- * folder index and the session's \Seen set alone, lines built in batches, no per-message awaits.
+ * FETCH of only UID, FLAGS, INTERNALDATE and RFC822.SIZE (a client's flag sync and message list,
+ * `UID FETCH 1:* (FLAGS)`, `FETCH 1:* (FLAGS RFC822.SIZE INTERNALDATE)`): answered from the folder
+ * index, the session's \Seen set and the size cache, lines built in batches. Sizes missing from the
+ * cache are read a window of messages at a time, so a cold folder costs overlapping reads.
  */
-async function fetchFlags(s: Session, seqs: number[], items: Item[], uid: boolean): Promise<string> {
+async function fetchAttributes(s: Session, seqs: number[], items: Item[], uid: boolean): Promise<string> {
   const sel = s.selected;
   if (!sel) throw new ImapNo('Select a mailbox first');
   const view = sel.index.view(sel.ref.year);
   const kinds = items.map((i) => i.kind);
+  const needEntry = kinds.some((k) => k === 'INTERNALDATE' || k === 'RFC822.SIZE');
+  const needSize = kinds.includes('RFC822.SIZE');
+  const { messages } = s.deps;
   const slice = new TimeSlice();
   let batch: string[] = [];
   let batchSize = 0;
-  for (const seq of seqs) {
+  for (let w = 0; w < seqs.length; w += SIZE_WINDOW) {
     if (s.isClosed || s.selected !== sel) break;
-    const msgUid = view[seq - 1] as number;
-    let line = `* ${seq} FETCH (`;
-    for (let n = 0; n < kinds.length; n++) {
-      line += (n > 0 ? ' ' : '') + (kinds[n] === 'UID' ? `UID ${msgUid}` : `FLAGS ${flagsOf(s, msgUid)}`);
+    const window = seqs.slice(w, w + SIZE_WINDOW);
+    const entries = needEntry ? window.map((seq) => sel.index.entry(view[seq - 1] as number)) : [];
+    const sizes = needSize ? await Promise.all(entries.map((e) => (e ? messages.viewSize(e.messageId) : null))) : [];
+    for (let i = 0; i < window.length; i++) {
+      const seq = window[i] as number;
+      const msgUid = view[seq - 1] as number;
+      const entry = entries[i];
+      if (needEntry && !entry) continue;
+      if (needSize && sizes[i] === null) {
+        s.log.error('Archive entry points to a missing message', { messageId: entry?.messageId });
+        continue;
+      }
+      let line = `* ${seq} FETCH (`;
+      for (let n = 0; n < kinds.length; n++) {
+        if (n > 0) line += ' ';
+        switch (kinds[n]) {
+          case 'UID': line += `UID ${msgUid}`; break;
+          case 'FLAGS': line += `FLAGS ${flagsOf(s, msgUid)}`; break;
+          case 'INTERNALDATE': line += `INTERNALDATE ${internalDate((entry as EntryInfo).internalDate)}`; break;
+          default: line += `RFC822.SIZE ${sizes[i] as number}`;
+        }
+      }
+      line += ')\r\n';
+      batch.push(line);
+      batchSize += line.length;
     }
-    line += ')\r\n';
-    batch.push(line);
-    batchSize += line.length;
     if (batchSize >= 16 * 1024) {
       const ok = s.out.write(batch.join(''));
       batch = [];
       batchSize = 0;
       if (!ok) await s.out.drain();
-      if (slice.due()) await slice.yield();
     }
+    if (slice.due()) await slice.yield();
   }
   if (batch.length > 0) s.out.write(batch.join(''));
   return `${uid ? 'UID ' : ''}FETCH completed`;
