@@ -69,6 +69,7 @@ const REC = 'r\u0000';
 const DATA = 'd\u0000';
 /** Entries being archived: written unsynced when archiving starts (a process crash keeps it), removed with the entry. */
 const INFLIGHT = 'p\u0000';
+const EMPTY = Buffer.alloc(0);
 
 export interface IntakeCounts {
   active: number;
@@ -164,6 +165,8 @@ export class Intake {
   private counts_: IntakeCounts = { active: 0, deferred: 0, corrupt: 0 };
   private held_ = 0;
   private pendingRemovals: KvOp[] = [];
+  private pendingMarks: KvOp[] = [];
+  private markFlush: Promise<void> | null = null;
   private removalFlush: Promise<void> | null = null;
   /** performance.now() of the latest commit or release: the queue manager yields to capture while it is recent. */
   lastCommitAt = -Infinity;
@@ -230,9 +233,19 @@ export class Intake {
   /** Entries the last open() found in flight at MAX_CRASHES (to archive raw-only) or more unclean stops. */
   readonly quarantinedAtOpen: IntakeRecord[] = [];
 
-  /** Archiving of this entry starts (unsynced: only a process crash, not a power loss, must be seen). */
-  async markInFlight(id: string): Promise<void> {
-    await this.kv.write([{ type: 'put', key: INFLIGHT + id, value: Buffer.alloc(0) }], { sync: false });
+  /**
+   * Archiving of this entry starts (unsynced: only a process crash, not a power loss, must be seen).
+   * Marks of entries started in the same turn share one write, issued before the turn ends.
+   */
+  markInFlight(id: string): Promise<void> {
+    this.pendingMarks.push({ type: 'put', key: INFLIGHT + id, value: EMPTY });
+    this.markFlush ??= Promise.resolve().then(() => {
+      const ops = this.pendingMarks;
+      this.pendingMarks = [];
+      this.markFlush = null;
+      return this.kv.write(ops, { sync: false });
+    });
+    return this.markFlush;
   }
 
   /** Archiving of these entries ended without a crash (a clean stop, or an outcome already recorded). */

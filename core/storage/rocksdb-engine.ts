@@ -1,5 +1,6 @@
 // KvEngine on the `rocksdb` binding (RocksDB 6.x). Synced writes are grouped: while one synced batch is
-// being written, later callers queue, and the next batch carries all of them with a single fsync.
+// being written, later callers queue, and the next batch carries all of them with a single fsync
+// (unsynced writes made meanwhile join that batch too).
 // After a failed write (a full disk, an I/O error) nothing more is written to that handle: the next
 // write first closes and reopens the database, whose recovery drops the torn tail of the write-ahead
 // log and starts a new one, so no later acknowledged write can sit behind a torn record. Every synced
@@ -40,6 +41,8 @@ const rocksdb = require('rocksdb') as (location: string) => RocksDb;
 
 interface PendingWrite {
   ops: KvOp[];
+  /** False for an unsynced write riding a synced group (not counted as a group commit caller). */
+  sync: boolean;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -279,9 +282,11 @@ export class RocksEngine implements KvEngine {
 
   write(ops: KvOp[], options: { sync: boolean }): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
-    if (!options.sync) return this.unsynced(ops);
+    // An unsynced write made while a synced group is being written rides the next group (one batch
+    // call and one write-ahead log record fewer; synced is only stronger). Otherwise it goes at once.
+    if (!options.sync && !this.writing) return this.unsynced(ops);
     return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
+      this.queue.push({ ops, sync: options.sync, resolve, reject });
       this.flush();
     });
   }
@@ -337,7 +342,11 @@ export class RocksEngine implements KvEngine {
     this.batch(ops, true).then(
       () => {
         this.seq = seq;
-        this.options.onGroupCommit?.(group.length, Number(process.hrtime.bigint() - started) / 1e9);
+        if (this.options.onGroupCommit) {
+          let callers = 0;
+          for (const g of group) if (g.sync) callers++;
+          if (callers > 0) this.options.onGroupCommit(callers, Number(process.hrtime.bigint() - started) / 1e9);
+        }
         for (const g of group) g.resolve();
       },
       (err: Error) => {

@@ -130,6 +130,31 @@ describe('RocksEngine', () => {
     assert.equal((await keysIn(db, { gte: 'w', lt: 'x' })).length, 100);
   });
 
+  it('an unsynced write made while a synced group is written joins the next group, in order', async () => {
+    const groups: number[] = [];
+    const db = await openEngine({ onGroupCommit: (callers) => groups.push(callers) });
+    const first = db.write([put('a', '1'), put('b', '1')], { sync: true });
+    // The first group is being written now: these wait for the next one, in the order made.
+    const riders = [
+      db.write([{ type: 'del', key: 'a' }], { sync: false }),
+      db.write([put('b', '2'), put('c', '2')], { sync: false }),
+      db.write([put('d', '3')], { sync: true }),
+    ];
+    await first;
+    await Promise.all(riders);
+    assert.equal(await db.get('a'), null);
+    assert.deepEqual(await db.get('b'), Buffer.from('2'));
+    assert.deepEqual(await db.get('c'), Buffer.from('2'));
+    assert.deepEqual(await db.get('d'), Buffer.from('3'));
+    assert.deepEqual(groups, [1, 1], 'two synced batches, each counting only its synced caller');
+    // With nothing being written, an unsynced write goes at once, alone.
+    await db.write([put('e', '4')], { sync: false });
+    assert.deepEqual(groups, [1, 1]);
+    await db.close();
+    const again = await openEngine();
+    assert.deepEqual(await keysIn(again, { gte: 'a', lt: 'e' }), ['b', 'c', 'd']);
+  });
+
   it('bounds a group by maxGroupOps', async () => {
     const groups: number[] = [];
     const db = await openEngine({ maxGroupOps: 10, onGroupCommit: (callers) => groups.push(callers) });
