@@ -45,6 +45,7 @@ import { freePort } from '../interop/harness.ts';
 import { ADDRESS, PASSWORD, USER, corpusSample, enableImapUser, folderCount, posternConfig, smtpSend } from '../interop/imap-targets.ts';
 import { RawImap, quote } from './imap-client.ts';
 import { gcHook, idleMemory } from './imap-memory.ts';
+import { prng as rng } from '../helpers/prng.ts';
 
 const N = envInt('IMAP_BENCH_MESSAGES', 300);
 const CLIENTS = envInt('IMAP_BENCH_CLIENTS', 10);
@@ -70,17 +71,6 @@ function envInt(name: string, dflt: number, zeroOk = false): number {
   return Number(v);
 }
 
-/** Deterministic per-client random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Op = { kind: string; text: string };
 

@@ -25,6 +25,7 @@ import { makeCertificate, startDovecot, type Dovecot } from '../interop/dovecot.
 import { freePort } from '../interop/harness.ts';
 import { ADDRESS, PASSWORD, USER, enableImapUser, folderCount, posternConfig } from '../interop/imap-targets.ts';
 import { RawImap, quote } from './imap-client.ts';
+import { prng as rng } from '../helpers/prng.ts';
 
 const N = envInt('SCALE_MESSAGES', 200_000);
 const REPEAT = envInt('SCALE_REPEAT', 3);
@@ -44,16 +45,6 @@ const WORDS = ('archive account budget meeting report invoice project schedule r
   'server network backup storage license renewal planning forecast agenda summary proposal feedback').split(' ');
 const SENDERS = Array.from({ length: 200 }, (_, i) => `sender${i}@partner${i % 37}.example`);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Message i (CRLF lines); deterministic. */
 function message(i: number, r: () => number): string {

@@ -6,6 +6,9 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SmtpClient } from '../helpers/smtp-client.ts';
 import type { SpawnedServer } from '../helpers/spawn-server.ts';
+import { prng } from '../helpers/prng.ts';
+
+export { prng };
 
 export function mountTmpfs(dir: string, size: string): void {
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
@@ -37,17 +40,6 @@ export function holdFull(file: string): () => void {
   return () => clearInterval(timer);
 }
 
-/** mulberry32: a small seeded PRNG, values in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 

@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseHeaderBlock, headerValues, extractAddresses } from '../../../core/mime/headers.ts';
+import { prng as rng } from '../../helpers/prng.ts';
 import {
   parseJournalReport,
   detectJournalReport,
@@ -48,17 +49,6 @@ function mustParse(raw: Buffer): JournalReport {
   return r;
 }
 
-/** Deterministic PRNG (mulberry32) so failures are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function assertWellFormed(r: JournalReport | null): void {
   if (r === null) return;
