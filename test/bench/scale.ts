@@ -7,7 +7,8 @@
 //     runs it); prints the import rate, the data directory's bytes per message and the server's RSS.
 //  3. Dovecot 2.3: the same messages as Maildir files (as the interop tests run it).
 //  4. Over a raw IMAP socket to each, REPEAT times (after one untimed warm-up of each command):
-//     SELECT INBOX, UID FETCH 1:* (FLAGS), FETCH of the last 50 messages' headers, SEARCH SUBJECT zephyr,
+//     SELECT INBOX, UID FETCH 1:* (FLAGS), FETCH 1:* (FLAGS RFC822.SIZE INTERNALDATE), FETCH of the last 50
+//     messages' headers, SEARCH SUBJECT zephyr,
 //     SEARCH FROM of one sender, and (SCALE_BODY_SEARCH=1) SEARCH BODY quokka; prints min / median / max
 //     seconds per command, the ratio to Dovecot, and Postern's RSS afterwards.
 // Prints figures, and flags a search whose number of matches differs between the two servers.
@@ -118,6 +119,7 @@ interface Probe {
 const PROBES: Probe[] = [
   { name: 'SELECT INBOX', text: 'SELECT INBOX' },
   { name: 'UID FETCH 1:* (FLAGS)', text: 'UID FETCH 1:* (FLAGS)' },
+  { name: 'FETCH 1:* (FLAGS SIZE DATE)', text: 'FETCH 1:* (FLAGS RFC822.SIZE INTERNALDATE)' },
   { name: 'FETCH last 50 headers', text: `FETCH ${Math.max(1, N - 49)}:* (UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])` },
   { name: 'SEARCH SUBJECT zephyr', text: `SEARCH SUBJECT ${quote('zephyr')}` },
   { name: 'SEARCH FROM sender17@', text: `SEARCH FROM ${quote('sender17@')}` },
