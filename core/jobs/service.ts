@@ -363,6 +363,11 @@ export class JobService implements JobRegistry {
   }
 
   /** (Re)arm the timer of a job from its schedule. */
+  /** arm() from a timer: nobody awaits it, so a failure (the job store cannot be written) is logged here. */
+  private rearm(name: string): void {
+    this.arm(name).catch((err: unknown) => this.deps.log.error('Job could not be scheduled', { job: name, err: errorMessage(err) }));
+  }
+
   private async arm(name: string): Promise<void> {
     clearTimeout(this.timers.get(name));
     this.timers.delete(name);
@@ -383,12 +388,12 @@ export class JobService implements JobRegistry {
     const timer = setTimeout(() => {
       this.timers.delete(name);
       if (delay > MAX_TIMER_MS || Date.now() < at.getTime()) {
-        void this.arm(name);
+        this.rearm(name);
         return;
       }
       this.run(name, 'schedule', 'scheduler').catch((err: unknown) => {
         this.deps.log.warn('Scheduled job did not start', { job: name, err: errorMessage(err) });
-        void this.arm(name);
+        this.rearm(name);
       });
     }, Math.min(delay, MAX_TIMER_MS));
     timer.unref();
