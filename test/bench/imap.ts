@@ -39,7 +39,7 @@ import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { spawnServer, stopServer, type SpawnedServer } from '../helpers/spawn-server.ts';
 import { makeCertificate, startDovecot, type Dovecot } from '../interop/dovecot.ts';
 import { freePort } from '../interop/harness.ts';
 import { ADDRESS, PASSWORD, USER, corpusSample, enableImapUser, folderCount, posternConfig, smtpSend } from '../interop/imap-targets.ts';
@@ -374,8 +374,7 @@ async function main(): Promise<void> {
     await dovecot?.stop();
     dovecot = undefined;
     // A fresh process, so the heap the mix grew (and its later collection) does not blur the figure.
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await stopServer(server);
     server = undefined;
     const hook = join(dir, 'gc-hook.mjs');
     const reportFile = join(dir, 'memory.json');
@@ -387,10 +386,7 @@ async function main(): Promise<void> {
     console.log('  (Postern target <= 100 KB per idle connection, goal 50 KB; the slope is the steady-state figure)');
   } finally {
     await dovecot?.stop().catch(() => undefined);
-    if (server) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    if (server) await stopServer(server);
     rmSync(dir, { recursive: true, force: true });
   }
 }

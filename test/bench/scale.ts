@@ -20,7 +20,7 @@ import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { spawnServer, stopServer, type SpawnedServer } from '../helpers/spawn-server.ts';
 import { CLI } from '../helpers/cli.ts';
 import { makeCertificate, startDovecot, type Dovecot } from '../interop/dovecot.ts';
 import { freePort } from '../interop/harness.ts';
@@ -231,10 +231,7 @@ async function main(): Promise<void> {
     console.log(`Postern RSS after the IMAP commands: ${rssAfter.toFixed(0)} MB`);
   } finally {
     await dovecot?.stop().catch(() => undefined);
-    if (server) {
-      server.child.kill('SIGTERM');
-      await server.exited;
-    }
+    if (server) await stopServer(server);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -67,3 +67,9 @@ export async function waitDrained(s: SpawnedServer, timeoutMs = 60000): Promise<
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** SIGTERM the server and wait until it has exited (graceful shutdown). */
+export async function stopServer(s: SpawnedServer): Promise<void> {
+  s.child.kill('SIGTERM');
+  await s.exited;
+}
