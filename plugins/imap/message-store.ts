@@ -10,6 +10,7 @@ import { collectText, collectedMatches, computeImapData, headerSearchValues, ima
 import { sentDay } from './encode.ts';
 import { fallbackImapData } from './message/fallback.ts';
 import { BufferStream } from './message/buffer-stream.ts';
+import { filterHeader } from './message/section.ts';
 
 class Lru<V> {
   private readonly map = new Map<string, { value: V; cost: number }>();
@@ -39,23 +40,7 @@ class Lru<V> {
 
 /** The lines of every occurrence of a header field (continuation lines included), then a blank line. */
 export function extractField(header: Buffer, field: string): Buffer {
-  const start = new RegExp(`^${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[ \t]*:`, 'i');
-  const out: Buffer[] = [];
-  let keep = false;
-  let pos = 0;
-  while (pos < header.length) {
-    const lf = header.indexOf(10, pos);
-    const end = lf < 0 ? header.length : lf + 1;
-    const first = header[pos];
-    if (first === 13 || first === 10) break;
-    if (first !== 32 && first !== 9) {
-      keep = start.test(header.subarray(pos, Math.min(end, pos + field.length + 16)).toString('latin1'));
-    }
-    if (keep) out.push(header.subarray(pos, end));
-    pos = end;
-  }
-  out.push(Buffer.from('\r\n'));
-  return Buffer.concat(out);
+  return filterHeader(header, [field], false);
 }
 
 /** A message as the IMAP server uses it. */
