@@ -83,7 +83,8 @@ export function createApiAccess(deps: {
     const user = /^[a-z0-9_][a-z0-9._-]{0,63}$/.test(name) ? await archive.getUser(name) : null;
     const usable = user !== null && user.passwordHash !== null && user.privileges.includes('login');
     const hash = usable && user.passwordHash !== null ? user.passwordHash : await (dummy ??= hashPassword(randomBytes(16).toString('hex')));
-    return (await verifyPassword(password, hash)) && usable;
+    // The verified-password cache only where a right password signs in (else its speed would tell).
+    return (await verifyPassword(password, hash, { cached: usable })) && usable;
   };
   return {
     async authenticate(header, remote) {

@@ -5,6 +5,9 @@
 // signs in again and again (a mail client's many connections, login/logout churn) costs one scrypt per
 // hour instead of one per login. Only successes are kept: a wrong password always pays the full scrypt.
 // The entry is keyed by the stored hash itself, so a changed password invalidates it at once. Bounded.
+// Opt-in per call (`cached`): a caller may use it only where a right password is told apart from a
+// wrong one by the answer anyway (the sign-in succeeds); where a right password still fails (no access,
+// a disabled account) a fast answer would reveal it, so those checks always pay the full scrypt.
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> =>
@@ -45,7 +48,8 @@ function remember(password: string, encoded: string): void {
   while (verified.size > CACHE_ENTRIES) verified.delete(verified.keys().next().value as string);
 }
 
-export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
+export async function verifyPassword(password: string, encoded: string, options: { cached?: boolean } = {}): Promise<boolean> {
+  if (!options.cached) return verifyScrypt(password, encoded);
   if (cachedMatch(password, encoded)) return true;
   const ok = await verifyScrypt(password, encoded);
   if (ok) remember(password, encoded);

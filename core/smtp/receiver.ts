@@ -116,7 +116,7 @@ export class SmtpReceiver {
   private async onAuth(username: string, password: string, session: SMTPServerSession): Promise<boolean> {
     const outcome = await throttledCheck(this.deps.signIn, username, session.remoteAddress, async () => {
       const hash = Object.hasOwn(this.deps.config.auth.users, username) ? this.deps.config.auth.users[username] : undefined;
-      return hash !== undefined && (await verifyPassword(password, hash));
+      return hash !== undefined && (await verifyPassword(password, hash, { cached: true }));
     });
     if (outcome.kind === 'throttled') {
       this.log(session).warn('Authentication throttled', { user: username, retryAfterMs: outcome.retryAfterMs });

@@ -173,7 +173,7 @@ export class SmtpRelay {
     if (this.deps.config.auth.mode === 'local') {
       const outcome = await throttledCheck(this.deps.signIn, login, session.remoteAddress, async () => {
         const user = await this.deps.archive.getUser(login);
-        return !!user?.passwordHash && (await verifyPassword(password, user.passwordHash));
+        return !!user?.passwordHash && (await verifyPassword(password, user.passwordHash, { cached: true }));
       });
       if (outcome.kind === 'throttled') {
         state.log.warn('Local authentication throttled', { user: login, retryAfterMs: outcome.retryAfterMs });
