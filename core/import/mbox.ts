@@ -1,9 +1,12 @@
 // mbox reader (mboxrd and mboxo): streams a file, splits it on "From " lines at the start of the
 // file or after a blank line, removes the separator's blank line and the From quoting, and yields
 // each message's bytes as they were before the mailbox writer touched them (CRLF or LF kept as
-// found). Trusts nothing in the file: lines and messages are bounded, garbage becomes a failure.
+// found). A From_ line ending in the mark of core/export/mbox-writer.ts (the message's bytes did not end
+// with a newline) also drops the newline that writer added, so Postern's own exports read back byte
+// for byte. Trusts nothing in the file: lines and messages are bounded, garbage becomes a failure.
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { hasNoFinalNewlineMark } from '../export/mbox-writer.ts';
 
 export type MboxFormat = 'mboxrd' | 'mboxo';
 
@@ -73,7 +76,7 @@ export async function* readMbox(source: string | Readable, options: MboxOptions 
   let index = 0;
   let offset = 0;
   /** State of the current message: its start offset, parts, size; null before the first From line. */
-  let cur: { offset: number; parts: Buffer[]; size: number; tooBig: boolean } | null = null;
+  let cur: { offset: number; parts: Buffer[]; size: number; tooBig: boolean; noFinalNewline: boolean } | null = null;
   let prevBlank = true;
   let garbage: { offset: number; size: number } | null = null;
   let endsWithNewline = true;
@@ -90,6 +93,12 @@ export async function* readMbox(source: string | Readable, options: MboxOptions 
       c.parts.pop();
       c.size -= last.length;
     }
+    // Written by Postern's exporter for bytes without a final newline: the newline before the separator is the writer's.
+    const end = c.parts[c.parts.length - 1];
+    if (c.noFinalNewline && end && end[end.length - 1] === 0x0a) {
+      c.parts[c.parts.length - 1] = end.subarray(0, end.length - 1);
+      c.size -= 1;
+    }
     if (c.size === 0) return { ok: false, index: i, offset: c.offset, reason: 'Message is empty' };
     return { ok: true, index: i, offset: c.offset, bytes: Buffer.concat(c.parts, c.size) };
   };
@@ -105,7 +114,7 @@ export async function* readMbox(source: string | Readable, options: MboxOptions 
       }
       const done = finish();
       if (done) yield done;
-      cur = { offset: lineOffset, parts: [], size: 0, tooBig: false };
+      cur = { offset: lineOffset, parts: [], size: 0, tooBig: false, noFinalNewline: hasNoFinalNewlineMark(line) };
       prevBlank = false;
       continue;
     }
