@@ -50,6 +50,11 @@ export class AdminRoutes {
     }
   }
 
+  /** Whether an area is reserved (its routes check privileges themselves, so every signed-in user reaches them). */
+  isReserved(area: string): boolean {
+    return this.reserved.has(area);
+  }
+
   /** Add a route; `pattern` is relative to /api/v1/, with `:name` segments (e.g. "holds/:name"). */
   add(method: HttpMethod, pattern: string, handler: RouteHandler, owner = 'core'): void {
     const segments = pattern.replace(/^\/+|\/+$/g, '').split('/');

@@ -67,10 +67,11 @@ export class App {
       on: (hook, handler) => this.hooks.on(hook, def.name, handler),
       decorate: (name, value) => this.decorate(name, value, def.name),
       service: (name) => this.service(name),
+      optionalService: (name) => () => (this.services.has(name) ? this.service(name) : null),
       onClose: (fn) => this.onClose(def.name, fn),
       analyzer: (reg) => {
         if (this.analyzers.some((a) => a.plugin === def.name)) throw new PosternError('PLUGIN_CONFLICT', `Plugin "${def.name}" registers a second analyzer`);
-        this.analyzers.push({ plugin: def.name, module: reg.module, exportName: reg.export ?? 'analyze', options: reg.options ?? null });
+        this.analyzers.push({ plugin: def.name, module: reg.module, exportName: reg.export ?? 'analyze', options: reg.options ?? null, onDemand: reg.onDemand ?? false });
       },
     };
     await def.register(api, config as never);

@@ -14,6 +14,11 @@ export interface AnalyzerRegistration {
   export?: string;
   /** Settings handed to every call (JSON-safe). */
   options?: unknown;
+  /**
+   * Only run through the `analysis` service's analyzeWith() (e.g. text extraction for an index that is
+   * filled behind the archive commit), never on each message being archived. Default false.
+   */
+  onDemand?: boolean;
 }
 
 export interface PluginApi {
@@ -24,6 +29,12 @@ export interface PluginApi {
   decorate<K extends keyof Services>(service: K, value: Services[K]): void;
   /** A service provided by core or by a declared dependency. */
   service<K extends keyof Services>(service: K): Services[K];
+  /**
+   * A service another plugin may provide later in the plugin order (an optional integration, e.g. the
+   * IMAP server using the search index when that plugin is enabled): looked up on each call, null when
+   * nobody provides it. Never a substitute for a declared dependency.
+   */
+  optionalService<K extends keyof Services>(service: K): () => Services[K] | null;
   /** Run on shutdown, in reverse registration order. */
   onClose(fn: () => Promise<void> | void): void;
   /**

@@ -66,6 +66,8 @@ export function headersOnlyMessage(m: MessageRecord): Pick<MessageRecord, 'id' |
 export function createApiAccess(deps: {
   archive: ArchiveStore; previewBlocking: boolean; log: Logger; audit: () => AuditLog | null;
   throttle?: SignInThrottle; metrics?: Pick<Metrics, 'signIns'>;
+  /** Areas other modules reserved (AdminRoutes.reserve): their routes check privileges themselves. */
+  selfChecking?: (area: string) => boolean;
 }): ApiAccess {
   const { archive } = deps;
   // Unknown users, users without a password or without `login` cost one scrypt like everyone else, so
@@ -135,7 +137,7 @@ export function createApiAccess(deps: {
       if (!user) throw new PosternError('FORBIDDEN', `User "${principal}" no longer exists`);
       const has = (p: Privilege): boolean => user.privileges.includes(p);
       const read = method === 'GET';
-      if (COMPLIANCE_AREAS.has(area)) return { headersOnly: false }; // the routes check their own privileges
+      if (COMPLIANCE_AREAS.has(area) || deps.selfChecking?.(area)) return { headersOnly: false }; // the routes check their own privileges
       if (readsArchive && read) {
         if (owner === principal || has('auditor')) return { headersOnly: false };
         if (has('admin')) {

@@ -39,6 +39,7 @@ export function setupCompliance(app: App): ComplianceSetup {
   addComplianceRoutes(app.service('adminRoutes'), archive, service);
   const access = createApiAccess({
     archive, previewBlocking: config.previewBlocking, log, audit, metrics: app.service('metrics'),
+    selfChecking: (area) => app.service('adminRoutes').isReserved(area),
     ...(app.hasService('signIn') ? { throttle: app.service('signIn') } : {}),
   });
   const jobs: JobDefinition[] = config.purgeSchedule

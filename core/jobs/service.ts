@@ -38,6 +38,7 @@ export interface JobServiceDeps {
 
 export class JobService implements JobRegistry {
   private readonly kinds = new Map<string, AnyKind>();
+  private readonly moduleJobs: JobDefinition[] = [];
   private readonly records = new Map<string, JobRecord>();
   private readonly live = new Map<string, Live>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -55,8 +56,18 @@ export class JobService implements JobRegistry {
     return [...this.kinds.values()].map((k) => ({ kind: k.kind, description: k.description, list: k.list !== undefined }));
   }
 
+  /**
+   * A job a module defines from its own settings (e.g. the search plugin's nightly reconcile), applied
+   * at start like a configuration job; one in the configuration's `jobs` with the same name wins.
+   */
+  defineConfigJob(def: JobDefinition): void {
+    if (this.started) throw new PosternError('CONFLICT', `Job "${def.name}" must be defined before the scheduler starts`);
+    this.moduleJobs.push(def);
+  }
+
   /** Load stored jobs, apply the configuration's definitions, mark runs a crash interrupted, arm timers. */
-  async start(configJobs: readonly JobDefinition[]): Promise<void> {
+  async start(fromConfig: readonly JobDefinition[]): Promise<void> {
+    const configJobs = [...fromConfig, ...this.moduleJobs.filter((d) => !fromConfig.some((c) => c.name === d.name))];
     const now = new Date().toISOString();
     for (const r of await this.deps.store.listJobs()) this.records.set(r.name, r);
     for (const def of configJobs) {

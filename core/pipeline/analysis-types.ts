@@ -17,6 +17,8 @@ export interface AnalyzerSpec {
   exportName: string;
   /** Settings handed to the analyzer (JSON-safe). */
   options: unknown;
+  /** Run only on request (analyzeWith), not on each message being archived. */
+  onDemand?: boolean;
 }
 
 export interface AnalyzerInput {

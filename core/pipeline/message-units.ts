@@ -37,7 +37,8 @@ async function analyze(analyzers: LoadedAnalyzer[], headers: HeaderBlock, size: 
   return out;
 }
 
-export async function analyzeEntry(source: EntrySource, analyzers: LoadedAnalyzer[]): Promise<AnalysisResult> {
+export async function analyzeEntry(source: EntrySource, allAnalyzers: LoadedAnalyzer[]): Promise<AnalysisResult> {
+  const analyzers = allAnalyzers.filter((a) => a.spec.onDemand !== true);
   const head = await source.head();
   const headers = parseHeaderBlock(head, HEADER_SCAN_BYTES);
   const whole = async (flags: string[], journal: AnalyzedUnit['journal'] = null): Promise<AnalyzedUnit> => ({

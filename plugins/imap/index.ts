@@ -85,6 +85,7 @@ export default definePlugin({
       signIn: app.service('signIn'),
       receivedFolder: core.routing.receivedFolder,
       sentFolder: core.routing.sentFolder,
+      search: app.optionalService('search'),
     }, material);
     const ports = await server.listen();
     bound = ports;

@@ -9,6 +9,7 @@ import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedC
 import { dayNumber, parseSearchDate } from './encode.ts';
 import type { LoadedMessage } from './message-store.ts';
 import { TimeSlice } from './fetch.ts';
+import type { ImapCandidates, ImapTextKey } from '../../core/app/search-service.ts';
 
 type Key =
   | { k: 'const'; v: boolean }
@@ -99,6 +100,38 @@ class KeyParser {
   }
 }
 
+const INDEXED_HEADERS = new Set(['FROM', 'TO', 'CC', 'BCC', 'SUBJECT']);
+
+/** The index's form of a top-level text key, or null for keys it cannot serve. */
+function indexKey(key: Key): ImapTextKey | null {
+  if (key.k === 'text') return key.value === '' ? null : { key: key.where, needle: key.value };
+  if (key.k !== 'header' || key.value === '') return null;
+  const name = key.field.toUpperCase();
+  return INDEXED_HEADERS.has(name) ? { key: name as ImapTextKey['key'], needle: key.value } : { key: 'HEADER', header: key.field, needle: key.value };
+}
+
+/**
+ * Candidate sets from the full-text index (search plugin) for the top-level text keys: entries the
+ * index has covered and ruled out are skipped without reading them; everything else is evaluated as
+ * before, so the answer is the scan's answer. No index, or an index that cannot serve a key: no filter.
+ */
+async function indexPrefilters(s: Session, user: string, folder: string, keys: Key[]): Promise<ImapCandidates[]> {
+  const search = s.deps.search?.() ?? null;
+  if (!search) return [];
+  const out: ImapCandidates[] = [];
+  for (const key of keys) {
+    const k = indexKey(key);
+    if (!k) continue;
+    try {
+      const c = await search.imapCandidates(user, folder, k);
+      if (c) out.push(c);
+    } catch (err) {
+      s.deps.log.warn('Search index lookup failed; scanning instead', { err: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return out;
+}
+
 /** Cost class of a key: 0 = no storage read, 1 = entry, 2 = message record or header, 3 = body. */
 function cost(key: Key): number {
   switch (key.k) {
@@ -146,6 +179,7 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
   const count = sel.count;
   const maxUid = count > 0 ? (view[count - 1] as number) : 0;
   const { messages } = s.deps;
+  const prefilters = await indexPrefilters(s, sel.ref.owner, sel.ref.folder, keys);
 
   const messageOf = async (c: Candidate): Promise<LoadedMessage | null> => {
     if (c.message === undefined) {
@@ -204,6 +238,7 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
 
   const matches = async (seq: number): Promise<boolean> => {
     const c: Candidate = { seq, uid: view[seq - 1] as number };
+    for (const p of prefilters) if (c.uid <= p.through && !p.uids.has(c.uid)) return false;
     for (const k of keys) if (!(await evaluate(k, c))) return false;
     return true;
   };

@@ -8,6 +8,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { HookRegistry } from '../../core/app/hooks.ts';
+import type { SearchService } from '../../core/app/search-service.ts';
 import type { ArchiveStore, UserRecord } from '../../core/storage/types.ts';
 import type { ImapConfig } from './config.ts';
 import type { FolderIndex, FolderIndexes } from './folder-index.ts';
@@ -31,6 +32,8 @@ export interface ImapDeps {
   signIn: SignInThrottle;
   receivedFolder: string;
   sentFolder: string;
+  /** The full-text index when the search plugin is enabled (SEARCH uses it to skip messages it rules out). */
+  search?: () => SearchService | null;
   /** The current TLS context (replaced on SIGHUP), for STARTTLS. */
   secureContext(): SecureContext;
 }

@@ -160,9 +160,12 @@ export interface TestUser {
 
 export const PASSWORD = 'correct horse battery';
 
-export async function startImapServer(users: TestUser[], imapConfig: Record<string, unknown> = {}, signIn: Partial<Config['signIn']> = { baseDelayMs: 0 }): Promise<ImapTestServer> {
+export async function startImapServer(
+  users: TestUser[], imapConfig: Record<string, unknown> = {}, signIn: Partial<Config['signIn']> = { baseDelayMs: 0 },
+  morePlugins: Array<{ name: string; config: Record<string, unknown> }> = [],
+): Promise<ImapTestServer> {
   const server = await startTestServer((c) => {
-    c.plugins.push({ name: 'imap', config: { port: 0, tlsPort: 0, allowPlaintext: true, ...imapConfig } });
+    c.plugins.push({ name: 'imap', config: { port: 0, tlsPort: 0, allowPlaintext: true, ...imapConfig } }, ...morePlugins);
     Object.assign(c.signIn, signIn);
   });
   const hash = await hashPassword(PASSWORD);

@@ -14,7 +14,8 @@ import { partIndexOf, type ImapMessageData, type PartIndex } from './types.ts';
 export const MAX_SEARCH_BYTES = 64 * 1024 * 1024;
 const MAX_DECODE_VALUE = 64 * 1024;
 
-const fold = (s: string): string => s.normalize('NFC').toLowerCase();
+/** How SEARCH compares text: NFC, then lower case (needle and haystack alike). */
+export const fold = (s: string): string => s.normalize('NFC').toLowerCase();
 
 function decodedValue(raw: string): string {
   const v = raw.length > MAX_DECODE_VALUE ? raw.slice(0, MAX_DECODE_VALUE) : raw;
@@ -169,16 +170,75 @@ export async function collectText(open: () => Promise<Readable>, data: ImapMessa
   return collector.text();
 }
 
+/** Collects folded text into a head (the top-level header segment) and a body, each kept up to `limit` characters. */
+class SplitCollector implements TextSink {
+  readonly head: string[] = [];
+  readonly body: string[] = [];
+  private inHead: boolean;
+  private headLength = 0;
+  private bodyLength = 0;
+  truncated = false;
+  constructor(private readonly limit: number, headFirst: boolean) {
+    this.inHead = headFirst;
+  }
+  get done(): boolean {
+    return false;
+  }
+  feed(text: string): void {
+    if (text === '') return;
+    const folded = fold(text);
+    const used = this.inHead ? this.headLength : this.bodyLength;
+    const room = this.limit - used;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const piece = folded.length > room ? folded.slice(0, room) : folded;
+    if (piece.length < folded.length) this.truncated = true;
+    (this.inHead ? this.head : this.body).push(piece);
+    if (this.inHead) this.headLength += piece.length;
+    else this.bodyLength += piece.length;
+  }
+  reset(): void {
+    if (this.inHead) this.inHead = false;
+    else this.body.push(SEPARATOR);
+  }
+}
+
+/** The text SEARCH TEXT and BODY compare against, for a search index: see collectSearchText(). */
+export interface SearchText {
+  /** The folded top-level header as SEARCH TEXT reads it ("Name: decoded value" lines). */
+  head: string;
+  /** The folded text SEARCH BODY reads, segments separated by NUL. */
+  body: string;
+  /** True when either was cut at the limit or the message is past MAX_SEARCH_BYTES (an index must then not rule it out). */
+  truncated: boolean;
+}
+
+/**
+ * The exact text SEARCH TEXT/BODY match against, split into the top-level header and the body, each up
+ * to `limit` characters: SEARCH TEXT matches a needle iff head or body contains it (segments never
+ * join), SEARCH BODY iff body does, so an index built from it can rule messages out without changing
+ * any answer (when not truncated).
+ */
+export async function collectSearchText(open: () => Promise<Readable>, data: ImapMessageData, limit: number): Promise<SearchText> {
+  const root = partIndexOf(data.parts);
+  if (!root) return { head: '', body: '', truncated: false };
+  const sink = new SplitCollector(limit, root.b > root.h);
+  const complete = await scanText(open, data, 'TEXT', sink);
+  return { head: sink.head.join(''), body: sink.body.join(''), truncated: sink.truncated || !complete };
+}
+
 export function collectedMatches(text: string, needle: string): boolean {
   const want = fold(needle);
   return want === '' || text.includes(want);
 }
 
-async function scanText(open: () => Promise<Readable>, data: ImapMessageData, where: 'BODY' | 'TEXT', sink: TextSink): Promise<void> {
+async function scanText(open: () => Promise<Readable>, data: ImapMessageData, where: 'BODY' | 'TEXT', sink: TextSink): Promise<boolean> {
   const root = partIndexOf(data.parts);
-  if (!root) return;
+  if (!root) return true;
   const segments = segmentsOf(root, where);
-  if (segments.length === 0) return;
+  if (segments.length === 0) return true;
   let seg = 0;
   let transfer: ChunkDecoder | null = null;
   let chars: TextDecoder | null = null;
@@ -228,4 +288,6 @@ async function scanText(open: () => Promise<Readable>, data: ImapMessageData, wh
   } finally {
     src.destroy();
   }
+  /** Whether every segment was read (not cut short by the byte budget). */
+  return budget > 0;
 }

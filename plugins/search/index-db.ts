@@ -1,0 +1,210 @@
+// The full-text index in SQLite (better-sqlite3, FTS5 with the trigram tokenizer) under
+// <dataDir>/search/: one document per message (its folded searchable text in a contentless FTS5
+// table), one row per archive entry pointing at it, and per folder the UID the index is complete
+// through (the durable cursor), written in the same transaction as the rows it covers. Derived data:
+// deleting the directory loses nothing (the indexer rebuilds it from the archive). Trusts its callers
+// (the indexer and the query compiler); hands on row ids, UIDs and hit rows.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+/** Bump when the schema or what is indexed changes: an index of another version is rebuilt. */
+export const SCHEMA_VERSION = '1';
+
+/** FTS5 columns, in table order. */
+export const COLUMNS = ['head', 'rawhdr', 'body', 'sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'] as const;
+export type Column = (typeof COLUMNS)[number];
+
+/** One message's searchable data as the indexer writes it. */
+export interface IndexDocument {
+  messageId: string;
+  /** Date header as epoch ms (0 when unknown). */
+  date: number;
+  size: number;
+  hasAttachment: boolean;
+  /** False when some text was cut at a limit or failed to extract: the document must not rule the message out. */
+  complete: boolean;
+  failure: string | null;
+  from: string;
+  subject: string;
+  text: Record<Column, string>;
+}
+
+export interface IndexedEntry {
+  user: string;
+  folder: string;
+  uid: number;
+  messageId: string;
+}
+
+export interface HitRow {
+  id: number;
+  user: string;
+  folder: string;
+  uid: number;
+  date: number;
+  message_id: string;
+  from_text: string;
+  subject: string;
+  size: number;
+}
+
+export interface FolderCount {
+  user: string;
+  folder: string;
+  entries: number;
+  cursor: number;
+}
+
+/** FTS5 stores strings as given; NUL separators become line breaks (no needle can hold a NUL, so nothing new can match across). */
+const clean = (s: string): string => s.replace(/\u0000/g, '\n');
+
+export class IndexDb {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.db = new Database(join(dir, 'index.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    // The index is derived data: a power loss may cost the last transactions, and the cursor is in
+    // the same transaction as the rows, so what is lost is simply indexed again.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const d = this.db;
+    this.stmts = {
+      docId: d.prepare<[string], { id: number; complete: number }>('SELECT id, complete FROM docs WHERE message_id = ?'),
+      insertDoc: d.prepare('INSERT INTO docs (message_id, date, size, attach, complete, failure, from_text, subject, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertFts: d.prepare(`INSERT INTO fts (rowid, ${COLUMNS.join(', ')}) VALUES (?, ${COLUMNS.map(() => '?').join(', ')})`),
+      insertEntry: d.prepare('INSERT OR IGNORE INTO entries (user, folder, uid, doc, date) VALUES (?, ?, ?, ?, ?)'),
+      cursor: d.prepare<[string, string], { uid: number }>('SELECT uid FROM cursors WHERE user = ? AND folder = ?'),
+      setCursor: d.prepare('INSERT INTO cursors (user, folder, uid) VALUES (?, ?, ?) ON CONFLICT (user, folder) DO UPDATE SET uid = excluded.uid WHERE excluded.uid > cursors.uid'),
+      deleteEntry: d.prepare('DELETE FROM entries WHERE user = ? AND folder = ? AND uid = ?'),
+      entryUids: d.prepare<[string, string, number, number], { uid: number }>('SELECT uid FROM entries WHERE user = ? AND folder = ? AND uid > ? ORDER BY uid LIMIT ?'),
+      orphans: d.prepare<[number], { id: number }>('SELECT id FROM docs WHERE NOT EXISTS (SELECT 1 FROM entries WHERE entries.doc = docs.id) LIMIT ?'),
+      deleteDoc: d.prepare('DELETE FROM docs WHERE id = ?'),
+      deleteFts: d.prepare('DELETE FROM fts WHERE rowid = ?'),
+      counts: d.prepare<[], { user: string; folder: string; entries: number }>('SELECT user, folder, count(*) AS entries FROM entries GROUP BY user, folder'),
+      cursors: d.prepare<[], { user: string; folder: string; uid: number }>('SELECT user, folder, uid FROM cursors'),
+      failures: d.prepare<[], { n: number }>('SELECT count(*) AS n FROM docs WHERE failure IS NOT NULL'),
+      docs: d.prepare<[], { n: number }>('SELECT count(*) AS n FROM docs'),
+      dropUserEntries: d.prepare('DELETE FROM entries WHERE user = ?'),
+      dropUserCursors: d.prepare('DELETE FROM cursors WHERE user = ?'),
+    };
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+    const version = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get()?.value;
+    if (version !== undefined && version !== SCHEMA_VERSION) {
+      // Another version's index: derived data, so drop it and let the indexer rebuild.
+      this.db.exec('DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS cursors;');
+    }
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS docs (
+        id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, date INTEGER NOT NULL, size INTEGER NOT NULL,
+        attach INTEGER NOT NULL, complete INTEGER NOT NULL, failure TEXT, from_text TEXT NOT NULL, subject TEXT NOT NULL,
+        indexed_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS entries (
+        id INTEGER PRIMARY KEY, user TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, doc INTEGER NOT NULL,
+        date INTEGER NOT NULL, UNIQUE (user, folder, uid));
+      CREATE INDEX IF NOT EXISTS entries_doc ON entries (doc);
+      CREATE INDEX IF NOT EXISTS entries_user_date ON entries (user, date, id);
+      CREATE INDEX IF NOT EXISTS entries_date ON entries (date, id);
+      CREATE INDEX IF NOT EXISTS docs_incomplete ON docs (id) WHERE complete = 0;
+      CREATE TABLE IF NOT EXISTS cursors (user TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, PRIMARY KEY (user, folder)) WITHOUT ROWID;
+      CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (${COLUMNS.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
+    `);
+    this.db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(SCHEMA_VERSION);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** The document of a message, when it is indexed. */
+  docOf(messageId: string): { id: number; complete: boolean } | null {
+    const row = this.stmts.docId.get(messageId);
+    return row ? { id: row.id, complete: row.complete === 1 } : null;
+  }
+
+  /** The UID through which a folder's entries are indexed (0: none yet). */
+  cursor(user: string, folder: string): number {
+    return this.stmts.cursor.get(user, folder)?.uid ?? 0;
+  }
+
+  /**
+   * One transaction: new documents, the entries (each pointing at its message's document, new or
+   * already indexed) and the folder's cursor moved to `through`.
+   */
+  write(user: string, folder: string, docs: IndexDocument[], entries: Array<IndexedEntry & { date: number }>, through: number): void {
+    this.db.transaction(() => {
+      for (const doc of docs) {
+        if (this.stmts.docId.get(doc.messageId)) continue;
+        const info = this.stmts.insertDoc.run(doc.messageId, doc.date, doc.size, doc.hasAttachment ? 1 : 0, doc.complete ? 1 : 0, doc.failure, doc.from, doc.subject, Date.now());
+        this.stmts.insertFts.run(info.lastInsertRowid, ...COLUMNS.map((c) => clean(doc.text[c])));
+      }
+      for (const e of entries) {
+        const doc = this.stmts.docId.get(e.messageId);
+        if (doc) this.stmts.insertEntry.run(e.user, e.folder, e.uid, doc.id, e.date);
+      }
+      this.stmts.setCursor.run(user, folder, through);
+    })();
+  }
+
+  /** Indexed UIDs of a folder after `afterUid`, in order (reconcile). */
+  entryUids(user: string, folder: string, afterUid: number, limit: number): number[] {
+    return this.stmts.entryUids.all(user, folder, afterUid, limit).map((r) => r.uid);
+  }
+
+  removeEntries(user: string, folder: string, uids: number[]): void {
+    this.db.transaction(() => {
+      for (const uid of uids) this.stmts.deleteEntry.run(user, folder, uid);
+    })();
+  }
+
+  /** Drop documents no entry points at any more (at most `limit`); returns how many. */
+  dropOrphans(limit: number): number {
+    const ids = this.stmts.orphans.all(limit).map((r) => r.id);
+    this.db.transaction(() => {
+      for (const id of ids) {
+        this.stmts.deleteFts.run(id);
+        this.stmts.deleteDoc.run(id);
+      }
+    })();
+    return ids.length;
+  }
+
+  /** Forget a user's entries and cursors (reindex); their documents go with the next orphan sweep. */
+  dropUser(user: string): void {
+    this.db.transaction(() => {
+      this.stmts.dropUserEntries.run(user);
+      this.stmts.dropUserCursors.run(user);
+    })();
+  }
+
+  /** Forget everything (reindex of every archive). */
+  dropAll(): void {
+    this.db.exec('DELETE FROM entries; DELETE FROM cursors; DELETE FROM docs; DELETE FROM fts;');
+  }
+
+  /** Indexed entries and cursor per folder. */
+  folderCounts(): FolderCount[] {
+    const cursors = new Map(this.stmts.cursors.all().map((c) => [`${c.user}\u0000${c.folder}`, c.uid]));
+    const out: FolderCount[] = this.stmts.counts.all().map((c) => ({ ...c, cursor: cursors.get(`${c.user}\u0000${c.folder}`) ?? 0 }));
+    for (const [k, uid] of cursors) {
+      const [user = '', folder = ''] = k.split('\u0000');
+      if (!out.some((o) => o.user === user && o.folder === folder)) out.push({ user, folder, entries: 0, cursor: uid });
+    }
+    return out;
+  }
+
+  failedExtractions(): number {
+    return this.stmts.failures.get()?.n ?? 0;
+  }
+
+  documents(): number {
+    return this.stmts.docs.get()?.n ?? 0;
+  }
+}
