@@ -36,6 +36,7 @@ import { setupJobs } from '../jobs/setup.ts';
 import { setupAudit } from '../audit/setup.ts';
 import { configuredPolicies, setupCompliance } from '../compliance/setup.ts';
 import { setupImport } from '../import/setup.ts';
+import { setupExport } from '../export/setup.ts';
 
 export interface RunningServer {
   app: App;
@@ -127,6 +128,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     storageHealth.track('archive', archiveEngine);
     const auditing = await setupAudit(app, archive, loaded.file);
     const compliance = setupCompliance(app);
+    const exports = setupExport(app);
     if (!(await archive.getUser(config.routing.unmatchedUser))) {
       await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
     }
@@ -176,6 +178,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     await recoverHeldEntries(intake, existing, (record) => enqueue(record, null), log);
     refreshIntakeGauges();
     await jobs.start([...config.jobs, ...auditing.jobs, ...compliance.jobs]);
+    await exports.start();
 
     let ready = false;
     let smtp: SmtpReceiver | null = null;

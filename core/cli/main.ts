@@ -17,6 +17,8 @@ import { addImportCommands } from './import-commands.ts';
 import { addJobsCommands } from './jobs-commands.ts';
 import { addIntakeCommands } from './intake-commands.ts';
 import { addComplianceCommands } from './compliance-commands.ts';
+import { addExportCommands } from './export-commands.ts';
+import { addSearchCommands } from './search-commands.ts';
 import { resolveFolder, type FolderNames } from './folders.ts';
 import { count } from './text.ts';
 
@@ -257,8 +259,10 @@ program.command('status')
 addAuditCommands(program, target);
 addImportCommands(program, target);
 addJobsCommands(program, target);
+addSearchCommands(program, target);
 addIntakeCommands(program, target);
 addComplianceCommands(program, target);
+addExportCommands(program, target);
 
 try {
   await program.parseAsync(process.argv);

@@ -220,6 +220,15 @@ export const configSchema = z.strictObject({
     /** Run integrity verification (`postern verify`) as the job "integrity-verify" on this schedule (cron or "1d"). */
     verifySchedule: z.string().min(1).nullable().default(null),
   }).default({ recordMessageAccess: false, verifySchedule: null }),
+  /** Exports (`postern export`, POST /api/v1/exports): files in <dataDir>/exports/, how long they are kept, how many at once. */
+  exports: z.strictObject({
+    /** Hours an export's files stay on the server after it ended (the CLI deletes them after a verified download). */
+    keepHours: z.number().min(0.01).max(24 * 365).default(24),
+    /** Exports running at once; more are refused with HTTP 429 until one ends. */
+    maxConcurrent: z.number().int().min(1).max(16).default(2),
+    /** Exports kept on the server at once (running or finished and not yet expired or deleted). */
+    maxKept: z.number().int().min(1).max(500).default(100),
+  }).default({ keepHours: 24, maxConcurrent: 2, maxKept: 100 }),
   /** Scheduled and on-demand jobs (imports, purge, verify); options are checked by the job kind. */
   jobs: z.array(z.strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
