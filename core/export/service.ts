@@ -308,6 +308,9 @@ export class ExportService {
     const rec = this.records.get(id);
     this.records.delete(id);
     await rm(join(this.dir, id), { recursive: true, force: true });
-    if (rec) await this.deps.jobs.remove(rec.job, 'export').catch(() => undefined);
+    if (!rec) return;
+    // A run of the job may be under way (a refused re-run through the jobs API): let it end first.
+    await Promise.race([this.deps.jobs.waitFor(rec.job), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await this.deps.jobs.remove(rec.job, 'export').catch(() => undefined);
   }
 }
