@@ -2,7 +2,7 @@
 # Installs the real peers used by the interop tier and the benches:
 #   swaks (+ the Perl TLS modules its --tls needs), postfix (+ smtp-source/smtp-sink),
 #   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl,
-#   haproxy (bench:proxy's C byte-pipe ceiling).
+#   haproxy (bench:proxy's C byte-pipe ceiling), unzip (export zip checks).
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -35,6 +35,8 @@ declare -A PROVIDER=(
   [tmux]=tmux
   [openssl]=openssl
   [/usr/sbin/haproxy]=haproxy
+  [unzip]=unzip
+  [sha256sum]=coreutils
 )
 
 missing_pkgs=()
@@ -89,7 +91,7 @@ perl_module_present Net::SSLeay || missing_pkgs+=(libnet-ssleay-perl)
 perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy)"
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip)"
   exit 0
 fi
 
