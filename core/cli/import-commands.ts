@@ -1,6 +1,8 @@
 // `postern import mbox|eml|maildir PATH [--user NAME]`: reads mail files here and uploads each message
 // to the running server (POST /api/v1/import/message), which spools it into the durable intake.
 // Shows a progress line on a terminal, prints a summary, and exits non-zero when anything failed.
+// With --as USER (password from POSTERN_PASSWORD) a user with the `archive` privilege imports into
+// their own archive (--user USER) instead of the admin token.
 // Trusts the server's replies only as JSON it validates loosely; the files are untrusted input.
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
@@ -20,9 +22,16 @@ interface Upload {
 
 interface Failure { where: string; reason: string }
 
+/** Where uploads go and with which credential: the admin token, or --as a user's name and password. */
+interface UploadTarget {
+  url: string;
+  authorization: string;
+  insecure: boolean;
+}
+
 class Uploader {
   private readonly agent: HttpAgent | HttpsAgent;
-  constructor(private readonly target: AdminTarget, parallel: number) {
+  constructor(private readonly target: UploadTarget, parallel: number) {
     const o = { keepAlive: true, maxSockets: parallel };
     this.agent = target.url.startsWith('https:') ? new HttpsAgent(o) : new HttpAgent(o);
   }
@@ -34,7 +43,7 @@ class Uploader {
       const req = (secure ? httpsRequest : httpRequest)(url, {
         method: 'POST',
         agent: this.agent,
-        headers: { authorization: `Bearer ${this.target.token}`, 'content-type': 'message/rfc822', 'content-length': bytes.length },
+        headers: { authorization: this.target.authorization, 'content-type': 'message/rfc822', 'content-length': bytes.length },
         ...(secure ? { rejectUnauthorized: !this.target.insecure } : {}),
         timeout: 120_000,
       }, (res) => {
@@ -125,7 +134,7 @@ async function* fileSource(items: ReturnType<typeof readEml>): Source {
   }
 }
 
-async function runImport(target: AdminTarget, source: Source, opts: { user?: string; folder?: string; direction: string; parallel: string }): Promise<void> {
+async function runImport(target: UploadTarget, source: Source, opts: { user?: string; folder?: string; direction: string; parallel: string }): Promise<void> {
   const parallel = Number(opts.parallel);
   if (!Number.isInteger(parallel) || parallel < 1 || parallel > 32) throw new AdminClientError(`--parallel must be an integer from 1 to 32, not "${opts.parallel}"`, null);
   const up = new Uploader(target, parallel);
@@ -148,7 +157,7 @@ async function runImport(target: AdminTarget, source: Source, opts: { user?: str
       else p.archived++;
       if (r.filed) p.file(r.sha256, r.filed);
     } catch (err) {
-      const fatalError = err instanceof AdminClientError && (err.status === null || err.status === 401 || (err.status === 404 && opts.user));
+      const fatalError = err instanceof AdminClientError && (err.status === null || err.status === 401 || err.status === 403 || (err.status === 404 && opts.user));
       if (fatalError) fatal ??= err;
       else p.failures.push({ where: item.where, reason: (err as Error).message });
     }
@@ -188,24 +197,37 @@ async function runImport(target: AdminTarget, source: Source, opts: { user?: str
 }
 
 export function addImportCommands(program: Command, target: () => AdminTarget): void {
+  /** The admin token, or with --as the user's name and password (POSTERN_PASSWORD). */
+  const uploadTarget = (o: { as?: string; user?: string }): UploadTarget => {
+    if (!o.as) {
+      const t = target();
+      return { url: t.url, authorization: `Bearer ${t.token}`, insecure: t.insecure };
+    }
+    const password = process.env.POSTERN_PASSWORD;
+    if (!password) throw new AdminClientError(`--as ${o.as} needs the password of "${o.as}" in the environment variable POSTERN_PASSWORD`, null);
+    if (o.user !== o.as) throw new AdminClientError(`--as ${o.as} imports only into their own archive: add --user ${o.as}`, null);
+    const url = program.opts<{ url?: string }>().url ?? target().url;
+    return { url, authorization: `Basic ${Buffer.from(`${o.as}:${password}`).toString('base64')}`, insecure: url.startsWith('https:') };
+  };
   const imp = program.command('import').description('import mail files into the archive of the running server');
   const common = (c: Command): Command => c
     .option('-u, --user <name>', "into this user's archive only (folders kept), instead of the multidrop router")
+    .option('--as <user>', 'import as this archive user (needs the "archive" privilege; into their own archive, --user USER) with the password from POSTERN_PASSWORD')
     .option('--direction <dir>', 'with --user: "received" or "sent"', 'received')
     .option('-P, --parallel <n>', 'uploads in flight at once (1 keeps the archive order equal to the file order)', '4');
   common(imp.command('mbox <file>')
     .description('import an mbox file (mboxrd or mboxo "From " quoting)')
     .option('--format <format>', 'mboxrd (">From" quoting reversible) or mboxo', 'mboxrd')
     .option('-f, --folder <folder>', 'with --user: the archive folder (default: the received folder)'))
-    .action(async (file: string, o: { user?: string; folder?: string; direction: string; format: string; parallel: string }) => {
+    .action(async (file: string, o: { user?: string; folder?: string; direction: string; format: string; parallel: string; as?: string }) => {
       if (o.format !== 'mboxrd' && o.format !== 'mboxo') throw new AdminClientError(`--format must be mboxrd or mboxo, not "${o.format}"`, null);
-      await runImport(target(), mboxSource(file, o.format), o);
+      await runImport(uploadTarget(o), mboxSource(file, o.format), o);
     });
   common(imp.command('eml <path>')
     .description('import an .eml file or every *.eml under a directory (recursive)')
     .option('-f, --folder <folder>', 'with --user: the archive folder (default: the received folder)'))
-    .action(async (path: string, o: { user?: string; folder?: string; direction: string; parallel: string }) => {
-      await runImport(target(), fileSource(readEml(path)), o);
+    .action(async (path: string, o: { user?: string; folder?: string; direction: string; parallel: string; as?: string }) => {
+      await runImport(uploadTarget(o), fileSource(readEml(path)), o);
     });
   for (const proto of ['imap', 'pop3'] as const) {
     imp.command(proto)
@@ -232,7 +254,7 @@ export function addImportCommands(program: Command, target: () => AdminTarget): 
   }
   common(imp.command('maildir <path>')
     .description('import a Maildir or Maildir++ tree (cur/ and new/ of every folder; .A.B → A/B)'))
-    .action(async (path: string, o: { user?: string; direction: string; parallel: string }) => {
-      await runImport(target(), fileSource(readMaildir(path)), o);
+    .action(async (path: string, o: { user?: string; direction: string; parallel: string; as?: string }) => {
+      await runImport(uploadTarget(o), fileSource(readMaildir(path)), o);
     });
 }

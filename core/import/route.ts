@@ -3,9 +3,13 @@
 // assigned exclusively to that user's archive (folder kept from ?folder=), else the multidrop router
 // decides. Reports whether identical bytes were archived before (a duplicate) and, with a user, which
 // folder the message goes into and whether that folder already holds it (a duplicate can still be new
-// to this archive). Trusts the token only.
+// to this archive). Who may: the admin token and administrators, into any archive or through the
+// router; a user with the `archive` privilege (MailStore's "archive e-mail": self-service archiving of
+// one's own old mail) only with ?user= naming themselves; auditors never (they change nothing).
 import type { AdminRoutes } from '../admin/routes.ts';
 import { HttpError } from '../admin/http.ts';
+import { PosternError } from '../errors.ts';
+import { TOKEN_PRINCIPAL, requirePrivilege } from '../compliance/access.ts';
 import type { CaptureService } from '../intake/capture.ts';
 import type { Assignment } from '../intake/intake.ts';
 import { USER_NAME, blobIdentity, type ArchiveStore } from '../storage/types.ts';
@@ -22,10 +26,23 @@ export interface ImportReply {
 
 const FOLDER = /^[^\u0000-\u001f*%]{1,255}$/u;
 
+/** FORBIDDEN unless principal may import into `user`'s archive ("" = wherever the router files it). */
+export async function requireImportRight(archive: ArchiveStore, principal: string, user: string): Promise<void> {
+  if (principal === TOKEN_PRINCIPAL) return;
+  const have = await requirePrivilege(archive, principal, 'archive');
+  if (have.has('admin')) return;
+  if (user !== principal) {
+    throw new PosternError('FORBIDDEN', `"${principal}" may import only into their own archive (user=${principal}${user === '' ? '' : `, not "${user}"`})`);
+  }
+}
+
 export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureService; archive: ArchiveStore; maxBytes: number; folders: { received: string; sent: string } }): void {
+  // Every signed-in user reaches the area; the route checks the archive privilege itself.
+  routes.reserve(['import'], 'import');
   routes.add('POST', 'import/message', async (ctx) => {
     const q = ctx.url.searchParams;
     const user = q.get('user') ?? '';
+    await requireImportRight(deps.archive, ctx.principal, user);
     const folder = q.get('folder') ?? '';
     const direction = q.get('direction') ?? 'received';
     if (user !== '' && !USER_NAME.test(user)) throw new HttpError(400, `"${user}" is not a valid user name`);
