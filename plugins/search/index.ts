@@ -10,6 +10,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { ArchiveEntry } from '../../core/storage/types.ts';
 import '../../core/app/search-service.ts';
 import { IndexDb } from './index-db.ts';
+import { IndexWriter } from './index-writer.ts';
 import { Indexer } from './indexer.ts';
 import { IndexSearch } from './service.ts';
 import { addSearchRoutes } from './routes.ts';
@@ -46,7 +47,10 @@ export default definePlugin({
     const log = app.log;
     app.analyzer({ module: new URL('./extract.ts', import.meta.url).href, export: 'extract', onDemand: true });
 
-    const db = new IndexDb(isAbsolute(settings.dir) ? settings.dir : join(core.dataDir, settings.dir));
+    const dir = isAbsolute(settings.dir) ? settings.dir : join(core.dataDir, settings.dir);
+    // Reads on this thread (WAL: never waiting for the writer); every write on the writer thread.
+    const db = new IndexDb(dir);
+    const writes = new IndexWriter(dir);
     const archives = async (): Promise<string[]> => {
       const names = new Set((await archive.listUsers()).map((u) => u.name));
       names.add(core.routing.unmatchedUser);
@@ -54,7 +58,7 @@ export default definePlugin({
     };
     const gauge = async (g: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await g.get()).values[0]?.value ?? 0;
     const indexer = new Indexer({
-      archive, db, log, archives,
+      archive, db, writes, log, archives,
       extract: async (bytes) => (await analysis.analyzeWith('search', bytes)) as ExtractedText,
       intakeDepth: async () => (await gauge(metrics.intakeDepth)) - (await gauge(metrics.intakeDeferred)),
       onIndexed: (n) => metrics.searchIndexed.inc(n),
@@ -63,7 +67,7 @@ export default definePlugin({
         log.warn('Text extraction for the search index failed; the message is indexed by headers and envelope only', { messageId, reason });
       },
     }, settings);
-    const search = new IndexSearch(db, archive);
+    const search = new IndexSearch(db, archive, writes);
     app.decorate('search', search);
     app.on('stored', () => indexer.wake());
 
@@ -75,9 +79,11 @@ export default definePlugin({
       status,
       reindex: async (user) => {
         const users = user ? [user] : await archives();
-        if (user) db.dropUser(user);
-        else db.dropAll();
-        db.dropOrphans(1_000_000);
+        await indexer.pause(async () => {
+          if (user) await writes.dropUser(user);
+          else await writes.dropAll();
+          await writes.dropOrphans(1_000_000);
+        });
         indexer.wake();
         log.info('Search index rebuild started', { user: user ?? '*' });
         return { users };
@@ -90,7 +96,7 @@ export default definePlugin({
       description: 'Compare the full-text index with the archive: index missing entries, remove entries of deleted mail, drop unused documents',
       schema: z.strictObject({}) as unknown as z.ZodType<Record<string, never>>,
       async run(_o, ctx) {
-        const r = await reconcile({ archive, db, archives, indexEntries, signal: ctx.signal, progress: (d) => ctx.progress('reconcile', d) });
+        const r = await reconcile({ archive, db, writes, archives, indexEntries, signal: ctx.signal, progress: (d) => ctx.progress('reconcile', d) });
         ctx.count({ found: r.missing + r.extra });
         if (r.missing + r.extra > 0) log.warn('Search index drift repaired', { ...r });
         return { summary: { ...r } };
@@ -114,6 +120,7 @@ export default definePlugin({
     app.onClose(async () => {
       clearInterval(gauges);
       await indexer.close();
+      await writes.close();
       db.close();
     });
   },

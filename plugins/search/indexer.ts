@@ -8,6 +8,7 @@ import type { ArchiveStore, ArchiveEntry, MessageRecord } from '../../core/stora
 import type { Logger } from '../../core/log.ts';
 import { errorMessage, PosternError } from '../../core/errors.ts';
 import { COLUMNS, type Column, type IndexDb, type IndexDocument } from './index-db.ts';
+import type { IndexWrites } from './index-writer.ts';
 import type { ExtractedText } from './extract.ts';
 
 export interface IndexerOptions {
@@ -26,6 +27,8 @@ export interface IndexerOptions {
 export interface IndexerDeps {
   archive: ArchiveStore;
   db: IndexDb;
+  /** Where writes go (the writer thread). */
+  writes: IndexWrites;
   log: Logger;
   /** Text extraction in the analysis workers (rejects when the message exceeds the budget). */
   extract(bytes: Buffer): Promise<ExtractedText>;
@@ -74,6 +77,7 @@ export class Indexer {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private paused = false;
   private readonly abort = new AbortController();
 
   constructor(private readonly deps: IndexerDeps, private readonly options: IndexerOptions) {}
@@ -86,7 +90,7 @@ export class Indexer {
 
   /** Ask for a pass (several wake-ups while one runs give one more pass). */
   wake(): void {
-    if (this.closed) return;
+    if (this.stopping) return;
     if (this.running) {
       this.again = true;
       return;
@@ -99,6 +103,22 @@ export class Indexer {
   /** Resolves when no pass is running and none is asked for (tests, reindex). */
   async idle(): Promise<void> {
     while (this.running) await this.running;
+  }
+
+  /** Run `fn` with indexing stopped (the batch in flight is finished or dropped first), then go on. */
+  async pause(fn: () => Promise<void>): Promise<void> {
+    this.paused = true;
+    try {
+      await this.idle();
+      await fn();
+    } finally {
+      this.paused = false;
+      this.wake();
+    }
+  }
+
+  private get stopping(): boolean {
+    return this.closed || this.paused;
   }
 
   async close(): Promise<void> {
@@ -116,13 +136,13 @@ export class Indexer {
       } catch (err) {
         if (!this.closed) this.deps.log.error('Search indexing pass failed; retried on the next pass', { err: errorMessage(err) });
       }
-    } while (this.again && !this.closed);
+    } while (this.again && !this.stopping);
   }
 
   private async pass(): Promise<void> {
     for (const user of await this.deps.archives()) {
       for (const f of await this.deps.archive.folders(user)) {
-        if (this.closed) return;
+        if (this.stopping) return;
         await this.indexFolder(user, f.folder);
       }
     }
@@ -130,8 +150,8 @@ export class Indexer {
 
   private async indexFolder(user: string, folder: string): Promise<void> {
     for (;;) {
-      if (this.closed) return;
-      while (!this.closed && (await this.deps.intakeDepth()) > this.options.yieldToIntakeAbove) await sleep(200);
+      if (this.stopping) return;
+      while (!this.stopping && (await this.deps.intakeDepth()) > this.options.yieldToIntakeAbove) await sleep(200);
       const cursor = this.deps.db.cursor(user, folder);
       const entries = await this.deps.archive.listEntries(user, folder, { afterUid: cursor, limit: this.options.batch });
       if (entries.length === 0) return;
@@ -149,16 +169,16 @@ export class Indexer {
     const todo = [...new Set(entries.map((e) => e.messageId))].filter((id) => this.deps.db.docOf(id) === null);
     let next = 0;
     const work = async (): Promise<void> => {
-      while (next < todo.length && !this.closed) {
+      while (next < todo.length && !this.stopping) {
         const id = todo[next++] as string;
         const doc = await this.document(id);
         if (doc) docs.set(id, doc);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency) }, work));
-    if (this.closed) return;
+    if (this.stopping) return;
     const last = entries[entries.length - 1] as ArchiveEntry;
-    this.deps.db.write(user, folder, [...docs.values()], entries.map((e) => ({ user, folder, uid: e.uid, messageId: e.messageId, date: epoch(e.date) })), through ?? last.uid);
+    await this.deps.writes.write(user, folder, [...docs.values()], entries.map((e) => ({ user, folder, uid: e.uid, messageId: e.messageId, date: epoch(e.date) })), through ?? last.uid);
     this.deps.onIndexed(docs.size);
   }
 

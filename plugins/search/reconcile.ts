@@ -4,6 +4,7 @@
 // reports what it found. Trusts the archive as the truth; hands on counts.
 import type { ArchiveStore, ArchiveEntry } from '../../core/storage/types.ts';
 import type { IndexDb } from './index-db.ts';
+import type { IndexWrites } from './index-writer.ts';
 
 export interface ReconcileResult {
   folders: number;
@@ -16,6 +17,7 @@ export interface ReconcileResult {
 export interface ReconcileDeps {
   archive: ArchiveStore;
   db: IndexDb;
+  writes: IndexWrites;
   archives(): Promise<string[]>;
   /** Index these entries of a folder (below its cursor) now. */
   indexEntries(user: string, folder: string, entries: ArchiveEntry[]): Promise<void>;
@@ -65,7 +67,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
           result.missing += missing.length;
         }
         if (extra.length > 0) {
-          db.removeEntries(user, f.folder, extra);
+          await deps.writes.removeEntries(user, f.folder, extra);
           result.extra += extra.length;
         }
         deps.progress?.(`${user}/${f.folder}: ${result.checked} checked, ${result.missing} missing, ${result.extra} extra`);
@@ -75,7 +77,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
       // Indexed entries past the archive's last one up to the cursor (deleted at the end of the folder).
       const stale = db.entryUids(user, f.folder, lastArchived, 10_000_000).filter((u) => u <= through);
       if (stale.length > 0) {
-        db.removeEntries(user, f.folder, stale);
+        await deps.writes.removeEntries(user, f.folder, stale);
         result.extra += stale.length;
       }
     }
@@ -84,11 +86,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
   for (const c of db.folderCounts()) {
     if (seen.has(`${c.user}\u0000${c.folder}`)) continue;
     const uids = db.entryUids(c.user, c.folder, 0, 10_000_000);
-    db.removeEntries(c.user, c.folder, uids);
+    await deps.writes.removeEntries(c.user, c.folder, uids);
     result.extra += uids.length;
   }
   for (;;) {
-    const n = db.dropOrphans(5000);
+    const n = await deps.writes.dropOrphans(5000);
     result.orphanDocuments += n;
     if (n < 5000) break;
   }

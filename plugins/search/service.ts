@@ -7,6 +7,7 @@ import type { ArchiveStore } from '../../core/storage/types.ts';
 import type { ImapCandidates, ImapTextKey, SearchHit, SearchOptions, SearchPage, SearchService } from '../../core/app/search-service.ts';
 import { fold } from '../imap/message/search.ts';
 import type { Column, HitRow, IndexDb } from './index-db.ts';
+import type { IndexWrites } from './index-writer.ts';
 import { parseQuery } from './query.ts';
 import { compileQuery, ftsPhrase, termTooShort, type SqlCondition } from './query-sql.ts';
 
@@ -42,7 +43,7 @@ function scopeOf(users: readonly string[] | 'all'): SqlCondition {
 }
 
 export class IndexSearch implements SearchService {
-  constructor(private readonly db: IndexDb, private readonly archive: ArchiveStore) {}
+  constructor(private readonly db: IndexDb, private readonly archive: ArchiveStore, private readonly writes: IndexWrites) {}
 
   async search(query: string, options: SearchOptions): Promise<SearchPage> {
     const where = compileQuery(parseQuery(query));
@@ -79,7 +80,7 @@ export class IndexSearch implements SearchService {
     for (const r of rows) {
       const entry = await this.archive.getEntry(r.user, r.folder, r.uid);
       if (!entry || entry.messageId !== r.message_id) {
-        this.db.removeEntries(r.user, r.folder, [r.uid]);
+        await this.writes.removeEntries(r.user, r.folder, [r.uid]);
         continue;
       }
       out.push({

@@ -41,6 +41,7 @@ interface Sent {
 
 /** Kill a server still running (a failed assertion) and remove the tmpfs under it. */
 async function teardown(server: SpawnedServer | null, mnt: string): Promise<void> {
+  if (server && (server.child.exitCode !== null || server.child.signalCode !== null)) console.log(`# server had exited (${server.child.exitCode ?? server.child.signalCode}); last log lines:\n${server.logs.slice(-15).map((l) => `#   ${l}`).join('\n')}`);
   if (server && server.child.exitCode === null && server.child.signalCode === null) {
     server.child.kill('SIGKILL');
     await server.exited;
