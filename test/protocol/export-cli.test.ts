@@ -143,6 +143,21 @@ test('zip by legal hold, kept on the server: unzip layout, SHA256SUMS beside it,
   assert.ok(existsSync(join(dirA(), 'exports', json.export.id, 'export.zip')), 'kept with --keep');
 });
 
+test('eml by search query (the search plugin of the shipped configuration)', async () => {
+  const q = 'subject:"without final newline"';
+  for (let i = 0; ; i++) {
+    const r = await a.api<{ hits: unknown[] }>('GET', `/api/v1/search?q=${encodeURIComponent(q)}`);
+    if (r.hits.length === 2) break;
+    if (i > 300) throw new Error(`the index did not catch up: ${JSON.stringify(r)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const out = join(tmp, 'query-eml');
+  assert.match(await ok(['export', '--query', q, '--format', 'eml', '--output', `${out}/`]), /Exported 2 messages/);
+  assert.equal(sha256sumCheck(out, 'SHA256SUMS').match(/: OK$/gm)?.length, 3);
+  const got = readdirSync(join(out, 'alice', 'Inbox')).map((f) => sha(readFileSync(join(out, 'alice', 'Inbox', f)))).sort();
+  assert.deepEqual(got, [ALICE[1] as string, ALICE[3] as string].map((m) => sha(m)).sort());
+});
+
 test('as an auditor with --as; a user without the privilege, or for another archive, is refused', async () => {
   const out = join(tmp, 'bob-by-audrey.mbox');
   const stdout = await ok(['export', '--user', 'bob', '--format', 'mbox', '--output', out, '--as', 'audrey'], { POSTERN_PASSWORD: PASSWORD });
