@@ -9,6 +9,11 @@
 // any run of whitespace (spaces, tabs, folded line ends) counts as one space, in values and headers.
 // Example: `from:@example.com subject:"contract 42"`.
 //
+// A query that uses the search query language's operators or fields (OR, NOT, "-", parentheses, has:,
+// before:/after:/on:, larger:/smaller:, body:, attachment:, bcc:, folder:, user:, a trailing "*") is read
+// in that language instead (core/search/QUERY.md, evaluated by hold-language.ts; terms the record cannot
+// decide count as covered). Queries in the original syntax keep their meaning.
+//
 // Addresses compare as the router compares them (core/router/address-rules.ts): a hold on
 // dave@example.com covers dave+legal@example.com when "+" is the sub-address separator. Local parts
 // always compare case-insensitively here, whatever routing.localPartCase says: a hold errs on keeping.
@@ -18,6 +23,8 @@ import { extractAddresses } from '../mime/addresses.ts';
 import { DEFAULT_ADDRESS_RULES, withoutSubaddress, type AddressRules } from '../router/address-rules.ts';
 import { HOLD_NAME, type HoldScope, type NewHold } from './types.ts';
 import { isoInstant } from './retention-rules.ts';
+import { parseQuery, type QueryNode } from '../search/query.ts';
+import { languageCovers, usesSearchLanguage } from './hold-language.ts';
 
 export const QUERY_FIELDS = ['from', 'to', 'cc', 'subject', 'message-id', 'participant'] as const;
 export type QueryField = (typeof QUERY_FIELDS)[number];
@@ -89,7 +96,7 @@ export function validateHoldScope(s: HoldScope): HoldScope {
     out.dateRange = range;
   }
   if (s.query !== undefined) {
-    parseHoldQuery(s.query);
+    parseHoldExpression(s.query);
     out.query = s.query.trim();
   }
   if (Object.keys(out).length === 0) throw new PosternError('INVALID_INPUT', 'A hold needs a scope: users, addresses, dateRange and/or query (use hold-everything for all mail)');
@@ -145,16 +152,35 @@ function termMatches(t: QueryTerm, m: MessageRecord, participants: string[]): bo
   }
 }
 
-const parsed = new Map<string, QueryTerm[]>();
-/** Parsed queries of stored holds, cached (bounded: holds are few; the cache is cleared when it fills). */
-function parsedQuery(text: string): QueryTerm[] {
-  let terms = parsed.get(text);
-  if (!terms) {
-    if (parsed.size >= 1024) parsed.clear();
-    terms = parseHoldQuery(text);
-    parsed.set(text, terms);
+type HoldQuery = { terms: QueryTerm[] } | { language: QueryNode };
+
+/** A hold query in either syntax: the original one unless the text uses the search language. */
+export function parseHoldExpression(text: string): HoldQuery {
+  if (!usesSearchLanguage(text)) {
+    try {
+      return { terms: parseHoldQuery(text) };
+    } catch (err) {
+      // Not the original syntax either: the search language's error names the position.
+      try {
+        return { language: parseQuery(text) };
+      } catch {
+        throw err;
+      }
+    }
   }
-  return terms;
+  return { language: parseQuery(text) };
+}
+
+const parsed = new Map<string, HoldQuery>();
+/** Parsed queries of stored holds, cached (bounded: holds are few; the cache is cleared when it fills). */
+function parsedQuery(text: string): HoldQuery {
+  let q = parsed.get(text);
+  if (!q) {
+    if (parsed.size >= 1024) parsed.clear();
+    q = parseHoldExpression(text);
+    parsed.set(text, q);
+  }
+  return q;
 }
 
 /** Whether a hold's scope covers an entry of `user` pointing at message `m`, under the router's address rules. */
@@ -178,7 +204,8 @@ export function holdCovers(scope: HoldScope, user: string, m: MessageRecord, rul
   if (scope.query) {
     participants ??= participantKeysOf(m, rules);
     const p = participants;
-    if (!parsedQuery(scope.query).every((t) => termMatches(t, m, p))) return false;
+    const q = parsedQuery(scope.query);
+    if ('terms' in q ? !q.terms.every((t) => termMatches(t, m, p)) : !languageCovers(q.language, user, m, p)) return false;
   }
   return true;
 }

@@ -5,7 +5,7 @@
 import { PosternError } from '../../core/errors.ts';
 import { fold } from '../imap/message/search.ts';
 import type { Column } from './index-db.ts';
-import type { QueryNode, TextField } from './query.ts';
+import type { QueryNode, TextField } from '../../core/search/query.ts';
 
 export interface SqlCondition {
   sql: string;

@@ -8,7 +8,7 @@ import type { ImapCandidates, ImapTextKey, SearchHit, SearchOptions, SearchPage,
 import { fold } from '../imap/message/search.ts';
 import type { Column, HitRow, IndexDb } from './index-db.ts';
 import type { IndexWrites } from './index-writer.ts';
-import { parseQuery } from './query.ts';
+import { parseQuery } from '../../core/search/query.ts';
 import { compileQuery, ftsPhrase, termTooShort, type SqlCondition } from './query-sql.ts';
 
 /** Matches counted for a page's total before it is reported as "at least". */

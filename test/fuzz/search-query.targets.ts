@@ -2,7 +2,7 @@
 // returns an AST within the limits whose canonical text (describeQuery) parses back to the same AST, or
 // fails with INVALID_INPUT naming a position inside (or just after) the text, never with another error.
 import { isPosternError } from '../../core/errors.ts';
-import { QUERY_LIMITS, describeQuery, parseQuery, type QueryNode } from '../../plugins/search/query.ts';
+import { QUERY_LIMITS, describeQuery, parseQuery, type QueryNode } from '../../core/search/query.ts';
 import { check, type FuzzGroup } from './target.ts';
 
 const SEEDS = [

@@ -1,4 +1,4 @@
-// The search query language (plugins/search/QUERY.md): parses what a user typed into an AST and prints
+// The search query language (core/search/QUERY.md; the search plugin and legal holds share it): parses what a user typed into an AST and prints
 // an AST back in canonical form. Pure, no I/O. Trusts nothing about the input: length, term count and
 // nesting are bounded before any work grows with them, and every failure is INVALID_INPUT whose message
 // names the 1-based character position. Hands on an AST with validated values: real calendar days, byte
@@ -12,7 +12,7 @@
 // A word is a run of characters up to whitespace, "(", ")" or '"'. A word "name:value" whose name looks
 // like a field name (a letter, then letters, digits, "-" or "_") must name a known field; a colon after
 // anything else ("12:30", "::1") is part of the word, and quoting ("http://x") always makes it text.
-import { PosternError } from '../../core/errors.ts';
+import { PosternError } from '../errors.ts';
 
 export type TextField = 'text' | 'from' | 'to' | 'cc' | 'bcc' | 'participant' | 'subject' | 'body' | 'attachment' | 'folder' | 'user';
 export type QueryNode =

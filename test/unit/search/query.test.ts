@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isPosternError } from '../../../../core/errors.ts';
-import { QUERY_LIMITS, describeQuery, parseQuery, type QueryNode, type TextField } from '../../../../plugins/search/query.ts';
+import { isPosternError } from '../../../core/errors.ts';
+import { QUERY_LIMITS, describeQuery, parseQuery, type QueryNode, type TextField } from '../../../core/search/query.ts';
 
 type Term = Extract<QueryNode, { kind: 'term' }>;
 const term = (value: string, pos: number, more: Partial<Omit<Term, 'kind' | 'value' | 'pos'>> = {}): Term =>
