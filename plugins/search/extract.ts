@@ -11,11 +11,14 @@ import { collectSearchText, headerSearchValues } from '../imap/message/search.ts
 import { filterHeader, readRange } from '../imap/message/section.ts';
 import { headerFieldsOf, MAX_HEADER_BYTES, scanStructure, type Entity } from '../imap/message/structure.ts';
 import { crlfView } from '../imap/message/crlf.ts';
+import { transferDecoder } from '../../core/mime/transfer-decoding.ts';
+import { pdfText } from './pdf-text.ts';
 
 /** Characters kept per text column (head, body); longer text is cut and the document marked incomplete. */
 export const MAX_TEXT_CHARS = 4 * 1024 * 1024;
-/** Characters kept for header values and attachment names. */
+/** Characters kept for header values; attachment names, types and PDF text get MAX_ATTACHMENT_CHARS. */
 const MAX_FIELD_CHARS = 256 * 1024;
+const MAX_ATTACHMENT_CHARS = 2 * 1024 * 1024;
 /** Header fields past this count are not listed one by one (the header is then incomplete for HEADER). */
 const MAX_FIELD_NAMES = 500;
 const MAX_ATTACHMENTS = 1000;
@@ -32,7 +35,12 @@ export interface ExtractedText {
   attachment: string;
   hasAttachment: boolean;
   complete: boolean;
+  /** Attachments whose text could not be extracted ("name: reason"); the message is indexed all the same. */
+  attachmentFailures: string[];
 }
+
+/** PDF attachments read per message at most. */
+const MAX_PDFS = 10;
 
 class Bounded {
   private readonly parts: string[] = [];
@@ -62,10 +70,11 @@ function decodeName(value: string): string {
   }
 }
 
-/** Attachment facts from the MIME tree: file names and types of parts that are not the message text. */
-function attachments(root: Entity): { names: string[]; types: string[]; any: boolean } {
+/** Attachment facts from the MIME tree: file names and types of parts that are not the message text, and the PDF parts. */
+function attachments(root: Entity): { names: string[]; types: string[]; any: boolean; pdfs: Array<{ name: string; part: Entity }> } {
   const names: string[] = [];
   const types: string[] = [];
+  const pdfs: Array<{ name: string; part: Entity }> = [];
   let any = false;
   const walk = (e: Entity, depth: number): void => {
     if (depth > 64 || names.length + types.length > MAX_ATTACHMENTS) return;
@@ -78,11 +87,21 @@ function attachments(root: Entity): { names: string[]; types: string[]; any: boo
     const isAttachment = m.disposition?.value.toLowerCase() === 'attachment' || name !== undefined;
     if (!isAttachment) return;
     any = true;
-    if (name !== undefined) names.push(decodeName(name));
-    types.push(`${m.type}/${m.subtype}`.toLowerCase());
+    const decoded = name === undefined ? '' : decodeName(name);
+    if (name !== undefined) names.push(decoded);
+    const type = `${m.type}/${m.subtype}`.toLowerCase();
+    types.push(type);
+    if (type === 'application/pdf' || (/\.pdf$/i.test(decoded) && type === 'application/octet-stream')) pdfs.push({ name: decoded || type, part: e });
   };
   walk(root, 0);
-  return { names, types, any };
+  return { names, types, any, pdfs };
+}
+
+/** The decoded bytes of one part (its body in the IMAP view, transfer encoding undone). */
+async function partBytes(open: () => Promise<Readable>, part: Entity): Promise<Buffer> {
+  const raw = await readRange(open, part.b, part.e);
+  const decoder = transferDecoder(part.mime.encoding);
+  return Buffer.concat([decoder.write(raw), decoder.end()]);
 }
 
 /** The analyzer's export: see the module header. */
@@ -116,9 +135,17 @@ export async function extract(input: AnalyzerInput): Promise<ExtractedText> {
   if (raw.cut) complete = false;
 
   const found = attachments(root);
-  const attach = new Bounded(MAX_FIELD_CHARS);
+  const attach = new Bounded(MAX_ATTACHMENT_CHARS);
   for (const n of found.names) attach.add(n.normalize('NFC').toLowerCase());
   for (const t of new Set(found.types)) attach.add(t);
+  const attachmentFailures: string[] = [];
+  for (const { name, part } of found.pdfs.slice(0, MAX_PDFS)) {
+    try {
+      attach.add((await pdfText(await partBytes(open, part))).normalize('NFC').toLowerCase());
+    } catch (err) {
+      attachmentFailures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300));
+    }
+  }
 
   return {
     head: text.head,
@@ -132,6 +159,7 @@ export async function extract(input: AnalyzerInput): Promise<ExtractedText> {
     attachment: attach.text(),
     hasAttachment: found.any,
     complete,
+    attachmentFailures,
   };
 }
 

@@ -195,8 +195,10 @@ export class Indexer {
       try {
         const bytes = await this.readBlob(m);
         const x = await this.deps.extract(bytes);
+        // A failed attachment is recorded and counted; the message is indexed with everything else.
+        if (x.attachmentFailures.length > 0) this.deps.onFailure(id, x.attachmentFailures.join('; '));
         const text: Record<Column, string> = { ...empty, head: x.head, rawhdr: x.rawhdr, body: x.body, sender: x.sender, rcpt_to: x.rcpt_to, rcpt_cc: x.rcpt_cc, rcpt_bcc: x.rcpt_bcc, subject: x.subject, envelope, attachment: x.attachment };
-        return { ...base, hasAttachment: x.hasAttachment, complete: x.complete, failure: null, text };
+        return { ...base, hasAttachment: x.hasAttachment, complete: x.complete, failure: x.attachmentFailures.length > 0 ? x.attachmentFailures.join('; ').slice(0, 1000) : null, text };
       } catch (err) {
         // No worker to run on (starting, stopping): not this message's fault; the pass stops and is retried.
         if (err instanceof PosternError && (err.code === 'UNAVAILABLE' || err.code === 'SHUTTING_DOWN')) throw err;

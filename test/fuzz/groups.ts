@@ -1,7 +1,7 @@
 // The fuzz tier's target groups, one targets module each (test/fuzz/<group>.targets.ts, exporting `group`).
 import type { FuzzGroup } from './target.ts';
 
-export const GROUP_NAMES = ['mime', 'journal', 'imap-message', 'imap-protocol', 'pop3', 'smtp', 'config', 'admin', 'search-query'];
+export const GROUP_NAMES = ['mime', 'journal', 'imap-message', 'imap-protocol', 'pop3', 'smtp', 'config', 'admin', 'search-query', 'search-extract'];
 
 export function moduleOf(group: string): string {
   return new URL(`./${group}.targets.ts`, import.meta.url).href;

@@ -12,6 +12,8 @@ export interface FuzzTarget {
   dictionary?: string[];
   /** Longest generated input (seeds longer than this are used as they are). Default 64 KiB. */
   maxLength?: number;
+  /** One-time set-up in the worker before the first call, outside the per-call deadline (e.g. loading a large library). */
+  prepare?(): Promise<void>;
   /** Runs one input; throws (an Error) when the code under test breaks a property. */
   run(input: Buffer): void | Promise<void>;
 }

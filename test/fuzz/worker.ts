@@ -53,7 +53,13 @@ function seedOf(name: string): number {
   return h;
 }
 
+const prepared = new Set<FuzzTarget>();
+
 async function runJob(target: FuzzTarget, job: Job, index: number): Promise<void> {
+  if (!prepared.has(target)) {
+    await target.prepare?.();
+    prepared.add(target);
+  }
   const started = Date.now();
   if (job.mode === 'replay') {
     const bytes = readFileSync(job.file ?? '');
