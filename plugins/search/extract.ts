@@ -71,10 +71,11 @@ function decodeName(value: string): string {
 }
 
 /** Attachment facts from the MIME tree: file names and types of parts that are not the message text, and the PDF parts. */
-function attachments(root: Entity): { names: string[]; types: string[]; any: boolean; pdfs: Array<{ name: string; part: Entity }> } {
+function attachments(root: Entity): { names: string[]; types: string[]; any: boolean; pdfs: Array<{ name: string; part: Entity }>; texts: Entity[] } {
   const names: string[] = [];
   const types: string[] = [];
   const pdfs: Array<{ name: string; part: Entity }> = [];
+  const texts: Entity[] = [];
   let any = false;
   const walk = (e: Entity, depth: number): void => {
     if (depth > 64 || names.length + types.length > MAX_ATTACHMENTS) return;
@@ -92,9 +93,18 @@ function attachments(root: Entity): { names: string[]; types: string[]; any: boo
     const type = `${m.type}/${m.subtype}`.toLowerCase();
     types.push(type);
     if (type === 'application/pdf' || (/\.pdf$/i.test(decoded) && type === 'application/octet-stream')) pdfs.push({ name: decoded || type, part: e });
+    else if (m.type.toLowerCase() === 'text') texts.push(e);
   };
   walk(root, 0);
-  return { names, types, any, pdfs };
+  return { names, types, any, pdfs, texts };
+}
+
+function charsetText(bytes: Buffer, charset: string | null): string {
+  try {
+    return new TextDecoder(charset ?? 'utf-8').decode(bytes);
+  } catch {
+    return new TextDecoder('windows-1252').decode(bytes);
+  }
 }
 
 /** The decoded bytes of one part (its body in the IMAP view, transfer encoding undone). */
@@ -138,6 +148,12 @@ export async function extract(input: AnalyzerInput): Promise<ExtractedText> {
   const attach = new Bounded(MAX_ATTACHMENT_CHARS);
   for (const n of found.names) attach.add(n.normalize('NFC').toLowerCase());
   for (const t of new Set(found.types)) attach.add(t);
+  // Text-like attachments: their text is also the body's (as SEARCH BODY reads it); here it makes
+  // `attachment:` find words inside them.
+  for (const part of found.texts.slice(0, MAX_PDFS)) {
+    if (part.e - part.b > MAX_ATTACHMENT_CHARS) continue;
+    attach.add(charsetText(await partBytes(open, part), part.mime.charset).normalize('NFC').toLowerCase());
+  }
   const attachmentFailures: string[] = [];
   for (const { name, part } of found.pdfs.slice(0, MAX_PDFS)) {
     try {

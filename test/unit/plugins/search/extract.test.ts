@@ -17,14 +17,15 @@ const withAttachment = (part: string): string => [
   'Content-Type: multipart/mixed; boundary=b', '', '--b', 'Content-Type: text/plain; charset=utf-8', '', 'Body words here.', '--b', part, '--b--', '',
 ].join('\n');
 
-test('header columns hold decoded and raw values; the body holds the text part', async () => {
-  const x = await run(withAttachment('Content-Type: text/plain\n\nattached text'));
+test('header columns hold the decoded values; body and attachment columns hold the words of a text attachment', async () => {
+  const x = await run(withAttachment('Content-Type: text/plain; name=notes.txt\nContent-Disposition: attachment\n\nattached text'));
   assert.match(x.subject, /grüße/);
-  assert.match(x.subject, /=\?utf-8\?q\?gr=c3=bc=c3=9fe\?=/);
   assert.match(x.sender, /zoë/);
   assert.match(x.rcpt_to, /ann@example\.com/);
   assert.match(x.body, /body words here\./);
   assert.match(x.body, /attached text/, 'text parts are searchable text');
+  assert.match(x.attachment, /notes\.txt/);
+  assert.match(x.attachment, /attached text/, 'a text attachment\'s words are found by attachment:');
   assert.equal(x.complete, true);
   assert.deepEqual(x.attachmentFailures, []);
 });
