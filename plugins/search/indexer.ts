@@ -40,14 +40,6 @@ export interface IndexerDeps {
   onFailure(messageId: string, reason: string): void;
 }
 
-export interface PendingFolder {
-  user: string;
-  folder: string;
-  pending: number;
-  /** INTERNALDATE of the oldest entry not yet indexed. */
-  oldest: string | null;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 function epoch(date: string | null): number {
@@ -225,28 +217,5 @@ export class Indexer {
       parts.push(chunk);
     }
     return Buffer.concat(parts, size);
-  }
-
-  /** Folders with entries not yet indexed: counted from the archive after each folder's cursor. */
-  async pending(limitPerFolder = 1_000_000): Promise<PendingFolder[]> {
-    const out: PendingFolder[] = [];
-    for (const user of await this.deps.archives()) {
-      for (const f of await this.deps.archive.folders(user)) {
-        const cursor = this.deps.db.cursor(user, f.folder);
-        if (f.uidNext - 1 <= cursor) continue;
-        const first = await this.deps.archive.listEntries(user, f.folder, { afterUid: cursor, limit: 1 });
-        if (first.length === 0) continue;
-        let pending = 0;
-        let after = cursor;
-        for (;;) {
-          const page = await this.deps.archive.listEntries(user, f.folder, { afterUid: after, limit: 5000 });
-          pending += page.length;
-          if (page.length < 5000 || pending >= limitPerFolder) break;
-          after = (page[page.length - 1] as ArchiveEntry).uid;
-        }
-        out.push({ user, folder: f.folder, pending, oldest: (first[0] as ArchiveEntry).internalDate });
-      }
-    }
-    return out;
   }
 }
