@@ -52,6 +52,26 @@ export interface ImapCandidates {
   uids: ReadonlySet<number>;
 }
 
+/** Index status per archive (GET /api/v1/search/status, `postern search status`). */
+export interface UserIndexStatus {
+  user: string;
+  archived: number;
+  indexed: number;
+  pending: number;
+}
+
+export interface SearchIndexStatus {
+  /** Messages in the index (one per message, however many archives hold it). */
+  documents: number;
+  archived: number;
+  indexed: number;
+  pending: number;
+  /** INTERNALDATE of the oldest entry waiting, or null when caught up. */
+  oldestPendingAt: string | null;
+  failedExtractions: number;
+  users: UserIndexStatus[];
+}
+
 export interface SearchService {
   /** Candidates for one IMAP SEARCH key, or null when the index cannot serve it (too short, not indexed). */
   imapCandidates(user: string, folder: string, key: ImapTextKey): Promise<ImapCandidates | null>;

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { AdminClientError, callJson, type AdminTarget } from './client.ts';
 import { count } from './text.ts';
+import type { SearchIndexStatus as Status } from '../app/search-service.ts';
 
 interface Hit {
   user: string;
@@ -13,16 +14,6 @@ interface Hit {
   date: string | null;
   from: string;
   subject: string;
-}
-
-interface Status {
-  documents: number;
-  archived: number;
-  indexed: number;
-  pending: number;
-  oldestPendingAt: string | null;
-  failedExtractions: number;
-  users: Array<{ user: string; archived: number; indexed: number; pending: number }>;
 }
 
 const clean = (s: string): string => s.replace(/[\t\r\n]+/g, ' ');

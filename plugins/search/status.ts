@@ -3,24 +3,7 @@
 // gauge refresh: folder sizes come from the archive's folder records, indexed counts from one query.
 import type { ArchiveStore } from '../../core/storage/types.ts';
 import type { IndexDb } from './index-db.ts';
-
-export interface UserIndexStatus {
-  user: string;
-  archived: number;
-  indexed: number;
-  pending: number;
-}
-
-export interface SearchIndexStatus {
-  documents: number;
-  archived: number;
-  indexed: number;
-  pending: number;
-  /** INTERNALDATE of the oldest entry waiting, or null when caught up. */
-  oldestPendingAt: string | null;
-  failedExtractions: number;
-  users: UserIndexStatus[];
-}
+import type { SearchIndexStatus, UserIndexStatus } from '../../core/app/search-service.ts';
 
 export async function searchStatus(deps: { archive: ArchiveStore; db: IndexDb; archives(): Promise<string[]> }): Promise<SearchIndexStatus> {
   const { archive, db } = deps;
