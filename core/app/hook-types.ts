@@ -88,7 +88,7 @@ export interface BeforeDeleteInfo {
   reason: 'manual' | 'purge';
 }
 
-/** A read of archived mail (IMAP SELECT/EXAMINE or a body FETCH), for the audit log. */
+/** A read of archived mail (IMAP SELECT/EXAMINE or a body FETCH; a web folder listing, message view or download), for the audit log. */
 export interface AccessInfo {
   /** Who read: the logged-in user. */
   user: string;
@@ -99,9 +99,9 @@ export interface AccessInfo {
   folder: string;
   /** The message read, or null for opening a folder. */
   uid: number | null;
-  /** "select", "examine" or "fetch-body". */
-  what: 'select' | 'examine' | 'fetch-body';
-  /** The protocol the read came through ("imap"). */
+  /** IMAP: "select", "examine" or "fetch-body"; web: "list" (a folder page), "view" (a message), "download-original", "download-attachment". */
+  what: 'select' | 'examine' | 'fetch-body' | 'list' | 'view' | 'download-original' | 'download-attachment';
+  /** The protocol the read came through ("imap", "web"). */
   via: string;
 }
 

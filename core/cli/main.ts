@@ -12,6 +12,7 @@ import { unknownEnvVariables, unknownEnvWarning } from '../config/unknown-env.ts
 import { isSystemUser, type ArchiveEntry, type UserRecord } from '../storage/types.ts';
 import { AdminClientError, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
 import { addImapCommands } from './imap-commands.ts';
+import { addWebCommands } from './web-commands.ts';
 import { addAuditCommands } from './audit-commands.ts';
 import { addImportCommands } from './import-commands.ts';
 import { addJobsCommands } from './jobs-commands.ts';
@@ -125,6 +126,7 @@ function printUser(u: UserRecord): void {
     `Groups:    ${u.groups.join(', ') || '-'}`,
     `Privileges: ${u.privileges.join(', ') || '-'}`,
     `IMAP:      ${u.imapAccess ? 'on' : 'off'}`,
+    `Web:       ${u.webAccess ? 'on' : 'off'}`,
     `Created:   ${u.createdAt}`,
   ].join('\n') + '\n');
 }
@@ -187,6 +189,7 @@ user.command('list')
   });
 
 addImapCommands(user, target);
+addWebCommands(user, target);
 
 const archive = program.command('archive').description('read archived mail');
 const FOLDER_HELP = 'folder (default: the received folder, Inbox); IMAP names such as INBOX and any letter case work';

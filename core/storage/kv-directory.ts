@@ -45,13 +45,14 @@ export class KvDirectory {
       if (await this.kv.get(keys.user(user.name))) throw new PosternError('CONFLICT', `User "${user.name}" already exists`);
       const empty: UserRecord = {
         name: user.name, addresses: [], domains: [], pop3Users: [], createdAt: new Date().toISOString(),
-        passwordHash: null, privileges: [], groups: [], imapAccess: false,
+        passwordHash: null, privileges: [], groups: [], imapAccess: false, webAccess: false,
       };
       return this.write(empty, {
         addAddresses: user.addresses, addDomains: user.domains ?? [], addPop3Users: user.pop3Users ?? [],
         ...(user.passwordHash !== undefined ? { passwordHash: user.passwordHash } : {}),
         addPrivileges: user.privileges ?? [], addGroups: user.groups ?? [],
         ...(user.imapAccess !== undefined ? { imapAccess: user.imapAccess } : {}),
+        ...(user.webAccess !== undefined ? { webAccess: user.webAccess } : {}),
       }, true);
     });
   }
@@ -140,8 +141,8 @@ export class KvDirectory {
   }
 }
 
-/** Password, privileges, groups and IMAP access after a change (validated), and whether anything changed. */
-function applyAccount(current: UserRecord, change: UserChange): { record: Pick<UserRecord, 'passwordHash' | 'privileges' | 'groups' | 'imapAccess'>; changed: boolean } {
+/** Password, privileges, groups, IMAP and web access after a change (validated), and whether anything changed. */
+function applyAccount(current: UserRecord, change: UserChange): { record: Pick<UserRecord, 'passwordHash' | 'privileges' | 'groups' | 'imapAccess' | 'webAccess'>; changed: boolean } {
   const edit = <T extends string>(list: T[], add: T[] | undefined, remove: T[] | undefined, valid: (v: string) => boolean, what: string): T[] => {
     for (const v of [...(add ?? []), ...(remove ?? [])]) {
       if (!valid(v)) throw new PosternError('INVALID_INPUT', `${what} "${v}" is not valid`);
@@ -159,8 +160,9 @@ function applyAccount(current: UserRecord, change: UserChange): { record: Pick<U
     privileges: edit<Privilege>(current.privileges, change.addPrivileges, change.removePrivileges, (v) => (PRIVILEGES as readonly string[]).includes(v), 'Privilege'),
     groups: edit(current.groups, change.addGroups?.map((g) => g.toLowerCase()), change.removeGroups?.map((g) => g.toLowerCase()), (v) => GROUP_NAME.test(v), 'Group'),
     imapAccess: change.imapAccess ?? current.imapAccess,
+    webAccess: change.webAccess ?? current.webAccess,
   };
-  const changed = record.passwordHash !== current.passwordHash || record.imapAccess !== current.imapAccess
+  const changed = record.passwordHash !== current.passwordHash || record.imapAccess !== current.imapAccess || record.webAccess !== current.webAccess
     || record.privileges.join() !== current.privileges.join() || record.groups.join() !== current.groups.join();
   return { record, changed };
 }
@@ -170,5 +172,6 @@ function upgrade(u: Partial<UserRecord> & { name: string }): UserRecord {
   return {
     name: u.name, addresses: u.addresses ?? [], domains: u.domains ?? [], pop3Users: u.pop3Users ?? [], createdAt: u.createdAt ?? '',
     passwordHash: u.passwordHash ?? null, privileges: u.privileges ?? [], groups: u.groups ?? [], imapAccess: u.imapAccess ?? false,
+    webAccess: u.webAccess ?? false,
   };
 }

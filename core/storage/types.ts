@@ -25,6 +25,8 @@ export interface UserRecord {
   groups: string[];
   /** Whether the user may read their archive over IMAP. */
   imapAccess: boolean;
+  /** Whether the user may sign in to the web access (plugin web); auditors and compliance officers have it by privilege. */
+  webAccess: boolean;
 }
 
 export const PRIVILEGES = ['admin', 'login', 'archive', 'export', 'delete', 'compliance', 'auditor'] as const;
@@ -40,6 +42,7 @@ export interface NewUser {
   privileges?: Privilege[];
   groups?: string[];
   imapAccess?: boolean;
+  webAccess?: boolean;
 }
 
 /** Changes to a user's identities; what is added must not belong to anyone else. */
@@ -57,6 +60,7 @@ export interface UserChange {
   addGroups?: string[];
   removeGroups?: string[];
   imapAccess?: boolean;
+  webAccess?: boolean;
 }
 
 /** One capture of a message: which listener saw it, with which envelope, when. */

@@ -15,7 +15,7 @@ import { check, preview, type FuzzGroup } from './target.ts';
 const TOKEN = 'fuzz-admin-token-0123456789abcdef';
 
 function user(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name, addresses: [`${name}@example.com`], domains: [], pop3Users: [], groups: [], privileges: [], passwordHash: null, imapAccess: false, ...extra };
+  return { name, addresses: [`${name}@example.com`], domains: [], pop3Users: [], groups: [], privileges: [], passwordHash: null, imapAccess: false, webAccess: false, ...extra };
 }
 
 /** Any method of the object answers a resolved promise of `result(name, args)`. */

@@ -18,7 +18,7 @@ export interface SpawnedServer {
 
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
   const child = spawn(process.execPath, [...(process.env.POSTERN_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.POSTERN_PROFILE] : []), CLI, 'serve'], {
-    env: { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_SMTP_PORT: '0', POSTERN_ADMIN_PORT: '0', POSTERN_IMAP_PORT: '0', POSTERN_IMAPS_PORT: '0', POSTERN_LOG_FORMAT: 'json', POSTERN_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_SMTP_PORT: '0', POSTERN_ADMIN_PORT: '0', POSTERN_IMAP_PORT: '0', POSTERN_IMAPS_PORT: '0', POSTERN_WEB_PORT: '0', POSTERN_LOG_FORMAT: 'json', POSTERN_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const logs: string[] = [];

@@ -230,9 +230,10 @@ async function startOnce(opts: StartOptions): Promise<PosternServer> {
     POSTERN_SMTP_HOST: '127.0.0.1',
     POSTERN_ADMIN_HOST: '127.0.0.1',
     POSTERN_LOG_FORMAT: 'json',
-    // The shipped config enables the IMAP plugin; tests never take its standard ports.
+    // The shipped config enables the IMAP and web plugins; tests never take their standard ports.
     POSTERN_IMAP_PORT: '0',
     POSTERN_IMAPS_PORT: '0',
+    POSTERN_WEB_PORT: '0',
     ...opts.env,
   };
   const logFd = openSync(logFile, 'a');

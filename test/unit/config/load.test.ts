@@ -256,12 +256,12 @@ describe('loadConfig', () => {
     assert.equal(new Set(names).size, names.length);
   });
 
-  it('loads the shipped config/postern.yaml as exactly the defaults plus the dedup, imap and search plugins, with dataDir absolute', () => {
+  it('loads the shipped config/postern.yaml as exactly the defaults plus the dedup, imap, search and web plugins, with dataDir absolute', () => {
     const shipped = join(CHECKOUT, 'config', 'postern.yaml');
     const { config, fromEnv } = loadConfig(shipped, {});
     assert.deepEqual(fromEnv, []);
     assert.equal(config.dataDir, join(CHECKOUT, 'data'));
-    assert.deepEqual(config.plugins.map((p) => p.name), ['dedup', 'imap', 'search']);
+    assert.deepEqual(config.plugins.map((p) => p.name), ['dedup', 'imap', 'search', 'web']);
     assert.deepEqual({ ...config, dataDir: './data', plugins: [] }, defaultConfig());
   });
 });
