@@ -44,7 +44,7 @@ async function hasAttachments(deps: WebDeps, message: MessageRecord): Promise<bo
 function resultRow(hit: SearchHit, to: string, attach: boolean, showUser: boolean): Html {
   const href = `/message${qs({ user: hit.user, folder: hit.folder, uid: hit.uid })}`;
   return html`<tr><td class="date">${formatDate(hit.date)}</td><td class="from">${hit.from || '—'}</td><td class="to">${to || '—'}</td>
-<td class="subject"><a href="${href}">${hit.subject || '(no subject)'}</a>${attach ? html` <span class="clip" title="Has attachments" aria-label="has attachments">📎</span>` : ''}</td>
+<td class="subject"><a href="${href}">${hit.subject || '(no subject)'}</a>${attach ? html` <span class="tag clip" title="Has attachments">attachment</span>` : ''}</td>
 <td class="folder">${showUser ? `${hit.user} / ` : ''}${hit.folder}</td></tr>`;
 }
 

@@ -263,10 +263,16 @@ export function clearCookie(name: string, secure: boolean): string {
   return `${name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure ? '; Secure' : ''}`;
 }
 
-/** Browsers send Origin on POST; when present it must be this site. */
+/**
+ * Browsers say where a POST comes from: Sec-Fetch-Site (must be same-origin when sent) and Origin (must be
+ * this site when it names one; under Referrer-Policy no-referrer browsers send "null", which the CSRF
+ * token and the SameSite=Strict cookie cover).
+ */
 function sameOrigin(req: IncomingMessage, secure: boolean): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin') return false;
   const origin = req.headers.origin;
-  if (origin === undefined) return true;
+  if (origin === undefined || origin === 'null') return true;
   const host = req.headers.host;
   return host !== undefined && origin === `${secure ? 'https' : 'http'}://${host}`;
 }

@@ -2,7 +2,8 @@
 # Installs the real peers used by the interop tier and the benches:
 #   swaks (+ the Perl TLS modules its --tls needs), postfix (+ smtp-source/smtp-sink),
 #   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl,
-#   haproxy (bench:proxy's C byte-pipe ceiling), unzip (export zip checks).
+#   haproxy (bench:proxy's C byte-pipe ceiling), unzip (export zip checks), chromium (the web access in a
+#   real browser, driven by puppeteer-core; no browser is ever downloaded).
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -36,6 +37,7 @@ declare -A PROVIDER=(
   [openssl]=openssl
   [/usr/sbin/haproxy]=haproxy
   [unzip]=unzip
+  [/usr/bin/chromium]=chromium
   [sha256sum]=coreutils
 )
 
@@ -91,7 +93,7 @@ perl_module_present Net::SSLeay || missing_pkgs+=(libnet-ssleay-perl)
 perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip)"
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium)"
   exit 0
 fi
 

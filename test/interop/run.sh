@@ -32,6 +32,7 @@ files=(
   test/interop/import-pop3.test.ts
   test/interop/pop3-proxy.test.ts
   test/interop/export.test.ts
+  test/interop/web-chromium.test.ts
 )
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "test/interop/run.sh: missing test file $f" >&2; exit 1; }

@@ -126,6 +126,8 @@ describe('web access: sign-in, sessions, CSRF and headers', () => {
     await c.get('/search');
     const foreign = await c.post('/signout', {}, { origin: 'http://evil.example' });
     assert.equal(foreign.status, 403);
+    const crossSite = await c.post('/signout', {}, { 'sec-fetch-site': 'cross-site' });
+    assert.equal(crossSite.status, 403);
     assert.equal((await c.get('/archives')).status, 200, 'still signed in');
     const wrongType = await c.request('POST', '/signout', undefined, { 'content-type': 'text/plain' });
     assert.equal(wrongType.status, 403);

@@ -168,7 +168,7 @@ describe('web access isolation, auditors, preview blocking and exports', () => {
     }
     const search = await dave.get(`/search?q=${encodeURIComponent('merger')}`);
     assert.match(search.text, /Secret merger plans/);
-    assert.doesNotMatch(search.text, /class="clip"/);
+    assert.doesNotMatch(search.text, /class="tag clip"/);
     // His own mail in full.
     const own = await dave.get('/message?user=dave&folder=Inbox&uid=1');
     assert.match(own.text, /dave reads his own body/);

@@ -10,67 +10,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { AuditRecord } from '../../core/audit/types.ts';
 import { mail, startWebServer, type WebClient, type WebTestServer } from './web-client.ts';
+import { HOSTILE, PDF } from './web-fixtures.ts';
 
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
-const PDF = Buffer.from('%PDF-1.4\n% not really a PDF, but bytes to compare\n\u00ff\u00fe binary', 'latin1');
-
-export const HOSTILE = [
-  'From: "Mallory" <mallory@evil.example>',
-  'To: alice@example.com',
-  'Subject: Hostile newsletter',
-  'Date: Tue, 03 Mar 2026 10:00:00 +0000',
-  'Message-ID: <hostile@evil.example>',
-  'MIME-Version: 1.0',
-  'Content-Type: multipart/mixed; boundary="OUTER"',
-  '',
-  '--OUTER',
-  'Content-Type: multipart/related; boundary="REL"',
-  '',
-  '--REL',
-  'Content-Type: multipart/alternative; boundary="ALT"',
-  '',
-  '--ALT',
-  'Content-Type: text/plain; charset=utf-8',
-  '',
-  'Plain version: grüße from the newsletter.',
-  '--ALT',
-  'Content-Type: text/html; charset=utf-8',
-  'Content-Transfer-Encoding: quoted-printable',
-  '',
-  '<html><head><style>body { background: url(http://tracker.evil.example/bg.png) }</style>',
-  '<link rel=3D"stylesheet" href=3D"http://tracker.evil.example/x.css"><meta http-equiv=3D"refresh" content=3D"0;url=3Dhttp://tracker.evil.example/">',
-  '<base href=3D"http://tracker.evil.example/"></head>',
-  '<body onload=3D"alert(1)"><script>alert(document.cookie)</script>',
-  '<h1>Gr=C3=BC=C3=9Fe</h1><p>Visible text of the newsletter.</p>',
-  '<img src=3D"http://tracker.evil.example/pixel.gif?u=3Dalice" width=3D"1" height=3D"1" alt=3D"">',
-  '<img src=3D"x" onerror=3D"alert(2)" alt=3D"broken">',
-  '<img srcset=3D"https://tracker.evil.example/a.png 2x" src=3D"//tracker.evil.example/b.png" alt=3D"logo">',
-  '<img src=3D"cid:inline-logo@example" alt=3D"inline logo">',
-  '<div style=3D"color: red; background-image: url(\'https://tracker.evil.example/c.png\')">Red text</div>',
-  '<table background=3D"http://tracker.evil.example/t.png"><tr><td style=3D"background:u\\72l(http://tracker.evil.example/d.png)">cell</td></tr></table>',
-  '<a href=3D"javascript:alert(3)">js link</a> <a href=3D"https://example.org/page">real link</a>',
-  '<iframe src=3D"http://tracker.evil.example/frame"></iframe><form action=3D"http://tracker.evil.example/post"><input name=3D"q"></form>',
-  '<svg><image href=3D"http://tracker.evil.example/s.png"/></svg><video poster=3D"http://tracker.evil.example/v.png"></video>',
-  '<object data=3D"http://tracker.evil.example/o.swf"></object>',
-  '</body></html>',
-  '--ALT--',
-  '--REL',
-  'Content-Type: image/png',
-  'Content-ID: <inline-logo@example>',
-  'Content-Disposition: inline',
-  'Content-Transfer-Encoding: base64',
-  '',
-  PNG.toString('base64'),
-  '--REL--',
-  '--OUTER',
-  'Content-Type: application/pdf; name="=?utf-8?q?Rechnung_M=C3=A4rz.pdf?="',
-  'Content-Disposition: attachment; filename*=utf-8\'\'Rechnung%20M%C3%A4rz%22%2F..%2Fx.pdf',
-  'Content-Transfer-Encoding: base64',
-  '',
-  PDF.toString('base64'),
-  '--OUTER--',
-  '',
-].join('\r\n');
 
 async function auditRecords(s: WebTestServer): Promise<AuditRecord[]> {
   const out: AuditRecord[] = [];
@@ -185,7 +126,7 @@ describe('web access: message view, sanitised HTML, downloads, search and folder
   it('searches with an attachment marker, pages with nextCursor, and explains a failed search', async () => {
     const hit = await c.get('/search?q=' + encodeURIComponent('newsletter'));
     assert.equal(hit.status, 200);
-    assert.match(hit.text, /Hostile newsletter<\/a> <span class="clip"/);
+    assert.match(hit.text, /Hostile newsletter<\/a> <span class="tag clip" title="Has attachments">attachment<\/span>/);
     const page1 = await c.get('/search?q=' + encodeURIComponent('subject:report'));
     assert.match(page1.text, /7 messages found/);
     assert.equal([...page1.text.matchAll(/Report number/g)].length, 5);
