@@ -44,12 +44,66 @@ function dayStart(day: string): number {
   return Date.parse(`${day}T00:00:00Z`);
 }
 
+/** The FTS5 expression of a term about message text; null for other terms. Throws for a term too short to look up. */
+function termExpr(node: QueryNode): string | null {
+  if (node.kind !== 'term' || node.field === 'folder' || node.field === 'user') return null;
+  if (termTooShort(node.value)) {
+    throw new PosternError('INVALID_INPUT', `Query error at position ${node.pos + 1}: "${node.value}" is too short; search text needs at least ${MIN_TERM_CHARS} characters`);
+  }
+  return `(${ftsPhrase(fold(node.value), FIELD_COLUMNS[node.field])})`;
+}
+
+/** One FTS5 expression for a subtree made only of text terms joined by AND/OR; null otherwise. */
+function textExpr(node: QueryNode): string | null {
+  if (node.kind === 'term') return termExpr(node);
+  if (node.kind !== 'and' && node.kind !== 'or') return null;
+  const parts = node.items.map(textExpr);
+  if (parts.some((p) => p === null)) return null;
+  return `(${parts.join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
+}
+
+const inIndex = (expr: string): SqlCondition => ({ sql: 'e.doc IN (SELECT rowid FROM fts WHERE fts MATCH ?)', params: [expr] });
+
+/**
+ * The SQL condition of a query. Text terms are gathered into as few FTS5 expressions as possible (the
+ * text terms of an AND, with the text terms it excludes as FTS5 NOT; a subtree of text terms alone), so
+ * FTS5 intersects and unites document lists itself instead of SQLite joining one list per term.
+ */
 export function compileQuery(node: QueryNode): SqlCondition {
+  const whole = textExpr(node);
+  if (whole !== null) return inIndex(whole);
   switch (node.kind) {
-    case 'and':
+    case 'and': {
+      const positive: string[] = [];
+      const excluded: string[] = [];
+      const rest: QueryNode[] = [];
+      for (const item of node.items) {
+        const t = textExpr(item);
+        const n = item.kind === 'not' ? textExpr(item.item) : null;
+        if (t !== null) positive.push(t);
+        else if (n !== null) excluded.push(n);
+        else rest.push(item);
+      }
+      const parts: SqlCondition[] = [];
+      if (positive.length > 0) {
+        const base = positive.join(' AND ');
+        parts.push(inIndex(excluded.length > 0 ? `(${base}) NOT (${excluded.join(' OR ')})` : base));
+      } else {
+        for (const x of excluded) parts.push({ sql: '(NOT e.doc IN (SELECT rowid FROM fts WHERE fts MATCH ?))', params: [x] });
+      }
+      for (const item of rest) parts.push(compileQuery(item));
+      return { sql: `(${parts.map((p) => p.sql).join(' AND ')})`, params: parts.flatMap((p) => p.params) };
+    }
     case 'or': {
-      const parts = node.items.map(compileQuery);
-      return { sql: `(${parts.map((p) => p.sql).join(node.kind === 'and' ? ' AND ' : ' OR ')})`, params: parts.flatMap((p) => p.params) };
+      const texts: string[] = [];
+      const parts: SqlCondition[] = [];
+      for (const item of node.items) {
+        const t = textExpr(item);
+        if (t !== null) texts.push(t);
+        else parts.push(compileQuery(item));
+      }
+      if (texts.length > 0) parts.unshift(inIndex(texts.join(' OR ')));
+      return { sql: `(${parts.map((p) => p.sql).join(' OR ')})`, params: parts.flatMap((p) => p.params) };
     }
     case 'not': {
       const inner = compileQuery(node.item);
@@ -67,15 +121,9 @@ export function compileQuery(node: QueryNode): SqlCondition {
     }
     case 'term': {
       if (node.field === 'user') return { sql: 'e.user = ?', params: [node.value.toLowerCase()] };
-      if (node.field === 'folder') {
-        return node.prefix
-          ? { sql: "e.folder LIKE ? ESCAPE '\\'", params: [`${node.value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`] }
-          : { sql: 'e.folder = ? COLLATE NOCASE', params: [node.value] };
-      }
-      if (termTooShort(node.value)) {
-        throw new PosternError('INVALID_INPUT', `Query error at position ${node.pos + 1}: "${node.value}" is too short; search text needs at least ${MIN_TERM_CHARS} characters`);
-      }
-      return { sql: 'e.doc IN (SELECT rowid FROM fts WHERE fts MATCH ?)', params: [ftsPhrase(fold(node.value), FIELD_COLUMNS[node.field])] };
+      return node.prefix
+        ? { sql: "e.folder LIKE ? ESCAPE '\\'", params: [`${node.value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`] }
+        : { sql: 'e.folder = ? COLLATE NOCASE', params: [node.value] };
     }
   }
 }
