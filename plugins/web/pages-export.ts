@@ -3,7 +3,8 @@
 // scope decided there, every export audited), then its page follows the progress (refreshing itself
 // while it runs, no script) and offers the file once it is written. The holds page lists the legal-hold
 // cases with the number of messages each covers (counted within a time budget; "at least" past it)
-// for compliance officers, auditors and administrators, with an export button.
+// for compliance officers, auditors and administrators, with an export button for those who may export
+// by hold (core/export/access.ts).
 import { errorMessage, isPosternError } from '../../core/errors.ts';
 import { selectEntries } from '../../core/export/selection.ts';
 import { EXPORT_FORMATS, type ExportFormat, type ExportRecord, type ExportSelection } from '../../core/export/types.ts';
@@ -128,6 +129,8 @@ ${r.errors.length > 0 ? html`<details><summary>Problems (${r.errors.length})</su
     if (!seesHolds(ctx.viewer)) throw new WebError(403, 'Legal holds are shown to compliance officers, auditors and administrators.');
     const store = deps.archive.retention();
     const [holds, everything] = await Promise.all([store.listHolds(), store.holdEverything()]);
+    // As core/export/access.ts decides: a hold spans archives, so only those who may export any archive.
+    const canExportHolds = ctx.viewer.export && (ctx.viewer.auditor || (ctx.viewer.admin && !deps.previewBlocking));
     const rows = [];
     for (const h of holds) {
       const c = await countHeld(h.name);
@@ -138,8 +141,8 @@ ${r.errors.length > 0 ? html`<details><summary>Problems (${r.errors.length})</su
       ].filter((s) => s !== '').join('; ') || 'everything';
       rows.push(html`<tr><td><strong>${h.name}</strong>${h.description ? html`<br><span class="meta">${h.description}</span>` : ''}</td><td>${scope}</td>
 <td>${c.complete ? '' : 'at least '}${c.n}</td><td class="date">${formatDate(h.createdAt)}<br><span class="meta">by ${h.createdBy}</span></td>
-<td>${ctx.viewer.export ? html`<form method="post" action="/exports"><input type="hidden" name="_csrf" value="${ctx.session.csrf}"><input type="hidden" name="hold" value="${h.name}">
-<label class="sr-only" for="f-${h.name}">Format</label><select id="f-${h.name}" name="format"><option value="zip">zip</option><option value="mbox">mbox</option></select> <button type="submit">Export</button></form>` : html`<span class="meta">needs the export privilege</span>`}</td></tr>`);
+<td>${canExportHolds ? html`<form method="post" action="/exports"><input type="hidden" name="_csrf" value="${ctx.session.csrf}"><input type="hidden" name="hold" value="${h.name}">
+<label class="sr-only" for="f-${h.name}">Format</label><select id="f-${h.name}" name="format"><option value="zip">zip</option><option value="mbox">mbox</option></select> <button type="submit">Export</button></form>` : html`<span class="meta">exporting a hold needs the export privilege and the auditor or admin privilege${deps.previewBlocking ? ' (auditor under preview blocking)' : ''}</span>`}</td></tr>`);
     }
     const body = holds.length === 0
       ? notice('info', 'There are no active legal holds.')
