@@ -1,7 +1,7 @@
 // IMAP output encodings and mailbox naming: quoted strings vs literals, dates, modified UTF-7, LIST patterns.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeMailboxName, encodeMailboxName, internalDate, parseSearchDate, sentDay, str } from '../../../../plugins/imap/encode.ts';
+import { decodeMailboxName, encodeMailboxName, internalDate, parseSearchDate, sentDateDay, sentDay, str } from '../../../../plugins/imap/encode.ts';
 import { patternMatcher } from '../../../../plugins/imap/mailboxes.ts';
 import { yearOf } from '../../../../plugins/imap/folder-index.ts';
 
@@ -67,6 +67,36 @@ describe('header field extraction for SEARCH', () => {
     assert.equal(day('\r\n'), 0);
     assert.equal(day('Date: garbage\r\n\r\n'), 0);
     assert.equal(day('Date: 32 Aug 2002 10:00:00 +0000\r\n\r\n'), 0);
-    assert.equal(day('Date: Tue, 20 Aug 2002 10:00:00 GMT+1x\r\n\r\n'), 0);
+    // Whatever stands after the zone is ignored, an unknown zone word is UTC (Dovecot's message_date_parse).
+    assert.equal(day('Date: Tue, 20 Aug 2002 10:00:00 GMT+1x\r\n\r\n'), aug20);
+  });
+
+  // Each form pinned from Debian Dovecot 2.3's answers to SENTON/SENTBEFORE over the same Date headers
+  // (the date-* probes of test/interop/search-parity.ts; the suite checks them against Dovecot).
+  it('reads odd Date forms exactly as Dovecot does: comments, zones, trailing junk, two-digit years, bad ranges', () => {
+    const aug20 = (y: number): number => Math.floor(Date.UTC(y, 7, 20) / 86400000);
+    const read: Array<[string, number | null]> = [
+      ['Tue, 20 Aug 2002 23:30:00 -0500 (CDT)', aug20(2002)],
+      ['Tue, 20 Aug 2002 10:00:00 GMT+1', aug20(2002)],
+      ['Tue, 20 Aug 2002 10:00:00 +0700\r\n    MAILTO_TO_SPAM_ADDR version=2.40', aug20(2002)],
+      ['20 Aug 02 10:00 EDT', aug20(2002)],
+      ['20 Aug 69 10:00 +0000', aug20(2069)],
+      ['20 Aug 2002 10.00.00 +0000', aug20(2002)],
+      ['Tue, (day) 20 (of) Aug 2002 10:00 (ten) +0000', aug20(2002)],
+      ['20 August 2002 10:00 +0000', aug20(2002)],
+      ['20 Aug 2002 10:00:00 Z', aug20(2002)],
+      ['20 Aug 2002 9:05 +0000', aug20(2002)],
+      ['Tue 20 Aug 2002 10:00:00 +0000', null],
+      ['Tuesday, 20 Aug 2002 10:00:00 +0000', null],
+      ['20 Aug 2002 24:00:00 +0000', null],
+      ['31 Sep 2002 10:00 +0000', null],
+      ['20-Aug-2002 10:00:00 +0000', null],
+      ['20 Aug 2002 10:00:00 "GMT"', null],
+      ['Tue, 20 Aug 102 10:00 +0000', null],
+      ['Tue, 20 Aug 2002 10:00 (unclosed', null],
+    ];
+    for (const [value, want] of read) assert.equal(sentDateDay(value), want, value);
+    // Before 1970 the written day counts (Dovecot wraps such dates past 2100: not followed).
+    assert.equal(sentDateDay('20 Aug 1969 10:00 +0000'), aug20(1969));
   });
 });
