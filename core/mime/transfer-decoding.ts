@@ -8,19 +8,23 @@ export interface ChunkDecoder {
   end(): Buffer;
 }
 
-const B64 = new Int16Array(256).fill(-1);
-'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((c, i) => { B64[c.charCodeAt(0)] = i; });
-B64['-'.charCodeAt(0)] = 62; // base64url, seen in the wild
+/** RFC 2045 6.8: the base64 alphabet; every other character is ignored. */
+const B64_STRICT = new Int16Array(256).fill(-1);
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((c, i) => { B64_STRICT[c.charCodeAt(0)] = i; });
+/** The alphabet with base64url's "-" and "_" read as "+" and "/" (seen in the wild). */
+const B64 = Int16Array.from(B64_STRICT);
+B64['-'.charCodeAt(0)] = 62;
 B64['_'.charCodeAt(0)] = 63;
 
 class Base64Decoder implements ChunkDecoder {
   private carry: number[] = [];
+  constructor(private readonly map: Int16Array) {}
   write(chunk: Buffer): Buffer {
     const out = Buffer.allocUnsafe(Math.floor(((chunk.length + this.carry.length) * 3) / 4) + 3);
     let n = 0;
     const q = this.carry;
     for (let i = 0; i < chunk.length; i++) {
-      const v = B64[chunk[i] as number] as number;
+      const v = this.map[chunk[i] as number] as number;
       if (v < 0) continue;
       q.push(v);
       if (q.length === 4) {
@@ -85,10 +89,15 @@ class IdentityDecoder implements ChunkDecoder {
   end(): Buffer { return Buffer.alloc(0); }
 }
 
+export interface TransferDecoderOptions {
+  /** Read base64url's "-" and "_" in base64 (default); false ignores them as RFC 2045 6.8 says (IMAP SEARCH does). */
+  base64url?: boolean;
+}
+
 /** A decoder for a Content-Transfer-Encoding value (case-insensitive); unknown ones pass bytes through. */
-export function transferDecoder(encoding: string | null | undefined): ChunkDecoder {
+export function transferDecoder(encoding: string | null | undefined, options: TransferDecoderOptions = {}): ChunkDecoder {
   switch ((encoding ?? '').trim().toLowerCase()) {
-    case 'base64': return new Base64Decoder();
+    case 'base64': return new Base64Decoder(options.base64url === false ? B64_STRICT : B64);
     case 'quoted-printable': return new QuotedPrintableDecoder();
     default: return new IdentityDecoder();
   }

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { PosternError } from '../../core/errors.ts';
 import type { ArchiveStore } from '../../core/storage/types.ts';
-import { collectText, collectedMatches, computeImapData, headerSearchValues, imapDataOf, joinedValuesMatch, textMatches, viewWindow, type ImapMessageData } from './message/index.ts';
+import { collectText, collectedMatches, computeImapData, headerSearchValues, imapDataOf, joinedValuesMatch, textMatches, viewWindow, type HeaderMode, type ImapMessageData } from './message/index.ts';
 import { sentDay } from './encode.ts';
 import { fallbackImapData } from './message/fallback.ts';
 import { BufferStream } from './message/buffer-stream.ts';
@@ -146,18 +146,18 @@ export class MessageStore {
   }
 
   /**
-   * SEARCH FROM/TO/SUBJECT/HEADER on one message: a case-insensitive substring of the field's decoded or
-   * raw values (message/search.ts headerSearchValues). The values are kept per message and field
-   * (joined, NUL-separated: IMAP strings cannot hold NUL), so a repeated search of a folder neither
-   * loads the message nor decodes anything: `load` runs only on a miss.
+   * SEARCH FROM/TO/SUBJECT/HEADER on one message: a case-insensitive substring of the field's values as
+   * the key compares them (message/search.ts headerSearchValues in `mode`). The values are kept per
+   * message, field and mode (joined, NUL-separated: IMAP strings cannot hold NUL), so a repeated search
+   * of a folder neither loads the message nor decodes anything: `load` runs only on a miss.
    */
-  async headerMatches(messageId: string, load: () => Promise<LoadedMessage | null>, field: string, needle: string): Promise<boolean> {
-    const key = `${messageId}\u0000${field.toLowerCase()}`;
+  async headerMatches(messageId: string, load: () => Promise<LoadedMessage | null>, field: string, needle: string, mode: HeaderMode): Promise<boolean> {
+    const key = `${messageId}\u0000${field.toLowerCase()}\u0000${mode}`;
     let joined = this.searchValues.get(key);
     if (joined === undefined) {
       const message = await load();
       if (!message) return false;
-      const values = headerSearchValues(await this.fieldLines(message, field), field);
+      const values = headerSearchValues(await this.fieldLines(message, field), field, mode);
       joined = values.length === 0 ? '' : '\u0000' + values.join('\u0000');
       this.searchValues.set(key, joined, 2 * (joined.length + key.length) + 64);
     }

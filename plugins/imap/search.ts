@@ -1,21 +1,24 @@
 // SEARCH / UID SEARCH with the RFC 3501 key set: sequence sets, UID, ALL, the flag keys (only \Seen
-// exists here, per session; \Recent never), FROM/TO/CC/BCC/SUBJECT/HEADER (decoded header values),
-// BODY/TEXT (decoded text), BEFORE/ON/SINCE (archive date), SENTBEFORE/SENTON/SENTSINCE (the Date
-// header's day in the sender's zone, as Dovecot compares it; an unreadable or missing Date is 1-Jan-1970),
-// LARGER/SMALLER (RFC822.SIZE: the size of the CRLF view, as FETCH reports it), NOT, OR, parenthesised groups, CHARSET UTF-8/US-ASCII. Keys are parsed into a tree
-// first (BAD on any error), then evaluated per message, cheapest keys first, loading only what is needed.
+// exists here, per session; \Recent never), FROM/TO/CC/BCC (the address list as Dovecot writes it back),
+// SUBJECT (whitespace compressed), HEADER (decoded value), BODY/TEXT (decoded text; message/search.ts
+// says what each reads, as Dovecot 2.3 does), BEFORE/ON/SINCE (archive date), SENTBEFORE/SENTON/SENTSINCE
+// (the day the Date header was written, read as Dovecot reads it; an unreadable or missing Date is
+// 1-Jan-1970), LARGER/SMALLER (RFC822.SIZE: the size of the CRLF view, as FETCH reports it), NOT, OR,
+// parenthesised groups, CHARSET UTF-8/US-ASCII. Keys are parsed into a tree first (BAD on any error),
+// then evaluated per message, cheapest keys first, loading only what is needed.
 import type { Session } from './session.ts';
 import { ImapBad, ImapNo, astring, parseSequenceSet, isSequenceSet, type ParsedCommand, type SeqRange, type Token } from './parser.ts';
 import { dayNumber, parseSearchDate } from './encode.ts';
 import type { LoadedMessage } from './message-store.ts';
 import { TimeSlice } from './fetch.ts';
 import type { ImapCandidates, ImapTextKey } from '../../core/app/search-service.ts';
+import type { HeaderMode } from './message/index.ts';
 
 type Key =
   | { k: 'const'; v: boolean }
   | { k: 'seen'; want: boolean }
   | { k: 'seq' | 'uid'; ranges: SeqRange[] }
-  | { k: 'header'; field: string; value: string }
+  | { k: 'header'; field: string; value: string; mode: HeaderMode }
   | { k: 'text'; where: 'BODY' | 'TEXT'; value: string }
   | { k: 'date'; sent: boolean; op: 'before' | 'on' | 'since'; day: number }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
@@ -72,11 +75,11 @@ class KeyParser {
     const name = t.v.toUpperCase();
     const flag = FLAG_KEYS[name];
     if (flag) return flag;
-    if (HEADER_KEYS[name]) return { k: 'header', field: HEADER_KEYS[name] as string, value: this.arg(`${name} value`) };
+    if (HEADER_KEYS[name]) return { k: 'header', field: HEADER_KEYS[name] as string, value: this.arg(`${name} value`), mode: name === 'SUBJECT' ? 'subject' : 'address' };
     if (name === 'HEADER') {
       const field = this.arg('header field name');
       if (!/^[\x21-\x39\x3b-\x7e]+$/.test(field)) throw new ImapBad('Invalid header field name');
-      return { k: 'header', field, value: this.arg('header value') };
+      return { k: 'header', field, value: this.arg('header value'), mode: 'plain' };
     }
     if (name === 'BODY' || name === 'TEXT') return { k: 'text', where: name, value: this.arg(`${name} value`) };
     if (name === 'KEYWORD') return (this.arg('keyword'), { k: 'const', v: false });
@@ -106,8 +109,9 @@ const INDEXED_HEADERS = new Set(['FROM', 'TO', 'CC', 'BCC', 'SUBJECT']);
 function indexKey(key: Key): ImapTextKey | null {
   if (key.k === 'text') return key.value === '' ? null : { key: key.where, needle: key.value };
   if (key.k !== 'header' || key.value === '') return null;
+  // FROM/TO/CC/BCC/SUBJECT have columns of their own; HEADER <field> (plain values, any field) is served from the header text.
   const name = key.field.toUpperCase();
-  return INDEXED_HEADERS.has(name) ? { key: name as ImapTextKey['key'], needle: key.value } : { key: 'HEADER', header: key.field, needle: key.value };
+  return key.mode !== 'plain' && INDEXED_HEADERS.has(name) ? { key: name as ImapTextKey['key'], needle: key.value } : { key: 'HEADER', header: key.field, needle: key.value };
 }
 
 /**
@@ -226,7 +230,7 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
       case 'header': {
         const e = sel.index.entry(c.uid);
         if (!e) return false;
-        return messages.headerMatches(e.messageId, () => messageOf(c), key.field, key.value);
+        return messages.headerMatches(e.messageId, () => messageOf(c), key.field, key.value, key.mode);
       }
       case 'text': {
         const m = await messageOf(c);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /** Bump when the schema or what is indexed changes: an index of another version is rebuilt. */
-export const SCHEMA_VERSION = '1';
+export const SCHEMA_VERSION = '2';
 
 /** FTS5 columns, in table order. */
 export const COLUMNS = ['head', 'rawhdr', 'body', 'sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'] as const;

@@ -170,3 +170,48 @@ export function parseAddressList(value: string): ImapAddress[] {
   }
   return out;
 }
+
+/** Characters of an atom (RFC 5322 atext, 8-bit bytes included, as Dovecot's parser counts them). */
+const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\xff]$/;
+
+/** A word as Dovecot writes it: as it is when it is all atext (dots too unless `dotIsSpecial`), else quoted with '"', '\' and "'" escaped. */
+function maybeQuoted(s: string, dotIsSpecial: boolean): string {
+  if ([...s].every((c) => ATEXT.test(c) || (!dotIsSpecial && c === '.'))) return s;
+  return `"${s.replace(/["\\']/g, (c) => '\\' + c)}"`;
+}
+
+/**
+ * An address list written back as Dovecot's message_address_write does: what SEARCH FROM/TO/CC/BCC
+ * compare (comments dropped, a comment after a bare address as its name, every mailbox in angle
+ * brackets, groups as "name: members;"). Names holding an encoded word are left unquoted so they decode.
+ */
+export function writeAddressList(list: readonly ImapAddress[]): string {
+  let out = '';
+  let first = true;
+  let inGroup = false;
+  for (const a of list) {
+    if (first) first = false;
+    else out += ', ';
+    if (a.host === null) {
+      if (!inGroup) {
+        const name = a.mailbox ?? '';
+        out += name === '' ? '""' : name.includes('=?') ? name : maybeQuoted(name, true);
+        out += ': ';
+        first = true;
+      } else {
+        if (out.endsWith(', ')) out = out.slice(0, -2);
+        else if (out.endsWith(': ')) out = out.slice(0, -1);
+        out += ';';
+      }
+      inGroup = !inGroup;
+      continue;
+    }
+    const mailbox = a.mailbox ?? '';
+    if (a.name !== null) out += a.name.includes('=?') ? a.name : maybeQuoted(a.name, true);
+    if (a.adl !== null || mailbox !== '' || a.host !== '') {
+      if (a.name !== null && a.name !== '') out += ' ';
+      out += `<${a.adl !== null ? `${a.adl}:` : ''}${mailbox === '' ? '""' : maybeQuoted(mailbox, false)}${a.host !== '' ? `@${a.host}` : ''}>`;
+    }
+  }
+  return out;
+}

@@ -5,5 +5,5 @@ export type { ImapMessageData, SectionSpec, PartIndex } from './types.ts';
 export { imapDataOf } from './types.ts';
 export { computeImapData } from './compute.ts';
 export { parseSection, sectionOf } from './section.ts';
-export { textMatches, collectText, collectedMatches, headerMatches, headerSearchValues, headerValuesMatch, joinedValuesMatch } from './search.ts';
+export { textMatches, collectText, collectedMatches, headerMatches, headerModeOf, headerSearchValues, headerValuesMatch, joinedValuesMatch, type HeaderMode } from './search.ts';
 export { crlfView, viewWindow } from './crlf.ts';
