@@ -8,13 +8,13 @@
 // CR) go to Postern through `postern import eml` (bytes kept) and to Dovecot as the same Maildir
 // bytes; both must serve the CRLF view: RFC822.SIZE, BODYSTRUCTURE, BODY[], BODY[1], BODY[TEXT]<10.50>,
 // BODY[HEADER.FIELDS (SUBJECT)] and SEARCH LARGER compared byte for byte.
+// SEARCH over real-world messages is compared in imap-search-parity.test.ts (its own time budget).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type TLSSocket } from 'node:tls';
 import { loadCorpus } from '../helpers/corpus.ts';
-import { asSmtpMessage, folderCount, headerOf, selectedTargets, sha, startDovecotTarget, startPosternTarget, USER, type ImapTarget, type TargetName } from './imap-targets.ts';
+import { asSmtpMessage, ByteClient, folderCount, headerOf, selectedTargets, sha, startDovecotTarget, startPosternTarget, USER, type ImapTarget, type TargetName } from './imap-targets.ts';
 import { makeTempDir, waitFor } from './harness.ts';
 
 const L = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -86,50 +86,6 @@ async function startDovecotWithLf(): Promise<ImapTarget> {
 }
 
 const SEARCHES = ['SENTON 20-Aug-2002', 'SENTBEFORE 20-Aug-2002', 'SENTSINCE 21-Aug-2002', 'SENTON 7-Jun-2002', 'SENTSINCE 1-Sep-2002', 'SENTBEFORE 1-Jan-1971', 'SENTSINCE 1-Jan-1971'];
-
-/** A minimal client that keeps every byte (latin1 strings) of each command's answer. */
-class ByteClient {
-  private buf = '';
-  private n = 0;
-  private constructor(private readonly socket: TLSSocket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => { this.buf += d; });
-    socket.on('error', () => undefined);
-  }
-  /** Over implicit TLS, checking the target's certificate. */
-  static async open(port: number, ca: string): Promise<ByteClient> {
-    const socket = connect({ port, host: '127.0.0.1', ca: [ca], servername: 'localhost' });
-    await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
-    const c = new ByteClient(socket);
-    await c.until(/^\* OK.*\r\n/m);
-    return c;
-  }
-  private async until(re: RegExp): Promise<string> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const m = re.exec(this.buf);
-      if (m) {
-        const out = this.buf.slice(0, m.index + m[0].length);
-        this.buf = this.buf.slice(m.index + m[0].length);
-        return out;
-      }
-      if (Date.now() > deadline) throw new Error(`no answer matching ${re}; have ${JSON.stringify(this.buf.slice(-300))}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  /** The untagged data of a command (everything before its tagged OK). */
-  async ok(cmd: string): Promise<string> {
-    const tag = `zq${++this.n}`;
-    this.socket.write(`${tag} ${cmd}\r\n`);
-    const out = await this.until(new RegExp(`(?:^|\\r\\n)${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`));
-    const at = out.lastIndexOf(`${tag} `);
-    assert.match(out.slice(at), new RegExp(`^${tag} OK`), `${cmd}: ${out.slice(at)}`);
-    return out.slice(0, at);
-  }
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 interface Answers { items: Map<string, string>; searches: Map<string, string[]>; lf: Map<string, string> }
 const answers = new Map<TargetName, Answers>();

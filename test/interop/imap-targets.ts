@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect, type TLSSocket } from 'node:tls';
 import { loadCorpus } from '../helpers/corpus.ts';
 import { SmtpClient } from '../helpers/smtp-client.ts';
 import { makeCertificate, startDovecot } from './dovecot.ts';
@@ -140,6 +141,8 @@ export interface PosternImapOptions {
   /** Extra settings of the imap plugin (merged over host/port/tlsPort/tls). */
   imap?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** Called once `postern serve` answers its health check, before the messages are delivered. */
+  booted?: () => void;
 }
 
 /** Writes a config file enabling the imap plugin with the given ports and certificate. */
@@ -187,6 +190,7 @@ export async function startPosternTarget(inbox: Buffer[], sent: Buffer[], opts: 
     while (tlsPort === port) tlsPort = await freePort();
     const config = posternConfig(tmp.path, { port, tlsPort, certFile: cert.certFile, keyFile: cert.keyFile, ...(opts.imap ? { imap: opts.imap } : {}) });
     const server = await startPostern({ name: 'imap-interop', env: { POSTERN_CONFIG: config, POSTERN_IMAP_PORT: String(port), POSTERN_IMAPS_PORT: String(tlsPort), ...opts.env } });
+    opts.booted?.();
     try {
       await server.addUser(USER, [ADDRESS]);
       await enableImapUser(server.adminPort, server.dataDir, USER, PASSWORD);
@@ -251,4 +255,85 @@ export function matchOriginal(originals: Map<string, Buffer>, got: Buffer, what:
 
 export function byHash(messages: Buffer[]): Map<string, Buffer> {
   return new Map(messages.map((m) => [sha(m), m]));
+}
+
+/** A minimal client that keeps every byte (latin1 strings) of each command's answer. */
+export class ByteClient {
+  private buf = '';
+  /** Data arrived since until() last looked (searched with a little of what came before it). */
+  private fresh: string[] = [];
+  private n = 0;
+  /** Wakes the reader waiting in until() when data arrives. */
+  private wake: (() => void) | null = null;
+  private constructor(private readonly socket: TLSSocket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.buf += d;
+      this.fresh.push(d);
+      this.wake?.();
+    });
+    socket.on('error', () => undefined);
+  }
+  /** Over implicit TLS, checking the target's certificate. */
+  static async open(port: number, ca: string): Promise<ByteClient> {
+    const socket = connect({ port, host: '127.0.0.1', ca: [ca], servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+    const c = new ByteClient(socket);
+    await c.until(/^\* OK.*\r\n/m);
+    return c;
+  }
+  /**
+   * Everything up to and including the first match of `re` (a line, at most OVERLAP characters): only
+   * new data (with the OVERLAP characters before it) is searched as it arrives, so a long answer costs
+   * one pass, not one per chunk.
+   */
+  private async until(re: RegExp, timeoutMs = 30_000): Promise<string> {
+    const OVERLAP = 1024;
+    const deadline = Date.now() + timeoutMs;
+    let window = this.buf;
+    this.fresh = [];
+    for (;;) {
+      if (re.test(window)) {
+        const g = new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`);
+        g.lastIndex = Math.max(0, this.buf.length - window.length);
+        const m = g.exec(this.buf) ?? re.exec(this.buf);
+        if (m) {
+          const out = this.buf.slice(0, m.index + m[0].length);
+          this.buf = this.buf.slice(m.index + m[0].length);
+          return out;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no answer matching ${re}; have ${JSON.stringify(this.buf.slice(-300))}`);
+      if (this.fresh.length === 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, 1000));
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+      window = window.slice(-OVERLAP) + this.fresh.join('');
+      this.fresh = [];
+    }
+  }
+  /** The untagged data of a command and its tagged status line ("OK …", "NO …", "BAD …"). */
+  async cmd(cmd: string | Buffer): Promise<{ data: string; status: string }> {
+    const tag = `zq${++this.n}`;
+    this.socket.write(Buffer.concat([Buffer.from(`${tag} `), typeof cmd === 'string' ? Buffer.from(cmd, 'latin1') : cmd, Buffer.from('\r\n')]));
+    const out = await this.until(new RegExp(`(?:^|\\r\\n)${tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n`));
+    const at = out.lastIndexOf(`${tag} `);
+    return { data: out.slice(0, at), status: out.slice(at + tag.length + 1).trimEnd() };
+  }
+  /** The untagged data of a command that must answer OK. */
+  async ok(cmd: string | Buffer): Promise<string> {
+    const r = await this.cmd(cmd);
+    if (!r.status.startsWith('OK')) throw new Error(`${typeof cmd === 'string' ? cmd : cmd.toString('latin1')}: ${r.status}`);
+    return r.data;
+  }
+  close(): void {
+    this.socket.destroy();
+  }
 }

@@ -91,6 +91,8 @@ stop_services() {
 perl_module_present() { perl -M"$1" -e 1 >/dev/null 2>&1; }
 perl_module_present Net::SSLeay || missing_pkgs+=(libnet-ssleay-perl)
 perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
+# Real-world messages nobody here wrote for the SEARCH parity test (search-parity.ts): Python's email test samples.
+[ -e /usr/lib/python3.11/test/test_email/data/msg_01.txt ] || missing_pkgs+=(libpython3.11-testsuite)
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
   echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium)"

@@ -28,6 +28,7 @@ files=(
   test/interop/imap-curl.test.ts
   test/interop/imap-mutt.test.ts
   test/interop/imap-dovecot-parity.test.ts
+  test/interop/imap-search-parity.test.ts
   test/interop/import-imap.test.ts
   test/interop/import-pop3.test.ts
   test/interop/pop3-proxy.test.ts
