@@ -1,14 +1,28 @@
 // Legal-hold queries in the search query language (core/search/QUERY.md), evaluated on the stored
 // message record when entries are about to be deleted. The record holds From, To, Cc, Subject, the
-// Date header, the size and the captures' envelopes; it has no body, Bcc header or attachments. A term
-// about those is "unknown", and so is a bare word or phrase that the record's fields do not contain
-// (it might be in the body). Evaluation is three-valued (Kleene) and a hold covers an entry unless the
-// query is certainly false for it: a hold errs on keeping. Pure; trusts the parsed AST.
+// Date header, the size and the captures' envelopes; it has no body, Bcc header, attachments or
+// folder, so holds refuse those terms (checkHoldLanguage) rather than guess, and a bare word or phrase
+// means what it always meant in a hold: From, To, Cc or Subject. A message without a readable Date is
+// covered by any date term (a hold errs on keeping); under NOT too, as Kleene's unknown. Pure; trusts
+// the parsed AST.
+import { PosternError } from '../errors.ts';
 import type { MessageRecord } from '../storage/types.ts';
 import type { QueryNode } from '../search/query.ts';
 
 type Truth = boolean | null;
 
+/** Fields a hold can decide on the stored record. */
+const DECIDABLE = new Set(['text', 'from', 'to', 'cc', 'subject', 'participant', 'user']);
+
+/** INVALID_INPUT for a term a hold cannot decide at deletion time (body, attachments, Bcc, folder). */
+export function checkHoldLanguage(node: QueryNode): void {
+  if (node.kind === 'and' || node.kind === 'or') for (const n of node.items) checkHoldLanguage(n);
+  else if (node.kind === 'not') checkHoldLanguage(node.item);
+  else if (node.kind === 'has' || (node.kind === 'term' && !DECIDABLE.has(node.field))) {
+    const field = node.kind === 'has' ? 'has' : node.field;
+    throw new PosternError('INVALID_INPUT', `Hold query field "${field}" is unknown for holds (a hold is decided on the stored headers and envelope); use from, to, cc, subject, participant, user, before/after/on, larger/smaller, OR, NOT and parentheses`);
+  }
+}
 /** What a term is compared with: lower-cased, whitespace runs as one space (as the old hold syntax). */
 const norm = (s: string | null): string => (s ?? '').toLowerCase().replace(/\s+/gu, ' ');
 
@@ -32,7 +46,7 @@ function evaluate(node: QueryNode, user: string, m: MessageRecord, participants:
       const v = evaluate(node.item, user, m, participants);
       return v === null ? null : !v;
     }
-    case 'has': return null;
+    case 'has': return null; // refused by checkHoldLanguage
     case 'size': return node.op === 'larger' ? m.size > node.bytes : m.size < node.bytes;
     case 'date': {
       const t = m.date === null ? NaN : Date.parse(m.date);
@@ -52,8 +66,8 @@ function evaluate(node: QueryNode, user: string, m: MessageRecord, participants:
         case 'subject': return has(m.subject);
         case 'participant': return participants.some((p) => p.includes(v)) || has(m.from) || has(m.to) || has(m.cc) ? true : null;
         case 'user': return user === v;
-        case 'text': return has(m.from) || has(m.to) || has(m.cc) || has(m.subject) ? true : null;
-        case 'bcc': case 'body': case 'attachment': case 'folder': return null;
+        case 'text': return has(m.from) || has(m.to) || has(m.cc) || has(m.subject);
+        case 'bcc': case 'body': case 'attachment': case 'folder': return null; // refused by checkHoldLanguage
       }
     }
   }
@@ -71,6 +85,6 @@ export function usesSearchLanguage(text: string): boolean {
   return /(^|[\s(])(AND|OR|NOT)(?=[\s(]|$)/.test(bare)
     || /[()]/.test(bare)
     || /(^|\s)-\S/.test(bare)
-    || /(^|[\s(-])(has|before|after|on|larger|smaller|body|attachment|bcc|folder|user):/i.test(bare)
+    || /(^|[\s(-])(before|after|on|larger|smaller|user):/i.test(bare)
     || /\*(\s|$)/.test(bare);
 }

@@ -9,10 +9,10 @@
 // any run of whitespace (spaces, tabs, folded line ends) counts as one space, in values and headers.
 // Example: `from:@example.com subject:"contract 42"`.
 //
-// A query that uses the search query language's operators or fields (OR, NOT, "-", parentheses, has:,
-// before:/after:/on:, larger:/smaller:, body:, attachment:, bcc:, folder:, user:, a trailing "*") is read
-// in that language instead (core/search/QUERY.md, evaluated by hold-language.ts; terms the record cannot
-// decide count as covered). Queries in the original syntax keep their meaning.
+// A query that uses the search query language's operators or fields (OR, NOT, "-", parentheses,
+// before:/after:/on:, larger:/smaller:, user:, a trailing "*") is read in that language instead
+// (core/search/QUERY.md, evaluated by hold-language.ts; body, attachment, Bcc and folder terms are
+// refused: the stored record cannot decide them). Queries in the original syntax keep their meaning.
 //
 // Addresses compare as the router compares them (core/router/address-rules.ts): a hold on
 // dave@example.com covers dave+legal@example.com when "+" is the sub-address separator. Local parts
@@ -24,7 +24,7 @@ import { DEFAULT_ADDRESS_RULES, withoutSubaddress, type AddressRules } from '../
 import { HOLD_NAME, type HoldScope, type NewHold } from './types.ts';
 import { isoInstant } from './retention-rules.ts';
 import { parseQuery, type QueryNode } from '../search/query.ts';
-import { languageCovers, usesSearchLanguage } from './hold-language.ts';
+import { checkHoldLanguage, languageCovers, usesSearchLanguage } from './hold-language.ts';
 
 export const QUERY_FIELDS = ['from', 'to', 'cc', 'subject', 'message-id', 'participant'] as const;
 export type QueryField = (typeof QUERY_FIELDS)[number];
@@ -154,21 +154,26 @@ function termMatches(t: QueryTerm, m: MessageRecord, participants: string[]): bo
 
 type HoldQuery = { terms: QueryTerm[] } | { language: QueryNode };
 
-/** A hold query in either syntax: the original one unless the text uses the search language. */
+/** A hold query in either syntax: the original one unless the text uses the search language's operators. */
 export function parseHoldExpression(text: string): HoldQuery {
+  const language = (): HoldQuery => {
+    const node = parseQuery(text);
+    checkHoldLanguage(node);
+    return { language: node };
+  };
   if (!usesSearchLanguage(text)) {
     try {
       return { terms: parseHoldQuery(text) };
     } catch (err) {
-      // Not the original syntax either: the search language's error names the position.
+      // Not the original syntax: the original error unless the search language reads it.
       try {
-        return { language: parseQuery(text) };
+        return language();
       } catch {
         throw err;
       }
     }
   }
-  return { language: parseQuery(text) };
+  return language();
 }
 
 const parsed = new Map<string, HoldQuery>();
