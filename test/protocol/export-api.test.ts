@@ -281,7 +281,12 @@ describe('exports (preview blocking off, search plugin on)', () => {
 
   test('the export job reports progress and counts; DELETE and expiry remove the files and the job', async () => {
     const rec = await run({ user: 'alice' }, 'mbox');
-    const job = (await api('GET', `jobs/${rec.job}`)).json.job as { kind: string; status: string; detail: string };
+    // The export record is final a moment before the job scheduler records the run's end.
+    let job = (await api('GET', `jobs/${rec.job}`)).json.job as { kind: string; status: string; detail: string };
+    for (let i = 0; i < 100 && job.status === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      job = (await api('GET', `jobs/${rec.job}`)).json.job as typeof job;
+    }
     assert.equal(job.kind, 'export');
     assert.equal(job.status, 'succeeded');
     assert.match(job.detail, /4 exported, 0 failed/);
