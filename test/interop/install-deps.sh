@@ -3,7 +3,8 @@
 #   swaks (+ the Perl TLS modules its --tls needs), postfix (+ smtp-source/smtp-sink),
 #   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl,
 #   haproxy (bench:proxy's C byte-pipe ceiling), unzip (export zip checks), chromium (the web access in a
-#   real browser, driven by puppeteer-core; no browser is ever downloaded).
+#   real browser, driven by puppeteer-core; no browser is ever downloaded), dovecot-fts-xapian
+#   (bench:search's indexed Dovecot).
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -31,6 +32,7 @@ declare -A PROVIDER=(
   [/usr/sbin/dovecot]=dovecot-core
   [/usr/lib/dovecot/imap]=dovecot-imapd
   [/usr/lib/dovecot/pop3]=dovecot-pop3d
+  [/usr/lib/dovecot/modules/lib21_fts_xapian_plugin.so]=dovecot-fts-xapian
   [fetchmail]=fetchmail
   [mutt]=mutt
   [tmux]=tmux
@@ -41,10 +43,13 @@ declare -A PROVIDER=(
   [sha256sum]=coreutils
 )
 
+# A path is present when executable (a program) or, for a plugin (*.so), when it exists.
+present_path() { [ -x "$1" ] || { [[ "$1" == *.so ]] && [ -e "$1" ]; }; }
+
 missing_pkgs=()
 for cmd in "${!PROVIDER[@]}"; do
   if [[ "$cmd" == /* ]]; then
-    [ -x "$cmd" ] && continue
+    present_path "$cmd" && continue
   else
     command -v "$cmd" >/dev/null 2>&1 && continue
   fi
@@ -95,7 +100,7 @@ perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
 [ -e /usr/lib/python3.11/test/test_email/data/msg_01.txt ] || missing_pkgs+=(libpython3.11-testsuite)
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium)"
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium, dovecot-fts-xapian)"
   exit 0
 fi
 
@@ -146,7 +151,7 @@ stop_services
 # Final check: everything the tier needs is there now.
 for cmd in "${!PROVIDER[@]}"; do
   if [[ "$cmd" == /* ]]; then
-    [ -x "$cmd" ] || { echo "install-deps.sh: $cmd still missing after install" >&2; exit 1; }
+    present_path "$cmd" || { echo "install-deps.sh: $cmd still missing after install" >&2; exit 1; }
   else
     command -v "$cmd" >/dev/null 2>&1 || { echo "install-deps.sh: $cmd still missing after install" >&2; exit 1; }
   fi
