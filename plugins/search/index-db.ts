@@ -113,6 +113,7 @@ export class IndexDb {
       CREATE INDEX IF NOT EXISTS entries_user_date ON entries (user, date, id);
       CREATE INDEX IF NOT EXISTS entries_date ON entries (date, id);
       CREATE INDEX IF NOT EXISTS docs_incomplete ON docs (id) WHERE complete = 0;
+      CREATE INDEX IF NOT EXISTS docs_failed ON docs (id) WHERE failure IS NOT NULL;
       CREATE TABLE IF NOT EXISTS cursors (user TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, PRIMARY KEY (user, folder)) WITHOUT ROWID;
       CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (${COLUMNS.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
     `);

@@ -106,13 +106,14 @@ export default definePlugin({
       jobs.defineConfigJob({ name: 'search-reconcile', kind: 'search-reconcile', schedule: settings.reconcileSchedule, enabled: true, options: {} });
     }
 
-    // Gauges from a cheap count (archive folder sizes vs indexed entries), refreshed on a timer.
+    // Gauges from folder sizes vs indexed entries per folder (one grouped count over the entries index),
+    // refreshed once a minute: lag is an alert over many minutes, not a per-scrape value.
     const refresh = async (): Promise<void> => {
       const s = await searchStatus({ archive, db, archives });
       metrics.searchPending.set(s.pending);
       metrics.searchLag.set(s.oldestPendingAt ? Math.max(0, (Date.now() - Date.parse(s.oldestPendingAt)) / 1000) : 0);
     };
-    const gauges = setInterval(() => refresh().catch((err: unknown) => log.warn('Search index gauges not refreshed', { err: errorMessage(err) })), 15_000);
+    const gauges = setInterval(() => refresh().catch((err: unknown) => log.warn('Search index gauges not refreshed', { err: errorMessage(err) })), 60_000);
     gauges.unref();
     refresh().catch(() => undefined);
     indexer.start();
