@@ -126,7 +126,12 @@ export class Indexer {
       try {
         await this.pass();
       } catch (err) {
-        if (!this.closed) this.deps.log.error('Search indexing pass failed; retried on the next pass', { err: errorMessage(err) });
+        if (this.closed) return;
+        if (err instanceof PosternError && err.code === 'UNAVAILABLE') {
+          // The analysis workers start after every plugin has registered: try again shortly.
+          this.deps.log.debug('Search indexing waits for the analysis workers', { err: errorMessage(err) });
+          setTimeout(() => this.wake(), 2000).unref();
+        } else this.deps.log.error('Search indexing pass failed; retried on the next pass', { err: errorMessage(err) });
       }
     } while (this.again && !this.stopping);
   }
