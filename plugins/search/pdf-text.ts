@@ -3,7 +3,7 @@
 // analysis worker: bounded in pages, characters and time per attachment; a PDF that fails or runs out
 // of time throws, and the caller records the failure and goes on. Trusts nothing about the bytes.
 
-export const PDF_LIMITS = { maxBytes: 16 * 1024 * 1024, maxPages: 200, maxChars: 1024 * 1024, timeoutMs: 10_000 } as const;
+export const PDF_LIMITS = { maxBytes: 16 * 1024 * 1024, maxPages: 200, maxChars: 1024 * 1024, timeoutMs: 3_000 } as const;
 
 interface TextItem {
   str?: string;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeFailure, optionsFromEnv, runJobs, saveFailure } from './harness.ts';
-import { GROUP_NAMES, loadGroups } from './groups.ts';
+import { EXTRA_GROUP_NAMES, GROUP_NAMES, loadGroups } from './groups.ts';
 
 const CONCURRENCY = 2;
 const list = (name: string): string[] | null => {
@@ -17,7 +17,7 @@ const list = (name: string): string[] | null => {
 
 const groupFilter = list('POSTERN_FUZZ_GROUPS');
 const targetFilter = list('POSTERN_FUZZ_TARGETS');
-const groups = (await loadGroups(GROUP_NAMES.filter((g) => groupFilter === null || groupFilter.includes(g))))
+const groups = (await loadGroups([...GROUP_NAMES, ...EXTRA_GROUP_NAMES].filter((g) => (groupFilter === null ? GROUP_NAMES.includes(g) : groupFilter.includes(g)))))
   .map(({ module, group }) => ({ module, group: group.group, targets: group.targets.filter((t) => targetFilter === null || targetFilter.some((f) => t.name.includes(f))) }))
   .filter((g) => g.targets.length > 0);
 const targetCount = groups.reduce((n, g) => n + g.targets.length, 0);
