@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   POP3_UPSTREAM: 'Upstream POP3 server failed',
   STORAGE_RECOVERING: 'Storage is recovering from a failed write',
   MESSAGE_BUDGET: 'Message exceeded its processing budget',
+  BACKUP_CORRUPT: 'Backup is damaged',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
