@@ -4,7 +4,7 @@
 // Request bodies are bounded and validated; responses are JSON except raw message bytes. A request
 // that fails in any way is answered (or its connection closed) and recorded; it never ends the process.
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttps } from 'node:https';
+import { createServer as createHttps, Server as HttpsServer } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
@@ -129,6 +129,11 @@ export class AdminServer {
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     log.info('Admin API listening', { host: config.host, port, tls: Boolean(tls) });
     return port;
+  }
+
+  /** Serve a new certificate from the next handshake on (SIGHUP); open connections keep theirs. */
+  setTls(material: { cert: Buffer; key: Buffer }): void {
+    if (this.server instanceof HttpsServer) this.server.setSecureContext({ cert: material.cert, key: material.key });
   }
 
   async close(): Promise<void> {

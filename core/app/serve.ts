@@ -26,6 +26,7 @@ import { isLoopback } from '../config/host-port.ts';
 import { PosternError } from '../errors.ts';
 import { ensureToken } from '../admin/token.ts';
 import { loadTls } from '../tls/dev-certificate.ts';
+import { TlsReloader } from '../tls/reload.ts';
 import multidropRouter from '../router/multidrop-router.ts';
 import { isPosternError } from '../errors.ts';
 import { App } from './app.ts';
@@ -111,6 +112,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   app.decorate('adminRoutes', adminRoutes);
   const listenerPorts = new Map<string, number | null>();
   app.decorate('listeners', { set: (name, port) => void listenerPorts.set(name, port), all: () => Object.fromEntries(listenerPorts) });
+  // Every TLS listener registers its certificate here; SIGHUP re-reads them all (core/tls/reload.ts).
+  const tlsReload = new TlsReloader(config.dataDir, log);
+  app.decorate('tlsReload', tlsReload);
   // The queue manager exists only after the plugins are loaded; captures wait for it (none can
   // arrive before listeners start, which is after the queue starts).
   let enqueue: (record: IntakeRecord, inline: Buffer | null) => void = () => {
@@ -193,11 +197,15 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
         },
       });
       smtpPort = await smtp.listen();
+      const receiver = smtp;
+      tlsReload.register('smtp', config.smtp.tls, hostname, (m) => receiver.setTls(m));
     }
     const pop3 = await startPop3Proxy(config, { capture: app.service('capture'), users: archive, log, metrics, hostname });
     const pop3Port = pop3?.port ?? null;
     const relay = await startRelay({ config, hostname, intake, archive, hooks, log, metrics, enqueue: (record, inline) => enqueue(record, inline), signIn: app.service('signIn') });
     const relayPort = relay?.port ?? null;
+    if (pop3) tlsReload.register('pop3', config.pop3.tls, hostname, (m) => pop3.setTls(m));
+    if (relay) tlsReload.register('relay', config.relay.tls, config.relay.hostname || hostname, (m) => relay.relay.setTls(m));
     const pop3sPort = pop3?.tlsPort ?? null;
     const adminTls = config.admin.tls.cert !== '' ? await loadTls(config.admin.tls, config.dataDir, hostname, log) : null;
     const startedAt = Date.now();
@@ -225,6 +233,9 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
       },
     });
     const adminPort = await admin.listen();
+    if (adminTls) tlsReload.register('admin', config.admin.tls, hostname, (m) => admin.setTls(m));
+    tlsReload.watch();
+    app.onClose('core', () => tlsReload.unwatch());
     ready = true;
     log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, listeners: Object.fromEntries(listenerPorts), config: loaded.file ?? '(defaults)' });
 

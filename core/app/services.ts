@@ -12,6 +12,7 @@ import type { JobService } from '../jobs/service.ts';
 import type { AuditLog } from '../audit/types.ts';
 import type { StorageHealth } from '../storage/storage-health.ts';
 import type { AnalysisPool } from '../pipeline/analysis-pool.ts';
+import type { TlsReloader } from '../tls/reload.ts';
 
 export interface Services {
   config: Config;
@@ -33,6 +34,8 @@ export interface Services {
   storageHealth: StorageHealth;
   /** The analysis workers: plugins run their analyzer on a stored message under the archiving budget (analyzeWith). */
   analysis: Pick<AnalysisPool, 'analyzeWith'>;
+  /** TLS listeners register their certificate files here; SIGHUP re-reads every one (core/tls/reload.ts). */
+  tlsReload: TlsReloader;
 }
 
 export interface ListenerPorts {

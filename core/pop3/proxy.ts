@@ -117,6 +117,15 @@ export class Pop3Proxy {
     this.running.add(done);
   }
 
+  /**
+   * Serve a new certificate from the next handshake on (SIGHUP): STLS upgrades read the session
+   * dependencies' context when they start, POP3S handshakes the server's; open sessions keep theirs.
+   */
+  setTls(material: TlsMaterial): void {
+    this.sessionDeps.secureContext = createSecureContext({ cert: material.cert, key: material.key });
+    this.secure?.setSecureContext({ cert: material.cert, key: material.key });
+  }
+
   /** Stops accepting; sessions finish their current command within `graceMs`, then are aborted. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;

@@ -5,11 +5,13 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CaptureService } from '../intake/capture.ts';
-import { loadTls } from '../tls/dev-certificate.ts';
+import { loadTls, type TlsMaterial } from '../tls/dev-certificate.ts';
 import { Pop3Proxy, type Pop3Ports, type Pop3ProxyDeps } from './proxy.ts';
 
 export interface StartedPop3 extends Pop3Ports {
   close(graceMs: number): Promise<void>;
+  /** Serve a new certificate from the next handshake on (SIGHUP). */
+  setTls(material: TlsMaterial): void;
 }
 
 export async function startPop3Proxy(config: Config, deps: {
@@ -27,5 +29,5 @@ export async function startPop3Proxy(config: Config, deps: {
   const tls = await loadTls(c.tls, config.dataDir, deps.hostname, deps.log);
   const proxy = new Pop3Proxy({ config: c, tls, capture: deps.capture, users: deps.users, log: deps.log, metrics: deps.metrics });
   const ports = await proxy.listen();
-  return { ...ports, close: (graceMs) => proxy.close(graceMs) };
+  return { ...ports, close: (graceMs) => proxy.close(graceMs), setTls: (m) => proxy.setTls(m) };
 }

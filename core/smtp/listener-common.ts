@@ -63,6 +63,14 @@ export function baseServerOptions(b: ListenerBasics): SMTPServerOptions {
   };
 }
 
+/**
+ * A new certificate for a running listener (SIGHUP): smtp-server rebuilds its contexts, which every later
+ * STARTTLS or implicit-TLS handshake uses; sessions already encrypted keep theirs.
+ */
+export function swapSmtpTls(server: SMTPServer | null, tls: { key: Buffer; cert: Buffer }): void {
+  server?.updateSecureContext({ key: tls.key, cert: tls.cert });
+}
+
 /** The callback-based hook calls smtp-server is waiting on, so a graceful close can wait for them. */
 export class InFlight {
   private readonly pending = new Set<Promise<unknown>>();

@@ -17,7 +17,7 @@ import { verifyPassword } from './password.ts';
 import { throttledCheck } from '../auth/throttled-check.ts';
 import type { SignInThrottle } from '../auth/sign-in-throttle.ts';
 import { REPLIES, replyError, verdictError } from './replies.ts';
-import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo } from './listener-common.ts';
+import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo, swapSmtpTls } from './listener-common.ts';
 
 export interface ReceiverDeps {
   config: Config['smtp'];
@@ -83,6 +83,11 @@ export class SmtpReceiver {
     const port = await listenSmtp(server, config.port, config.host);
     log.info('SMTP endpoint listening', { listener, host: config.host, port, auth: config.auth.mode, earlyTalkerDelayMs: config.earlyTalkerDelayMs });
     return port;
+  }
+
+  /** Serve a new certificate from the next handshake on (SIGHUP); open sessions are not touched. */
+  setTls(material: TlsMaterial): void {
+    swapSmtpTls(this.server, material);
   }
 
   /** Stop accepting; in-flight DATA transactions finish (commit or tempfail) within the grace period. */

@@ -26,7 +26,7 @@ import { RelaySession, type RelayUpstreamConfig } from './relay-session.ts';
 import { UpstreamPool } from './relay-pool.ts';
 import { relayData, UPSTREAM_UNAVAILABLE } from './relay-transaction.ts';
 import { replyText, type UpstreamReply } from './relay-upstream.ts';
-import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo } from './listener-common.ts';
+import { InFlight, addressParams, baseServerOptions, closeSmtp, envelopeOf, listenSmtp, sessionInfo, swapSmtpTls } from './listener-common.ts';
 
 export interface RelayDeps {
   config: Config['relay'];
@@ -122,6 +122,11 @@ export class SmtpRelay {
       upstreamTls: implicitTls ? 'implicit' : starttls ? 'starttls' : 'none', auth: mode, requireArchive: config.requireArchive,
     });
     return port;
+  }
+
+  /** Serve a new certificate from the next handshake on (SIGHUP); open sessions are not touched. */
+  setTls(material: TlsMaterial): void {
+    swapSmtpTls(this.server, material);
   }
 
   /** Stop accepting; in-flight transactions finish within the grace period. */

@@ -94,16 +94,11 @@ export default definePlugin({
     listeners.set('imaps', ports.tlsPort);
     log.info('IMAP listening', { host: config.host, port: ports.port, tlsPort: ports.tlsPort, allowPlaintext: config.allowPlaintext });
 
-    const reload = (): void => {
-      loadTls(config.tls, core.dataDir, hostname, log).then((m) => {
-        server.setTls(m);
-        log.info('IMAP TLS certificate reloaded');
-      }, (err: unknown) => log.error('Reloading the IMAP TLS certificate failed; keeping the old one', { err: errorMessage(err) }));
-    };
-    process.on('SIGHUP', reload);
+    const tlsReload = app.service('tlsReload');
+    tlsReload.register('imap', config.tls, hostname, (m) => server.setTls(m));
     app.decorate('imap', { ports: () => server.addresses(), connections: () => server.connections });
     app.onClose(async () => {
-      process.off('SIGHUP', reload);
+      tlsReload.unregister('imap');
       await server.close();
     });
   },

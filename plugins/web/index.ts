@@ -87,17 +87,11 @@ export default definePlugin({
     log.info('Web access listening', { host: config.host, port, tls: tls !== null });
     const sweeper = setInterval(() => sessions.sweep(), 60_000);
     sweeper.unref();
-    const reload = (): void => {
-      if (!config.tls.enabled) return;
-      loadTls(config.tls, core.dataDir, hostname, log).then((m) => {
-        server.setTls(m);
-        log.info('Web TLS certificate reloaded');
-      }, (err: unknown) => log.error('Reloading the web TLS certificate failed; keeping the old one', { err: errorMessage(err) }));
-    };
-    process.on('SIGHUP', reload);
+    const tlsReload = app.service('tlsReload');
+    if (config.tls.enabled) tlsReload.register('web', config.tls, hostname, (m) => server.setTls(m));
     app.decorate('web', { port: () => port, scheme: () => (tls ? 'https' : 'http'), sessions: () => sessions.size });
     app.onClose(async () => {
-      process.off('SIGHUP', reload);
+      tlsReload.unregister('web');
       clearInterval(sweeper);
       await server.close();
     });
