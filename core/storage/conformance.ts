@@ -1,7 +1,7 @@
 // The conformance suite every ArchiveStore backend must pass. It speaks only the interface in types.ts
 // (no engine handles, no key encodings), so the same tests hold the embedded and scale-out backends to
 // one behaviour. A backend's test file calls runArchiveStoreConformance with a factory for fresh stores.
-// The describe blocks live in conformance/ (users, messages, idempotency, concurrency, audit, retention,
+// The describe blocks live in conformance/ (users, rename, messages, idempotency, concurrency, audit, retention,
 // jobs) over shared fixtures.
 import { describe } from 'node:test';
 import type { ArchiveStore } from './types.ts';
@@ -13,6 +13,7 @@ import { describeConcurrency } from './conformance/concurrency.ts';
 import { describeAuditAndIntegrity } from './conformance/audit.ts';
 import { describeRetention } from './conformance/retention.ts';
 import { describeJobs } from './conformance/jobs.ts';
+import { describeRename } from './conformance/rename.ts';
 
 export type { ConformanceHarness } from './conformance/fixtures.ts';
 
@@ -37,6 +38,7 @@ export function runArchiveStoreConformance(name: string, factory: () => Promise<
   describe(`ArchiveStore conformance: ${name}`, () => {
     const helpers = { withStore, withUsers };
     describeUsers(helpers);
+    describeRename(helpers);
     describeCommitsAndReads(helpers);
     describeBlobs(helpers);
     describeIdempotency(helpers);

@@ -7,6 +7,7 @@ import { PosternError } from '../errors.ts';
 import type { KvEngine } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { KvDirectory } from './kv-directory.ts';
+import { renameArchiveOps } from './kv-rename.ts';
 import { KvJobStore } from '../jobs/kv-job-store.ts';
 import { KvAuditStore } from '../audit/kv-audit-store.ts';
 import { KvIntegrityReader } from '../verify/kv-integrity-reader.ts';
@@ -88,6 +89,20 @@ export class KvArchiveStore implements ArchiveStore {
 
   listUsers(): Promise<UserRecord[]> {
     return this.directory.list();
+  }
+
+  renameUser(from: string, to: string): Promise<UserRecord> {
+    if (from === to) return Promise.reject(new PosternError('INVALID_INPUT', `User "${from}" already has that name`));
+    if (isSystemUser(from) || isSystemUser(to)) return Promise.reject(new PosternError('INVALID_INPUT', 'System archives (names starting with "_") cannot be renamed'));
+    // In the writer: no commit files mail under either name while the batch is built and written.
+    return this.writer.exclusive(async () => {
+      const next = await this.directory.rename(from, to, async (current) => ({
+        ops: await renameArchiveOps(this.kv, from, to), next: { ...current, name: to },
+      }));
+      this.writer.forgetFolders(from);
+      await this.retentionRole.load();
+      return next;
+    });
   }
 
   async userByAddress(address: string): Promise<string | null> {

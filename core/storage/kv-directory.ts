@@ -1,10 +1,11 @@
 // The user directory of the embedded archive: users with addresses, owned domains and POP3 logins,
 // with in-memory indexes (the directory is small and read for every participant of every message).
 // Changes are serialised and written in one synced batch each, so no identity ever has two owners.
+// Users carry their full name and, for accounts the directory sync keeps, the DN and directory id.
 import { PosternError } from '../errors.ts';
 import type { KvEngine, KvOp } from './kv.ts';
 import { keys, prefixEnd } from './kv-keys.ts';
-import { ADDRESS, DOMAIN, GROUP_NAME, PRIVILEGES, USER_NAME, addressKey, normalizeAddress, type NewUser, type Privilege, type UserChange, type UserRecord } from './types.ts';
+import { ADDRESS, DOMAIN, GROUP_NAME, PRIVILEGES, USER_NAME, USER_SOURCES, addressKey, normalizeAddress, type NewUser, type Privilege, type UserChange, type UserRecord } from './types.ts';
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
@@ -46,6 +47,7 @@ export class KvDirectory {
       const empty: UserRecord = {
         name: user.name, addresses: [], domains: [], pop3Users: [], createdAt: new Date().toISOString(),
         passwordHash: null, privileges: [], groups: [], imapAccess: false, webAccess: false,
+        fullName: '', source: 'local', dn: null, directoryId: null, disabled: false,
       };
       return this.write(empty, {
         addAddresses: user.addresses, addDomains: user.domains ?? [], addPop3Users: user.pop3Users ?? [],
@@ -53,6 +55,11 @@ export class KvDirectory {
         addPrivileges: user.privileges ?? [], addGroups: user.groups ?? [],
         ...(user.imapAccess !== undefined ? { imapAccess: user.imapAccess } : {}),
         ...(user.webAccess !== undefined ? { webAccess: user.webAccess } : {}),
+        ...(user.fullName !== undefined ? { fullName: user.fullName } : {}),
+        ...(user.source !== undefined ? { source: user.source } : {}),
+        ...(user.dn !== undefined ? { dn: user.dn } : {}),
+        ...(user.directoryId !== undefined ? { directoryId: user.directoryId } : {}),
+        ...(user.disabled !== undefined ? { disabled: user.disabled } : {}),
       }, true);
     });
   }
@@ -75,6 +82,28 @@ export class KvDirectory {
       for (const p of current.pop3Users) ops.push({ type: 'del', key: keys.pop3(p) });
       await this.kv.write(ops, { sync: true });
       this.indexUser(current, null);
+    });
+  }
+
+  /**
+   * Run fn with directory changes held off (a rename builds its batch from the directory and the
+   * archive at once); fn gets the current record and returns the ops and the renamed record to index.
+   */
+  rename(from: string, to: string, build: (current: UserRecord) => Promise<{ ops: KvOp[]; next: UserRecord }>): Promise<UserRecord> {
+    return this.serial(async () => {
+      const current = await this.get(from);
+      if (!current) throw new PosternError('NOT_FOUND', `User "${from}" does not exist`);
+      if (!USER_NAME.test(to)) throw new PosternError('INVALID_INPUT', `User name "${to}" must match ${USER_NAME.source}`);
+      if (await this.kv.get(keys.user(to))) throw new PosternError('CONFLICT', `User "${to}" already exists`);
+      const { ops, next } = await build(current);
+      ops.push({ type: 'del', key: keys.user(from) }, { type: 'put', key: keys.user(to), value: json(next) });
+      for (const a of current.addresses) ops.push({ type: 'put', key: keys.address(addressKey(a)), value: Buffer.from(to) });
+      for (const d of current.domains) ops.push({ type: 'put', key: keys.domain(d), value: Buffer.from(to) });
+      for (const p of current.pop3Users) ops.push({ type: 'put', key: keys.pop3(p), value: Buffer.from(to) });
+      await this.kv.write(ops, { sync: true });
+      this.indexUser(current, null);
+      this.indexUser(next, to);
+      return next;
     });
   }
 
@@ -141,8 +170,10 @@ export class KvDirectory {
   }
 }
 
-/** Password, privileges, groups, IMAP and web access after a change (validated), and whether anything changed. */
-function applyAccount(current: UserRecord, change: UserChange): { record: Pick<UserRecord, 'passwordHash' | 'privileges' | 'groups' | 'imapAccess' | 'webAccess'>; changed: boolean } {
+type AccountFields = 'passwordHash' | 'privileges' | 'groups' | 'imapAccess' | 'webAccess' | 'fullName' | 'source' | 'dn' | 'directoryId' | 'disabled';
+
+/** Password, privileges, groups, access flags and directory fields after a change (validated), and whether anything changed. */
+function applyAccount(current: UserRecord, change: UserChange): { record: Pick<UserRecord, AccountFields>; changed: boolean } {
   const edit = <T extends string>(list: T[], add: T[] | undefined, remove: T[] | undefined, valid: (v: string) => boolean, what: string): T[] => {
     for (const v of [...(add ?? []), ...(remove ?? [])]) {
       if (!valid(v)) throw new PosternError('INVALID_INPUT', `${what} "${v}" is not valid`);
@@ -161,9 +192,18 @@ function applyAccount(current: UserRecord, change: UserChange): { record: Pick<U
     groups: edit(current.groups, change.addGroups?.map((g) => g.toLowerCase()), change.removeGroups?.map((g) => g.toLowerCase()), (v) => GROUP_NAME.test(v), 'Group'),
     imapAccess: change.imapAccess ?? current.imapAccess,
     webAccess: change.webAccess ?? current.webAccess,
+    fullName: change.fullName !== undefined ? change.fullName.trim().slice(0, 256) : current.fullName,
+    source: change.source ?? current.source,
+    dn: change.dn !== undefined ? change.dn : current.dn,
+    directoryId: change.directoryId !== undefined ? change.directoryId : current.directoryId,
+    disabled: change.disabled ?? current.disabled,
   };
+  if (!(USER_SOURCES as readonly string[]).includes(record.source)) throw new PosternError('INVALID_INPUT', `Account source "${record.source}" is not valid`);
+  if (record.dn !== null && (record.dn.length > 1024 || record.dn.trim() === '')) throw new PosternError('INVALID_INPUT', 'A distinguished name must be 1 to 1024 characters');
   const changed = record.passwordHash !== current.passwordHash || record.imapAccess !== current.imapAccess || record.webAccess !== current.webAccess
-    || record.privileges.join() !== current.privileges.join() || record.groups.join() !== current.groups.join();
+    || record.privileges.join() !== current.privileges.join() || record.groups.join() !== current.groups.join()
+    || record.fullName !== current.fullName || record.source !== current.source || record.dn !== current.dn
+    || record.directoryId !== current.directoryId || record.disabled !== current.disabled;
   return { record, changed };
 }
 
@@ -172,6 +212,7 @@ function upgrade(u: Partial<UserRecord> & { name: string }): UserRecord {
   return {
     name: u.name, addresses: u.addresses ?? [], domains: u.domains ?? [], pop3Users: u.pop3Users ?? [], createdAt: u.createdAt ?? '',
     passwordHash: u.passwordHash ?? null, privileges: u.privileges ?? [], groups: u.groups ?? [], imapAccess: u.imapAccess ?? false,
-    webAccess: u.webAccess ?? false,
+    webAccess: u.webAccess ?? false, fullName: u.fullName ?? '', source: u.source ?? 'local', dn: u.dn ?? null,
+    directoryId: u.directoryId ?? null, disabled: u.disabled ?? false,
   };
 }

@@ -84,6 +84,11 @@ export class KvArchiveWriter {
     });
   }
 
+  /** Drop the cached folder states of a user (after a rename moved their folders to another name). */
+  forgetFolders(user: string): void {
+    for (const k of [...this.folderCache.keys()]) if (k.startsWith(`${user}\u0000`)) this.folderCache.delete(k);
+  }
+
   /** After an exclusive task's successful write: the folder states and counters it stored. */
   published(folders: Map<string, FolderState>, stats: StoredStats): void {
     for (const [k, f] of folders) this.folderCache.set(k, f);

@@ -27,7 +27,20 @@ export interface UserRecord {
   imapAccess: boolean;
   /** Whether the user may sign in to the web access (plugin web); auditors and compliance officers have it by privilege. */
   webAccess: boolean;
+  /** The person's display name ("" when unknown). */
+  fullName: string;
+  /** Where the account comes from: added here, or kept by the directory sync (core/directory). */
+  source: UserSource;
+  /** Distinguished name in the directory (the DN bound to for directory sign-in); null for local users. */
+  dn: string | null;
+  /** The directory's stable id of the account (entryUUID, objectGUID as hex); follows a renamed account. */
+  directoryId: string | null;
+  /** A disabled user signs in nowhere (a directory account that left the directory); the archive stays. */
+  disabled: boolean;
 }
+
+export const USER_SOURCES = ['local', 'directory'] as const;
+export type UserSource = (typeof USER_SOURCES)[number];
 
 export const PRIVILEGES = ['admin', 'login', 'archive', 'export', 'delete', 'compliance', 'auditor'] as const;
 export type Privilege = (typeof PRIVILEGES)[number];
@@ -43,6 +56,11 @@ export interface NewUser {
   groups?: string[];
   imapAccess?: boolean;
   webAccess?: boolean;
+  fullName?: string;
+  source?: UserSource;
+  dn?: string | null;
+  directoryId?: string | null;
+  disabled?: boolean;
 }
 
 /** Changes to a user's identities; what is added must not belong to anyone else. */
@@ -61,6 +79,11 @@ export interface UserChange {
   removeGroups?: string[];
   imapAccess?: boolean;
   webAccess?: boolean;
+  fullName?: string;
+  source?: UserSource;
+  dn?: string | null;
+  directoryId?: string | null;
+  disabled?: boolean;
 }
 
 /** One capture of a message: which listener saw it, with which envelope, when. */
@@ -218,6 +241,13 @@ export interface ArchiveStore {
   updateUser(name: string, change: UserChange): Promise<UserRecord>;
   /** Remove a user from the directory. Their archive stays: archived mail is never deleted by this. */
   removeUser(name: string): Promise<void>;
+  /**
+   * Give a user a new name, with their archive (folders, entries, UIDs and UIDVALIDITY), per-entry
+   * retention, the legal holds and stored policies that name them, in one atomic synced batch: after a
+   * crash the user has either the old name or the new one, never half of each. CONFLICT when the new
+   * name is a user, or still has an archive of its own (a removed user's).
+   */
+  renameUser(from: string, to: string): Promise<UserRecord>;
   /** The user owning an address, compared case-insensitively (the router applies stricter policies). */
   userByAddress(address: string): Promise<string | null>;
   /** The user owning a whole domain. */

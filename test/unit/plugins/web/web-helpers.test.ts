@@ -15,7 +15,8 @@ import { parseMessage, partOf } from '../../../../plugins/web/message-parts.ts';
 import type { UserRecord } from '../../../../core/storage/types.ts';
 
 const user = (extra: Partial<UserRecord> = {}): UserRecord => ({
-  name: 'alice', addresses: [], domains: [], pop3Users: [], createdAt: '', passwordHash: null, privileges: [], groups: [], imapAccess: false, webAccess: false, ...extra,
+  name: 'alice', addresses: [], domains: [], pop3Users: [], createdAt: '', passwordHash: null, privileges: [], groups: [], imapAccess: false, webAccess: false,
+  fullName: '', source: 'local', dn: null, directoryId: null, disabled: false, ...extra,
 });
 
 describe('web sessions', () => {
