@@ -22,6 +22,7 @@ files=(
   test/interop/promtool.test.ts
   test/interop/prometheus.test.ts
   test/interop/relay-postfix.test.ts
+  test/interop/haraka.test.ts
   test/interop/dovecot-harness.test.ts
   test/interop/imap-imapflow.test.ts
   test/interop/imap-imaplib.test.ts
