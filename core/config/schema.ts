@@ -2,6 +2,7 @@
 // file and environment overrides against it; everything downstream trusts the resulting Config type.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { PRIVILEGES } from '../storage/types.ts';
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -88,6 +89,8 @@ const adminSchema = z.strictObject({
     port: port.default(9025),
     tls: tls.default({ cert: '', key: '' }),
     metricsRequireToken: z.boolean().default(false),
+    /** Hours an API session token (POST /api/v1/sessions, `postern login`) is valid. */
+    sessionHours: z.number().min(0.01).max(24 * 30).default(12),
   });
 const intakeSchema = z.strictObject({
     inlineMaxBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
@@ -179,6 +182,50 @@ const signInSchema = z.strictObject({
     maxTracked: z.number().int().min(10).max(1_000_000).default(10000),
   });
 
+/** LDAP / Active Directory: where the directory sync (core/directory) reads accounts, and where directory sign-in binds. */
+export const ldapSchema = z.strictObject({
+    url: z.string().regex(/^ldaps?:\/\/(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+)(:\d{1,5})?\/?$/, 'must be "ldap://host:port" or "ldaps://host:port"'),
+    /** Upgrade an ldap:// connection with StartTLS before binding. */
+    startTls: z.boolean().default(false),
+    /** PEM file of the CA that signed the server's certificate (ldaps:// and startTls); empty: the system CAs. */
+    caFile: z.string().default(''),
+    tlsVerify: z.boolean().default(true),
+    /** The account the sync binds as (empty: anonymous); its password from passwordFile or passwordEnv, never the config. */
+    bindDn: z.string().default(''),
+    passwordFile: z.string().default(''),
+    passwordEnv: z.string().regex(/^$|^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').default(''),
+    baseDn: z.string().min(1),
+    userFilter: z.string().min(3).default('(&(objectClass=user)(!(objectClass=computer)))'),
+    groupFilter: z.string().min(3).default('(|(objectClass=group)(objectClass=groupOfNames))'),
+    /** Where groups are searched; empty: baseDn. */
+    groupBaseDn: z.string().default(''),
+    /** Directory attributes: account name, display name, mail addresses (proxyAddresses "smtp:" values too), group DNs, stable id. */
+    attributes: z.strictObject({
+      name: z.string().min(1).default('sAMAccountName'),
+      fullName: z.string().min(1).default('displayName'),
+      addresses: z.array(z.string().min(1)).min(1).default(['mail', 'proxyAddresses']),
+      groups: z.string().min(1).default('memberOf'),
+      id: z.string().min(1).default('objectGUID'),
+      groupName: z.string().min(1).default('cn'),
+      groupMembers: z.string().min(1).default('member'),
+    }).default({ name: 'sAMAccountName', fullName: 'displayName', addresses: ['mail', 'proxyAddresses'], groups: 'memberOf', id: 'objectGUID', groupName: 'cn', groupMembers: 'member' }),
+    /** How many levels of groups within groups are followed (cycles are cut). */
+    nestedGroupDepth: z.number().int().min(0).max(32).default(8),
+    timeoutSeconds: z.number().min(1).max(600).default(15),
+    /** Run the sync as the job "directory-sync" on this schedule (cron or "1h"); null: only on demand. */
+    schedule: z.string().min(1).nullable().default(null),
+    /** What users created by the sync get besides their directory groups. */
+    newUsers: z.strictObject({
+      privileges: z.array(z.enum(PRIVILEGES)).default([]),
+      groups: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)).default([]),
+      imapAccess: z.boolean().default(false),
+      webAccess: z.boolean().default(false),
+    }).default({ privileges: [], groups: [], imapAccess: false, webAccess: false }),
+    /** Users gone from the directory: disabled (kept, no sign-in) or removed from the user list. Their archives always stay. */
+    removed: z.enum(['disable', 'remove']).default('disable'),
+  }).refine((l) => l.passwordFile === '' || l.passwordEnv === '', 'set passwordFile or passwordEnv, not both')
+  .refine((l) => l.bindDn === '' || l.passwordFile !== '' || l.passwordEnv !== '', 'bindDn needs passwordFile or passwordEnv');
+
 const storageSchema = z.strictObject({
     /** Blob compression at rest: codec, level, and the size below which chunks are stored raw. */
     compression: z.strictObject({
@@ -211,6 +258,14 @@ export const configSchema = z.strictObject({
   }).default({ graceSeconds: 20 }),
   users: z.array(seedUserSchema).default([]),
   compliance: complianceSchema.default(() => complianceSchema.parse({})),
+  /** The user directory's external source (LDAP / Active Directory); null: users are kept here only. */
+  directory: z.strictObject({
+    ldap: ldapSchema.nullable().default(null),
+  }).default({ ldap: null }),
+  /** How passwords are checked: the stored hash (local), an LDAP bind for directory users (directory), or each by its source (both). */
+  auth: z.strictObject({
+    mode: z.enum(['local', 'directory', 'both']).default('local'),
+  }).default({ mode: 'local' }),
   /** Sign-in throttling for every password sign-in (IMAP, admin API Basic, bad admin tokens), per account and per address. */
   signIn: signInSchema.default(() => signInSchema.parse({})),
   /** The audit log (always on for configuration and compliance changes) and scheduled integrity verification. */
