@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   STORAGE_RECOVERING: 'Storage is recovering from a failed write',
   MESSAGE_BUDGET: 'Message exceeded its processing budget',
   BACKUP_CORRUPT: 'Backup is damaged',
+  DIRECTORY_FAILED: 'Directory (LDAP) server failed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
