@@ -37,6 +37,7 @@ import { setupJobs } from '../jobs/setup.ts';
 import { setupAudit } from '../audit/setup.ts';
 import { configuredPolicies, setupCompliance } from '../compliance/setup.ts';
 import { setupImport } from '../import/setup.ts';
+import { setupBackup } from '../backup/setup.ts';
 import { setupExport } from '../export/setup.ts';
 
 export interface RunningServer {
@@ -142,6 +143,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
 
     const existing = await intake.open();
     app.onClose('core', () => intake.close());
+    setupBackup(app, { archive: archiveEngine, intake: intakeEngine, intakeStore: intake }, VERSION);
     storageHealth.track('intake', intakeEngine);
     const refreshIntakeGauges = (): void => {
       const c = intake.counts();

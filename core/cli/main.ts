@@ -20,6 +20,7 @@ import { addIntakeCommands } from './intake-commands.ts';
 import { addComplianceCommands } from './compliance-commands.ts';
 import { addExportCommands } from './export-commands.ts';
 import { addSearchCommands } from './search-commands.ts';
+import { addBackupCommands } from './backup-commands.ts';
 import { resolveFolder, type FolderNames } from './folders.ts';
 import { count } from './text.ts';
 
@@ -266,6 +267,7 @@ addSearchCommands(program, target);
 addIntakeCommands(program, target);
 addComplianceCommands(program, target);
 addExportCommands(program, target);
+addBackupCommands(program, target);
 
 try {
   await program.parseAsync(process.argv);
