@@ -69,6 +69,8 @@ const REC = 'r\u0000';
 const DATA = 'd\u0000';
 /** Entries being archived: written unsynced when archiving starts (a process crash keeps it), removed with the entry. */
 const INFLIGHT = 'p\u0000';
+/** The key prefixes of the intake's engine (a backup copies records and data, never in-flight marks). */
+export const INTAKE_KEYS = { record: REC, data: DATA, inFlight: INFLIGHT } as const;
 const EMPTY = Buffer.alloc(0);
 
 export interface IntakeCounts {
