@@ -25,6 +25,7 @@ import { AdminServer } from '../admin/server.ts';
 import { isLoopback } from '../config/host-port.ts';
 import { PosternError } from '../errors.ts';
 import { ensureToken } from '../admin/token.ts';
+import { setupApiSessions } from '../admin/sessions-setup.ts';
 import { loadTls } from '../tls/dev-certificate.ts';
 import { TlsReloader } from '../tls/reload.ts';
 import multidropRouter from '../router/multidrop-router.ts';
@@ -133,6 +134,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     storageHealth.track('archive', archiveEngine);
     const auditing = await setupAudit(app, archive, loaded.file);
     const compliance = setupCompliance(app);
+    const sessions = setupApiSessions(app);
     const exports = setupExport(app);
     if (!(await archive.getUser(config.routing.unmatchedUser))) {
       await archive.addUser({ name: config.routing.unmatchedUser, addresses: [] });
@@ -213,7 +215,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     const startedAt = Date.now();
     const admin = new AdminServer({
       onRequest: auditing.onAdminRequest,
-      access: compliance.access,
+      access: compliance.access, sessions, version: VERSION,
       config: config.admin, token, archive, intake, metrics, log, tls: adminTls, isReady: () => ready, routes: adminRoutes, hooks,
       status: {
         status: async () => {

@@ -1,6 +1,6 @@
 // Turns admin API requests into audit events, as one wrapper the admin server calls after each request:
 // a rejected bearer token is a failed login (a failed Basic sign-in or a throttled one is recorded by
-// the sign-in itself, at most once per throttled burst); every request that can change something (any
+// the sign-in itself, at most once per throttled burst; a new API session by its route); every request that can change something (any
 // method but GET/HEAD) is an admin action with its outcome; a raw message download is a message access when
 // audit.recordMessageAccess is on. Reads only the method, path, status and client address (never bodies
 // or credentials). Hands events to the audit log; a failure to record is logged, never thrown.
@@ -47,6 +47,8 @@ export function adminEvent(info: AdminRequestInfo, recordMessageAccess: boolean)
   if (info.status === 401) {
     return { category: 'login', action: 'api.token', actor: 'unknown', target: path, outcome: 'failure', remote, details: { method: info.method } };
   }
+  // A new API session is recorded once by its route (login/api.session.create).
+  if (info.method === 'POST' && info.path === '/api/v1/sessions' && info.status === 201) return null;
   const raw = RAW.exec(info.path);
   if (info.method === 'GET' && raw) {
     if (!recordMessageAccess) return null;

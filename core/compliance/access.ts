@@ -37,8 +37,11 @@ export type ApiSignIn =
   | { ok: false; via: 'basic' | 'token'; retryAfterSeconds: number | null };
 
 export interface ApiAccess {
-  /** Check the `Authorization` header of a request that does not carry the valid token. */
-  authenticate(header: string, remote: string): Promise<ApiSignIn>;
+  /**
+   * Check the `Authorization` header of a request that does not carry a valid token. A success is
+   * audited (api.login) unless `recordSuccess` is false: the caller records it itself (a new API session).
+   */
+  authenticate(header: string, remote: string, options?: { recordSuccess?: boolean }): Promise<ApiSignIn>;
   /** Whether principal may make this request (FORBIDDEN otherwise) and how much of a message it sees. */
   check(principal: string, method: string, parts: string[]): Promise<RequestView>;
 }
@@ -89,7 +92,7 @@ export function createApiAccess(deps: {
     return (await verifyPassword(password, hash, { cached: usable })) && usable;
   };
   return {
-    async authenticate(header, remote) {
+    async authenticate(header, remote, options) {
       const m = /^Basic\s+([A-Za-z0-9+/=]{1,1024})$/i.exec(header);
       const decoded = m ? Buffer.from(m[1] as string, 'base64').toString('utf8') : '';
       const colon = decoded.indexOf(':');
@@ -120,7 +123,7 @@ export function createApiAccess(deps: {
         else ticket?.failed();
       }
       count(ok ? 'ok' : 'failed');
-      await record(ok ? name : 'unknown', ok ? 'success' : 'failure', remote);
+      if (!ok || options?.recordSuccess !== false) await record(ok ? name : 'unknown', ok ? 'success' : 'failure', remote);
       if (!ok) deps.log.warn('Admin API login failed', { remote });
       return ok ? { ok: true, user: name } : { ok: false, via, retryAfterSeconds: null };
     },
