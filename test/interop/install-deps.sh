@@ -4,7 +4,7 @@
 #   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl,
 #   haproxy (bench:proxy's C byte-pipe ceiling), unzip (export zip checks), chromium (the web access in a
 #   real browser, driven by puppeteer-core; no browser is ever downloaded), dovecot-fts-xapian
-#   (bench:search's indexed Dovecot).
+#   (bench:search's indexed Dovecot), Exim (Debian's exim4-daemon-light binary; see install_exim).
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -60,7 +60,7 @@ done
 stop_services() {
   # Stop/disable anything the packages may have auto-started (systemd or sysv).
   local svc
-  for svc in postfix prometheus prometheus-node-exporter dovecot fetchmail haproxy; do
+  for svc in postfix exim4 prometheus prometheus-node-exporter dovecot fetchmail haproxy; do
     if command -v systemctl >/dev/null 2>&1; then
       if [ -d /run/systemd/system ]; then
         systemctl stop "$svc" >/dev/null 2>&1 || true
@@ -99,13 +99,39 @@ perl_module_present IO::Socket::SSL || missing_pkgs+=(libio-socket-ssl-perl)
 # Real-world messages nobody here wrote for the SEARCH parity test (search-parity.ts): Python's email test samples.
 [ -e /usr/lib/python3.11/test/test_email/data/msg_01.txt ] || missing_pkgs+=(libpython3.11-testsuite)
 
-if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium, dovecot-fts-xapian)"
+# Exim: Debian's exim4-daemon-light conflicts with postfix as an installed MTA (both provide
+# mail-transport-agent), so unless the package is installed its files are unpacked to EXIM_ROOT
+# (never run as a service, nothing on port 25), its libraries installed, and the Debian-exim
+# user it is built to run as created. test/interop/exim.ts looks in both places.
+EXIM_ROOT=/opt/postern-interop/exim4
+exim_present() { [ -x /usr/sbin/exim4 ] || [ -x "$EXIM_ROOT/usr/sbin/exim4" ]; }
+install_exim() {
+  exim_present && id -u Debian-exim >/dev/null 2>&1 && return 0
+  local dl deb deps
+  if ! exim_present; then
+    dl="$(mktemp -d)"
+    chmod 755 "$dl"
+    (cd "$dl" && apt-get download -q exim4-daemon-light) || { apt-get update -q && (cd "$dl" && apt-get download -q exim4-daemon-light); }
+    deb="$(ls "$dl"/exim4-daemon-light_*.deb)"
+    # Its libraries (first alternative of each dependency, versions dropped), minus the exim4-base
+    # and debconf packages that would pull in exim4-config (which conflicts with postfix).
+    deps="$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/[[:space:]]//g' | grep -v -e '^exim4-base$' -e '^debconf' -e '^$')"
+    # shellcheck disable=SC2086
+    apt_get install --no-install-recommends $deps
+    mkdir -p "$EXIM_ROOT"
+    dpkg-deb -x "$deb" "$EXIM_ROOT"
+    rm -rf "$dl"
+  fi
+  id -u Debian-exim >/dev/null 2>&1 || adduser --system --group --quiet --home /var/spool/exim4 --no-create-home --disabled-login --force-badname Debian-exim
+}
+
+if [ "${#missing_pkgs[@]}" -eq 0 ] && exim_present && id -u Debian-exim >/dev/null 2>&1; then
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium, dovecot-fts-xapian, exim)"
   exit 0
 fi
 
 need_root "$@"
-echo "install-deps.sh: installing ${missing_pkgs[*]}"
+echo "install-deps.sh: installing ${missing_pkgs[*]-} (and Exim if missing)"
 
 export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
@@ -139,10 +165,11 @@ apt_get() {
 if ! compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null; then
   apt-get update -q
 fi
-if ! apt_get install --no-install-recommends "${missing_pkgs[@]}"; then
+if [ "${#missing_pkgs[@]}" -gt 0 ] && ! apt_get install --no-install-recommends "${missing_pkgs[@]}"; then
   apt-get update -q
   apt_get install --no-install-recommends "${missing_pkgs[@]}"
 fi
+install_exim
 
 restore_policy
 trap - EXIT
@@ -159,4 +186,6 @@ done
 for mod in Net::SSLeay IO::Socket::SSL; do
   perl_module_present "$mod" || { echo "install-deps.sh: Perl module $mod still missing after install" >&2; exit 1; }
 done
+exim_present || { echo "install-deps.sh: Exim still missing after install (neither /usr/sbin/exim4 nor $EXIM_ROOT/usr/sbin/exim4)" >&2; exit 1; }
+id -u Debian-exim >/dev/null 2>&1 || { echo "install-deps.sh: user Debian-exim still missing after install" >&2; exit 1; }
 echo "install-deps.sh: done"

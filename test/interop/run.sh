@@ -23,6 +23,7 @@ files=(
   test/interop/prometheus.test.ts
   test/interop/relay-postfix.test.ts
   test/interop/haraka.test.ts
+  test/interop/exim.test.ts
   test/interop/dovecot-harness.test.ts
   test/interop/imap-imapflow.test.ts
   test/interop/imap-imaplib.test.ts
