@@ -1,12 +1,15 @@
-// One structured logger: JSON lines in production, a readable line on a terminal. Child loggers carry
-// connection and message ids. Fields named like credentials are redacted before anything is written.
+// One structured logger on pino: JSON lines in production, a readable line on a terminal. Child loggers
+// carry connection and message ids. Every record passes core/log/redact.ts first, so a credential is
+// censored at any depth of nesting and in protocol text (AUTH, LOGIN, PASS). Under systemd each JSON
+// line carries the journal's syslog priority prefix (core/log/journald.ts).
+import { pino, symbols, type Logger as PinoLogger } from 'pino';
+import { redactFields, redactText } from './log/redact.ts';
+import { prettyLine } from './log/pretty.ts';
+import { isJournalStream, priorityPrefix } from './log/journald.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
 export type LogFields = Record<string, unknown>;
-
-const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const SECRET_KEY = /pass(word)?|secret|token|authorization|credential/i;
 
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
@@ -20,20 +23,8 @@ export interface LogSink {
   write(line: string): void;
 }
 
-function redact(fields: LogFields): LogFields {
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(fields)) {
-    if (SECRET_KEY.test(k)) out[k] = '[redacted]';
-    else if (v instanceof Error) out[k] = { message: v.message, ...('code' in v ? { code: (v as { code: unknown }).code } : {}) };
-    else out[k] = v;
-  }
-  return out;
-}
-
-function prettyValue(v: unknown): string {
-  if (typeof v === 'string') return /[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v;
-  return JSON.stringify(v);
-}
+/** pino's level numbers back to our names (for the journal priority). */
+const LEVEL_NAMES: Record<number, LogLevel> = { 20: 'debug', 30: 'info', 40: 'warn', 50: 'error' };
 
 /**
  * Standard error, written once per event-loop turn with everything logged in that turn: one write
@@ -58,31 +49,44 @@ function batchedStderr(): LogSink {
 
 let stderrSink: LogSink | null = null;
 
+function wrap(p: PinoLogger<never>): Logger {
+  return {
+    debug: (m, f) => p.debug(f ?? {}, redactText(m)),
+    info: (m, f) => p.info(f ?? {}, redactText(m)),
+    warn: (m, f) => p.warn(f ?? {}, redactText(m)),
+    error: (m, f) => p.error(f ?? {}, redactText(m)),
+    // pino formats a child's bindings once, without the bindings formatter: redact them here.
+    child: (fields) => wrap(p.child(redactFields(fields))),
+  };
+}
+
 export function createLogger(opts: { level?: LogLevel; format?: LogFormat; sink?: LogSink; base?: LogFields } = {}): Logger {
-  const min = LEVELS[opts.level ?? 'info'];
   const format = opts.format ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const sink: LogSink = opts.sink ?? (stderrSink ??= batchedStderr());
-  const make = (base: LogFields): Logger => {
-    const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
-      if (LEVELS[level] < min) return;
-      const all = redact({ ...base, ...fields });
-      if (format === 'json') {
-        sink.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...all }) + '\n');
-      } else {
-        const kv = Object.entries(all).map(([k, v]) => `${k}=${prettyValue(v)}`).join(' ');
-        const time = new Date().toISOString().slice(11, 23);
-        sink.write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}\n`);
-      }
-    };
-    return {
-      debug: (m, f) => emit('debug', m, f),
-      info: (m, f) => emit('info', m, f),
-      warn: (m, f) => emit('warn', m, f),
-      error: (m, f) => emit('error', m, f),
-      child: (fields) => make({ ...base, ...fields }),
-    };
+  const journal = opts.sink === undefined && format === 'json' && isJournalStream(2);
+  // pino tells a stream that asks for metadata the level of the line it is about to write.
+  const stream = {
+    [symbols.needsMetadataGsym]: true as const,
+    lastLevel: 30,
+    write(line: string): void {
+      if (format === 'pretty') sink.write(prettyLine(line));
+      else if (journal) sink.write(priorityPrefix(LEVEL_NAMES[this.lastLevel] ?? 'info') + line);
+      else sink.write(line);
+    },
   };
-  return make(opts.base ?? {});
+  const root = pino<never>({
+    level: opts.level ?? 'info',
+    base: null,
+    messageKey: 'msg',
+    // Errors are flattened by the redaction pass (message and code), not pino's serializer.
+    serializers: { err: (e: unknown) => e },
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: (fields) => redactFields(fields),
+    },
+  }, stream);
+  return wrap(root).child(opts.base ?? {});
 }
 
 /** A logger that keeps lines in memory; for tests that assert a log line was written. */

@@ -81,7 +81,7 @@ export class SmtpReceiver {
     server.on('error', (err) => log.error('SMTP server error', { err: errorMessage(err) }));
     this.server = server;
     const port = await listenSmtp(server, config.port, config.host);
-    log.info('SMTP endpoint listening', { listener, host: config.host, port, auth: config.auth.mode, earlyTalkerDelayMs: config.earlyTalkerDelayMs });
+    log.info('SMTP endpoint listening', { listener, host: config.host, port, authMode: config.auth.mode, earlyTalkerDelayMs: config.earlyTalkerDelayMs });
     return port;
   }
 

@@ -119,7 +119,7 @@ export class SmtpRelay {
     const { host, port: upPort, implicitTls, starttls } = this.deps.upstream;
     log.info('SMTP relay listening', {
       listener: LISTENER, host: config.host, port, upstream: `${host}:${upPort}`,
-      upstreamTls: implicitTls ? 'implicit' : starttls ? 'starttls' : 'none', auth: mode, requireArchive: config.requireArchive,
+      upstreamTls: implicitTls ? 'implicit' : starttls ? 'starttls' : 'none', authMode: mode, requireArchive: config.requireArchive,
     });
     return port;
   }

@@ -86,7 +86,7 @@ export class RelaySession {
       }
     });
     this.conn = conn;
-    this.log.debug('Upstream session open', { secure: conn.secure, esmtp: this.capabilities.esmtp, auth: this.capabilities.auth });
+    this.log.debug('Upstream session open', { secure: conn.secure, esmtp: this.capabilities.esmtp, authMechanisms: this.capabilities.auth });
   }
 
   private async hello(c: UpstreamConnection): Promise<void> {
