@@ -39,10 +39,15 @@ export function snippetSettings(variants: readonly string[]): Array<[string, str
   return out;
 }
 
-/** The Postern settings the recipe gives for the always_bcc block: the README's only `yaml` block. */
-export function recipePosternSettings(): Record<string, unknown> {
-  const blocks = [...readFileSync(RECIPE, 'utf8').matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
-  if (blocks.length !== 1) throw new Error(`${RECIPE}: expected one \`\`\`yaml block (the Postern settings), found ${blocks.length}`);
+/**
+ * The Postern settings the recipe gives: with no tag, for the always_bcc and recipient_bcc_maps
+ * blocks (the README's only plain ```yaml block); with a tag, its one ```yaml TAG block.
+ */
+export function recipePosternSettings(tag?: string): Record<string, unknown> {
+  const re = tag === undefined ? /^```yaml\n([\s\S]*?)^```$/gm : new RegExp('^```yaml ' + tag + '\\n([\\s\\S]*?)^```$', 'gm');
+  const blocks = [...readFileSync(RECIPE, 'utf8').matchAll(re)].map((m) => m[1]!);
+  const name = tag === undefined ? '```yaml' : `\`\`\`yaml ${tag}`;
+  if (blocks.length !== 1) throw new Error(`${RECIPE}: expected one ${name} block (the Postern settings), found ${blocks.length}`);
   return parse(blocks[0]!) as Record<string, unknown>;
 }
 
@@ -62,10 +67,10 @@ function merge(base: Record<string, unknown>, add: Record<string, unknown>): Rec
  * Writes the shipped config/postern.yaml with the recipe's settings merged in, as the recipe tells an
  * operator to do, to `dir`/postern.yaml; returns its path (for POSTERN_CONFIG).
  */
-export function writeRecipeConfig(dir: string): string {
+export function writeRecipeConfig(dir: string, settings: Record<string, unknown> = recipePosternSettings()): string {
   const shipped = parse(readFileSync(join(REPO, 'config', 'postern.yaml'), 'utf8')) as Record<string, unknown>;
   const file = join(dir, 'postern.yaml');
-  writeFileSync(file, stringify(merge(shipped, recipePosternSettings())));
+  writeFileSync(file, stringify(merge(shipped, settings)));
   return file;
 }
 
@@ -110,9 +115,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 /**
  * Starts Postfix with the snippet's `variants` (e.g. common, relayhost, always_bcc), every
  * "[127.0.0.1]:2525" in them pointing at `posternPort`. `site` settings stand in for the rest of a
- * real installation (e.g. its normal delivery) and come before the snippet's.
+ * real installation (e.g. its normal delivery) and come before the snippet's; `options.master` is
+ * appended to master.cf.
  */
-export async function startPostfix(posternPort: number, variants: readonly string[], site: ReadonlyArray<[string, string]> = []): Promise<PostfixInstance> {
+export async function startPostfix(
+  posternPort: number, variants: readonly string[], site: ReadonlyArray<[string, string]> = [], options: { master?: string } = {},
+): Promise<PostfixInstance> {
   if (!existsSync('/usr/sbin/postfix')) throw new Error('Postfix is not installed (/usr/sbin/postfix missing); run test/interop/install-deps.sh');
   if (process.getuid?.() !== 0) throw new Error('Postfix must be started as root (its master drops privileges to mail_owner)');
   const ids = await run('id', ['-u', 'postfix']);
@@ -160,7 +168,7 @@ export async function startPostfix(posternPort: number, variants: readonly strin
     '',
   ].join('\n');
   writeFileSync(join(configDir, 'main.cf'), mainCf);
-  writeFileSync(join(configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${MASTER_SERVICES}`);
+  writeFileSync(join(configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${MASTER_SERVICES}${options.master ?? ''}`);
 
   const maillog = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const check = await run('/usr/sbin/postfix', ['-c', configDir, 'check']);

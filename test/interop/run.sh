@@ -22,6 +22,8 @@ files=(
   test/interop/promtool.test.ts
   test/interop/prometheus.test.ts
   test/interop/relay-postfix.test.ts
+  test/interop/postfix-bcc-maps.test.ts
+  test/interop/postfix-content-filter.test.ts
   test/interop/haraka.test.ts
   test/interop/exim.test.ts
   test/interop/dovecot-harness.test.ts
