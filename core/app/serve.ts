@@ -28,6 +28,7 @@ import { ensureToken } from '../admin/token.ts';
 import { setupApiSessions } from '../admin/sessions-setup.ts';
 import { loadTls } from '../tls/dev-certificate.ts';
 import { TlsReloader } from '../tls/reload.ts';
+import { SystemdNotifier } from '../systemd/notify.ts';
 import multidropRouter from '../router/multidrop-router.ts';
 import { isPosternError } from '../errors.ts';
 import { App } from './app.ts';
@@ -145,7 +146,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
 
     const existing = await intake.open();
     app.onClose('core', () => intake.close());
-    setupBackup(app, { archive: archiveEngine, intake: intakeEngine, intakeStore: intake }, VERSION);
+    await setupBackup(app, { archive: archiveEngine, intake: intakeEngine, intakeStore: intake }, VERSION);
     storageHealth.track('intake', intakeEngine);
     const refreshIntakeGauges = (): void => {
       const c = intake.counts();
@@ -295,12 +296,23 @@ async function seedUsers(archive: KvArchiveStore, users: LoadedConfig['config'][
   }
 }
 
-/** `postern serve`: start, and exit 0 after a graceful shutdown on SIGTERM or SIGINT. */
+/**
+ * `postern serve`: start, and exit 0 after a graceful shutdown on SIGTERM or SIGINT. Under systemd
+ * (Type=notify) READY=1 is sent once every listener is open, STOPPING=1 when the stop begins.
+ */
 export async function serve(configFile: string | null): Promise<void> {
   const running = await startServer(loadConfig(configFile));
-  installProcessGuard({ log: running.log, metrics: running.app.service('metrics'), shutdown: (reason) => running.shutdown(reason) });
+  const notifier = SystemdNotifier.fromEnv(running.log);
+  const ports = Object.entries({ smtp: running.smtpPort, relay: running.relayPort, pop3: running.pop3Port, admin: running.adminPort, ...running.app.service('listeners').all() })
+    .filter(([, port]) => port !== null).map(([name, port]) => `${name} ${port}`).join(', ');
+  notifier?.ready(`Ready: ${ports}`);
+  const shutdown = (reason: string): Promise<void> => {
+    notifier?.stopping(reason);
+    return running.shutdown(reason).finally(() => notifier?.close());
+  };
+  installProcessGuard({ log: running.log, metrics: running.app.service('metrics'), shutdown });
   const onSignal = (signal: NodeJS.Signals): void => {
-    void running.shutdown(signal).then(() => process.exit(0), (err: unknown) => {
+    void shutdown(signal).then(() => process.exit(0), (err: unknown) => {
       running.log.error('Shutdown failed', { err: String(err) });
       process.exit(1);
     });
