@@ -5,6 +5,7 @@
 //   GET  /api/v1/verify                              { running, last } (the last report)
 // Validates query parameters at the edge; streams with backpressure; hands on records and reports.
 import { once } from 'node:events';
+import { z } from 'zod';
 import { HttpError } from '../admin/http.ts';
 import type { AdminRoutes } from '../admin/routes.ts';
 import type { Logger } from '../log.ts';
@@ -13,6 +14,10 @@ import type { VerifyService } from '../verify/service.ts';
 import type { AuditLog } from './types.ts';
 
 const MAX_LIMIT = 10_000_000;
+const recordsQuery = z.object({
+  since: z.string().optional().describe('ISO time: records written then or later'), fromSeq: z.string().regex(/^\d+$/).optional().describe('records from this number'),
+  limit: z.string().regex(/^\d+$/).optional().describe(`at most this many (1 to ${MAX_LIMIT})`),
+});
 
 function intParam(url: URL, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
@@ -22,7 +27,7 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
 }
 
 export function addAuditRoutes(routes: AdminRoutes, audit: AuditLog, verify: VerifyService, log: Logger): void {
-  routes.add('GET', 'audit/verify', async () => ({ body: await audit.verify() }), 'audit');
+  routes.add('GET', 'audit/verify', async () => ({ body: await audit.verify() }), 'audit', { summary: 'Walk the audit log\'s hash chain', access: ['admin', 'auditor'], responses: { 200: 'whether the chain is intact, and the first problem' } });
 
   routes.add('GET', 'audit/records', async ({ url, res }) => {
     const since = url.searchParams.get('since');
@@ -43,13 +48,13 @@ export function addAuditRoutes(routes: AdminRoutes, audit: AuditLog, verify: Ver
     }
     res.end();
     return undefined;
-  }, 'audit');
+  }, 'audit', { summary: 'Audit records as JSON lines, streamed', access: ['admin', 'auditor'], query: recordsQuery, produces: 'application/x-ndjson', responses: { 200: 'the records', 400: 'bad since, fromSeq or limit' } });
 
   routes.add('POST', 'verify', async ({ principal }) => {
     const joined = verify.running;
     void verify.run(principal).catch(() => undefined);  // logged and audited by the service
     return { status: 202, body: { started: !joined, running: true } };
-  }, 'audit');
+  }, 'audit', { summary: 'Start integrity verification (joins a running one)', access: ['admin'], responses: { 202: 'started or joined' } });
 
-  routes.add('GET', 'verify', async () => ({ body: { running: verify.running, last: verify.last(), lastError: verify.lastError() } }), 'audit');
+  routes.add('GET', 'verify', async () => ({ body: { running: verify.running, last: verify.last(), lastError: verify.lastError() } }), 'audit', { summary: 'Integrity verification: whether one runs, and the last report', access: ['admin', 'auditor'], responses: { 200: 'the state and last report' } });
 }

@@ -1,10 +1,13 @@
 // The CLI's client of the running server's admin API: finds the URL and token from the same
 // configuration (file + POSTERN_* environment) the server uses, so the CLI never opens the database.
+// The credential is the API session `postern login` stored for that URL (core/cli/session-file.ts),
+// unless --token-file names a token, else the admin token in the data directory.
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/schema.ts';
 import { tokenPath } from '../admin/token.ts';
+import { readSession } from './session-file.ts';
 
 export class AdminClientError extends Error {
   constructor(message: string, readonly status: number | null) {
@@ -17,12 +20,24 @@ export interface AdminTarget {
   token: string;
   /** Accept the server's self-signed certificate (admin TLS with a generated certificate). */
   insecure: boolean;
+  /** Set when the token is a user's API session from `postern login`. */
+  session?: { user: string; expiresAt: string };
+}
+
+/** The admin API's URL from the configuration (or --url). */
+export function adminUrl(config: Config, override: string | undefined): string {
+  const scheme = config.admin.tls.cert ? 'https' : 'http';
+  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
+  return override ?? `${scheme}://${host}:${config.admin.port}`;
 }
 
 export function targetFromConfig(config: Config, overrides: { url?: string | undefined; tokenFile?: string | undefined }): AdminTarget {
-  const scheme = config.admin.tls.cert ? 'https' : 'http';
-  const host = config.admin.host.includes(':') ? `[${config.admin.host}]` : config.admin.host;
-  const url = overrides.url ?? `${scheme}://${host}:${config.admin.port}`;
+  const url = adminUrl(config, overrides.url);
+  const insecure = config.admin.tls.cert !== '';
+  if (overrides.tokenFile === undefined) {
+    const session = readSession(url);
+    if (session) return { url, token: session.token, insecure, session: { user: session.user, expiresAt: session.expiresAt } };
+  }
   const file = overrides.tokenFile ?? tokenPath(config.dataDir);
   let token: string;
   try {
@@ -30,7 +45,7 @@ export function targetFromConfig(config: Config, overrides: { url?: string | und
   } catch {
     throw new AdminClientError(`Cannot read the admin token "${file}"; is the server started with this data directory (POSTERN_DATA_DIR)?`, null);
   }
-  return { url, token, insecure: scheme === 'https' };
+  return { url, token, insecure };
 }
 
 export function call(target: AdminTarget, method: string, path: string, body?: unknown): Promise<IncomingMessage> {
@@ -71,11 +86,17 @@ export async function callJson<T>(target: AdminTarget, method: string, path: str
   } catch {
     throw new AdminClientError(`Admin API answered ${res.statusCode} with a body that is not JSON`, res.statusCode ?? null);
   }
+  if (res.statusCode === 401 && target.session) throw sessionRefused(target.session.user);
   if ((res.statusCode ?? 500) >= 400) {
     const msg = (parsed as { error?: string }).error ?? `HTTP ${res.statusCode}`;
     throw new AdminClientError(msg, res.statusCode ?? null);
   }
   return parsed as T;
+}
+
+/** The error of a request refused with a stored API session: it expired or was ended. */
+export function sessionRefused(user: string): AdminClientError {
+  return new AdminClientError(`The API session of "${user}" has expired or was ended (a new password, or signed out elsewhere): run postern login again, or postern logout to act with the admin token`, 401);
 }
 
 export async function errorOf(res: IncomingMessage): Promise<AdminClientError> {

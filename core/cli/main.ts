@@ -10,7 +10,7 @@ import { hashPassword } from '../smtp/password.ts';
 import { createLogger } from '../log.ts';
 import { unknownEnvVariables, unknownEnvWarning } from '../config/unknown-env.ts';
 import { isSystemUser, type ArchiveEntry, type UserRecord } from '../storage/types.ts';
-import { AdminClientError, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
+import { AdminClientError, adminUrl, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
 import { addImapCommands } from './imap-commands.ts';
 import { addWebCommands } from './web-commands.ts';
 import { addAuditCommands } from './audit-commands.ts';
@@ -20,6 +20,7 @@ import { addIntakeCommands } from './intake-commands.ts';
 import { addComplianceCommands } from './compliance-commands.ts';
 import { addExportCommands } from './export-commands.ts';
 import { addSearchCommands } from './search-commands.ts';
+import { addSessionCommands } from './session-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
 import { resolveFolder, type FolderNames } from './folders.ts';
 import { count } from './text.ts';
@@ -267,6 +268,11 @@ addSearchCommands(program, target);
 addIntakeCommands(program, target);
 addComplianceCommands(program, target);
 addExportCommands(program, target);
+addSessionCommands(program, () => {
+  const opts = program.opts<GlobalOptions>();
+  const { config } = loadConfig(configFile(opts));
+  return { url: adminUrl(config, opts.url), insecure: config.admin.tls.cert !== '' };
+});
 addBackupCommands(program, target);
 
 try {

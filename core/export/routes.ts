@@ -9,7 +9,7 @@
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { HttpError, readJson, validated } from '../admin/http.ts';
-import type { AdminRoutes, RouteContext, RouteReply } from '../admin/routes.ts';
+import type { AdminRoutes, RouteContext, RouteDoc, RouteReply } from '../admin/routes.ts';
 import { isPosternError } from '../errors.ts';
 import { USER_NAME } from '../storage/types.ts';
 import { ExportsBusyError, type ExportService } from './service.ts';
@@ -47,8 +47,8 @@ async function guarded(ctx: RouteContext, fn: () => Promise<RouteReply | undefin
 
 export function addExportRoutes(routes: AdminRoutes, service: ExportService): void {
   routes.reserve([EXPORT_AREA], 'export');
-  const add = (method: 'GET' | 'POST' | 'DELETE', pattern: string, handler: (ctx: RouteContext) => Promise<RouteReply | undefined>): void =>
-    routes.add(method, pattern, (ctx) => guarded(ctx, () => handler(ctx)), 'export');
+  const add = (method: 'GET' | 'POST' | 'DELETE', pattern: string, handler: (ctx: RouteContext) => Promise<RouteReply | undefined>, doc: RouteDoc): void =>
+    routes.add(method, pattern, (ctx) => guarded(ctx, () => handler(ctx)), 'export', doc);
   const remote = (ctx: RouteContext): string => ctx.req.socket?.remoteAddress ?? '';
   const id = (ctx: RouteContext): string => ctx.params.id ?? '';
 
@@ -56,9 +56,9 @@ export function addExportRoutes(routes: AdminRoutes, service: ExportService): vo
     const b = validated(createBody, await readJson(ctx.req));
     const rec = await service.create(ctx.principal, remote(ctx), asSelection(b.selection), b.format);
     return { status: 202, body: { export: rec } };
-  });
-  add('GET', EXPORT_AREA, async (ctx) => ({ body: { exports: service.list(ctx.principal) } }));
-  add('GET', `${EXPORT_AREA}/:id`, async (ctx) => ({ body: { export: service.get(ctx.principal, id(ctx)) } }));
+  }, { summary: 'Start an export of an archive (folder), a legal hold or a search as mbox, eml or zip', access: ['export', 'admin', 'auditor'], accessNote: 'own archive with export; other archives, holds and searches per core/export/access.ts', body: createBody, responses: { 202: 'the export, running', 400: 'invalid body', 404: 'no such user, folder or hold', 413: 'body too large', 429: 'too many exports at once; see Retry-After', 503: 'shutting down' } });
+  add('GET', EXPORT_AREA, async (ctx) => ({ body: { exports: service.list(ctx.principal) } }), { summary: 'The caller\'s exports (the admin token: every export)', access: ['user'], responses: { 200: 'the exports' } });
+  add('GET', `${EXPORT_AREA}/:id`, async (ctx) => ({ body: { export: service.get(ctx.principal, id(ctx)) } }), { summary: 'An export\'s status, counts, file and manifest SHA-256', access: ['user'], accessNote: 'its creator, or the admin token', responses: { 200: 'the export', 404: 'no such export' } });
   for (const which of ['file', 'manifest'] as const) {
     add('GET', `${EXPORT_AREA}/:id/${which}`, async (ctx) => {
       const { info, stream } = await service.open(ctx.principal, id(ctx), which, remote(ctx));
@@ -69,10 +69,10 @@ export function addExportRoutes(routes: AdminRoutes, service: ExportService): vo
       });
       await pipeline(stream, ctx.res);
       return undefined;
-    });
+    }, { summary: `The export's ${which === 'file' ? 'file' : 'manifest (JSON lines)'}, streamed (audited)`, access: ['user'], accessNote: 'its creator only', produces: 'application/octet-stream', responses: { 200: `the ${which}`, 404: 'no such export', 409: 'not finished' } });
   }
   add('DELETE', `${EXPORT_AREA}/:id`, async (ctx) => {
     await service.remove(ctx.principal, id(ctx), remote(ctx));
     return { body: { removed: id(ctx) } };
-  });
+  }, { summary: 'Delete an export\'s files now, cancelling it when running', access: ['user'], accessNote: 'its creator, or the admin token', responses: { 200: 'removed', 404: 'no such export' } });
 }

@@ -6,6 +6,7 @@
 // to this archive). Who may: the admin token and administrators, into any archive or through the
 // router; a user with the `archive` privilege (MailStore's "archive e-mail": self-service archiving of
 // one's own old mail) only with ?user= naming themselves; auditors never (they change nothing).
+import { z } from 'zod';
 import type { AdminRoutes } from '../admin/routes.ts';
 import { HttpError } from '../admin/http.ts';
 import { PosternError } from '../errors.ts';
@@ -24,6 +25,10 @@ export interface ImportReply {
   filed?: { user: string; folder: string; alreadyThere: boolean };
 }
 
+const importQuery = z.object({
+  user: z.string().optional().describe('file into this user\'s archive only (else the router decides)'), folder: z.string().optional().describe('folder, with user'),
+  direction: z.enum(['received', 'sent']).optional().describe('default received'),
+});
 const FOLDER = /^[^\u0000-\u001f*%]{1,255}$/u;
 
 /** FORBIDDEN unless principal may import into `user`'s archive ("" = wherever the router files it). */
@@ -81,5 +86,5 @@ export function addImportRoutes(routes: AdminRoutes, deps: { capture: CaptureSer
       ...(user !== '' ? { filed: { user, folder: target, alreadyThere } } : {}),
     };
     return { status: 201, body };
-  }, 'import');
+  }, 'import', { summary: 'Import one raw message through the intake (a duplicate is reported, not filed twice)', access: ['archive', 'admin'], accessNote: 'with archive alone only into one\'s own archive (user=SELF); the admin token and administrators anywhere', rawBody: 'message/rfc822', query: importQuery, responses: { 201: 'the capture, and where it was filed', 400: 'bad user, folder or direction, or an empty message', 404: 'no such user', 413: 'message too large' } });
 }

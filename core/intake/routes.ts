@@ -25,5 +25,5 @@ export function addIntakeRoutes(routes: AdminRoutes, intake: Intake, requeue: (r
     requeue(next);
     log.info('Intake entry retried by an operator', { intakeId: id, principal, from: record.state, retries });
     return { body: { id, state: next.state, retries } };
-  });
+  }, 'core', { summary: 'Archive a quarantined intake entry again', access: ['admin'], responses: { 200: 'the entry, active again', 400: 'bad id', 404: 'no such entry', 409: 'the entry is not quarantined' } });
 }

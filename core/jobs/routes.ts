@@ -2,7 +2,7 @@
 // cancel and the results history. Validates bodies and queries at the edge; maps typed errors to
 // HTTP statuses; hands secrets only in (the service seals them), never out.
 import { z } from 'zod';
-import type { AdminRoutes, RouteContext, RouteReply } from '../admin/routes.ts';
+import type { AdminRoutes, RouteContext, RouteDoc, RouteReply } from '../admin/routes.ts';
 import { HttpError, readJson, validated } from '../admin/http.ts';
 import { PosternError, isPosternError } from '../errors.ts';
 import { TOKEN_PRINCIPAL } from '../compliance/access.ts';
@@ -23,6 +23,13 @@ const change = z.strictObject({
   by: z.string().max(100).optional(),
 });
 const runBody = z.strictObject({ list: z.boolean().default(false), by: z.string().max(100).optional() });
+const adhocBody = z.strictObject({ kind: z.string().min(1).max(64), options: z.record(z.string(), z.unknown()) });
+const resultsQuery = z.object({
+  from: z.string().optional().describe('yyyy-mm-dd or ISO time'), to: z.string().optional().describe('yyyy-mm-dd or ISO time'),
+  job: z.string().optional().describe('only this job'), limit: z.string().regex(/^\d+$/).optional().describe('1 to 10000'),
+});
+const removeQuery = z.object({ by: z.string().optional().describe('who asked, for the record') });
+const JOBS: Pick<RouteDoc, 'access'> = { access: ['admin'] };
 const ISO_DAY_OR_TIME = /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/;
 
 function who(ctx: RouteContext, by: string | undefined): string {
@@ -50,7 +57,7 @@ async function guarded(fn: () => Promise<RouteReply>): Promise<RouteReply> {
 
 export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
   const name = (ctx: RouteContext): string => ctx.params.name ?? '';
-  routes.add('GET', 'jobs', async () => ({ body: { jobs: jobs.list(), kinds: jobs.listKinds() } }));
+  routes.add('GET', 'jobs', async () => ({ body: { jobs: jobs.list(), kinds: jobs.listKinds() } }), 'core', { summary: 'Jobs and job kinds', ...JOBS, responses: { 200: 'the jobs and kinds' } });
   routes.add('GET', 'job-results', async (ctx) => guarded(async () => {
     const q = ctx.url.searchParams;
     const query: { from?: string; to?: string; job?: string; limit?: number } = {};
@@ -69,19 +76,19 @@ export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
       query.limit = n;
     }
     return { body: { results: await jobs.results(query) } };
-  }));
+  }), 'core', { summary: 'Results history of every job', ...JOBS, query: resultsQuery, responses: { 200: 'the results', 400: 'bad date or limit' } });
   routes.add('POST', 'job-list', async (ctx) => guarded(async () => {
-    const b = validated(z.strictObject({ kind: z.string().min(1).max(64), options: z.record(z.string(), z.unknown()) }), await readJson(ctx.req));
+    const b = validated(adhocBody, await readJson(ctx.req));
     refuseHostLocal(ctx, jobs, b.kind, b.options);
     return { body: { list: await jobs.adhocList(b.kind, b.options) } };
-  }));
-  routes.add('GET', 'jobs/:name', async (ctx) => guarded(async () => ({ body: { job: jobs.show(name(ctx)) } })));
+  }), 'core', { summary: 'What a job of this kind would process now (a dry list; nothing runs)', ...JOBS, accessNote: 'options naming server files or variables only with the admin token', body: adhocBody, responses: { 200: 'the list', 400: 'invalid body or options', 413: 'body too large', 503: 'not available now' } });
+  routes.add('GET', 'jobs/:name', async (ctx) => guarded(async () => ({ body: { job: jobs.show(name(ctx)) } })), 'core', { summary: 'One job with its status', ...JOBS, responses: { 200: 'the job', 404: 'no such job' } });
   routes.add('POST', 'jobs', async (ctx) => guarded(async () => {
     const b = validated(definition, await readJson(ctx.req));
     refuseHostLocal(ctx, jobs, b.kind, b.options);
     const job = await jobs.create({ name: b.name, kind: b.kind, schedule: b.schedule, enabled: b.enabled, options: b.options }, who(ctx, b.by));
     return { status: 201, body: { job } };
-  }));
+  }), 'core', { summary: 'Create a job', ...JOBS, accessNote: 'options naming server files or variables only with the admin token', body: definition, responses: { 201: 'the job', 400: 'invalid body, kind, schedule or options', 409: 'a job with that name exists', 413: 'body too large' } });
   routes.add('PATCH', 'jobs/:name', async (ctx) => guarded(async () => {
     const b = validated(change, await readJson(ctx.req));
     refuseHostLocal(ctx, jobs, jobs.show(name(ctx)).kind, b.options);
@@ -90,22 +97,22 @@ export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
     if (b.enabled !== undefined) c.enabled = b.enabled;
     if (b.options !== undefined) c.options = b.options;
     return { body: { job: await jobs.update(name(ctx), c, who(ctx, b.by)) } };
-  }));
+  }), 'core', { summary: 'Change a job\'s schedule, options or whether it is enabled', ...JOBS, accessNote: 'options naming server files or variables only with the admin token', body: change, responses: { 200: 'the job', 400: 'invalid body', 404: 'no such job', 413: 'body too large' } });
   routes.add('DELETE', 'jobs/:name', async (ctx) => guarded(async () => {
     await jobs.remove(name(ctx), who(ctx, ctx.url.searchParams.get('by') ?? undefined));
     return { body: { removed: name(ctx) } };
-  }));
+  }), 'core', { summary: 'Remove a job (configured jobs cannot be removed)', ...JOBS, query: removeQuery, responses: { 200: 'removed', 400: 'a configured job', 404: 'no such job', 409: 'the job is running' } });
   routes.add('POST', 'jobs/:name/run', async (ctx) => guarded(async () => {
     const b = validated(runBody, await readJson(ctx.req));
     if (b.list) return { body: { list: await jobs.dryList(name(ctx)) } };
     return { status: 202, body: { job: await jobs.run(name(ctx), 'manual', who(ctx, b.by)) } };
-  }));
+  }), 'core', { summary: 'Run a job now (202), or with list: true only list what it would process', ...JOBS, body: runBody, responses: { 200: 'the dry list', 202: 'started', 400: 'invalid body', 404: 'no such job', 409: 'already running', 413: 'body too large', 503: 'shutting down' } });
   routes.add('POST', 'jobs/:name/cancel', async (ctx) => guarded(async () => {
     const b = validated(runBody, await readJson(ctx.req));
     return { body: { job: jobs.cancel(name(ctx), who(ctx, b.by)) } };
-  }));
+  }), 'core', { summary: 'Cancel a running job', ...JOBS, body: runBody, responses: { 200: 'the job', 400: 'invalid body', 404: 'no such job', 409: 'not running', 413: 'body too large' } });
   routes.add('GET', 'jobs/:name/results', async (ctx) => guarded(async () => {
     jobs.show(name(ctx));
     return { body: { results: await jobs.results({ job: name(ctx), limit: 1000 }) } };
-  }));
+  }), 'core', { summary: 'Results history of one job (last 1000)', ...JOBS, responses: { 200: 'the results', 404: 'no such job' } });
 }

@@ -26,5 +26,5 @@ export function addImapRoutes(routes: AdminRoutes, archive: ArchiveStore, log: L
     log.info('IMAP access changed', { user: user.name, enabled: body.enabled });
     const notification = !hasAccess(before) && hasAccess(user) ? await onEnabled(user) : 'not sent (access did not change to on)';
     return { body: { user: publicUser(user), notification } };
-  }, owner);
+  }, owner, { summary: 'Switch a user\'s IMAP access on or off (on may send the provisioning mail)', access: ['admin'], body: imapBody, responses: { 200: 'the user and what happened to the notification', 400: 'invalid body', 404: 'no such user', 413: 'body too large' } });
 }

@@ -6,7 +6,7 @@
 //   POST /api/v1/search/reindex {user?}                 rebuild online (admin)
 // Trusts the API's authentication (principal); validates every parameter.
 import { z } from 'zod';
-import type { AdminRoutes, RouteContext } from '../../core/admin/routes.ts';
+import type { AdminRoutes, RouteContext, RouteDoc } from '../../core/admin/routes.ts';
 import { HttpError, readJson } from '../../core/admin/http.ts';
 import { privilegesOf, requirePrivilege, TOKEN_PRINCIPAL } from '../../core/compliance/access.ts';
 import { PosternError } from '../../core/errors.ts';
@@ -24,6 +24,10 @@ export interface SearchRoutesDeps {
   reindex(user: string | null): Promise<{ users: string[] }>;
 }
 
+const searchQuery = z.object({
+  q: z.string().min(1).describe('the query (search language)'), user: z.string().optional().describe('only this archive'),
+  limit: z.string().regex(/^\d{1,4}$/).optional().describe('1 to 1000 hits (default 50)'), cursor: z.string().optional().describe('the next page, from the previous answer'),
+});
 const reindexBody = z.strictObject({ user: z.string().regex(USER_NAME).or(z.string().regex(/^_[a-z0-9._-]{1,63}$/)).optional() });
 
 /** Which archives a principal may search: all, or their own. */
@@ -37,8 +41,8 @@ async function scopeOf(archive: ArchiveStore, principal: string): Promise<{ all:
 export function addSearchRoutes(deps: SearchRoutesDeps): void {
   const { routes, archive } = deps;
   routes.reserve(['search'], 'search');
-  const add = (method: 'GET' | 'POST', pattern: string, handler: (ctx: RouteContext) => Promise<{ status?: number; body: unknown }>): void =>
-    routes.add(method, pattern, handler, 'search');
+  const add = (method: 'GET' | 'POST', pattern: string, handler: (ctx: RouteContext) => Promise<{ status?: number; body: unknown }>, doc: RouteDoc): void =>
+    routes.add(method, pattern, handler, 'search', doc);
 
   add('GET', 'search', async ({ principal, url, req }) => {
     const q = url.searchParams.get('q') ?? '';
@@ -61,12 +65,12 @@ export function addSearchRoutes(deps: SearchRoutesDeps): void {
       });
     }
     return { body: page };
-  });
+  }, { summary: 'Search archives: a page of hits', access: ['user'], accessNote: 'one\'s own archive; auditors and administrators every archive (audited with the query)', query: searchQuery, responses: { 200: 'a page of hits', 400: 'missing or bad query, limit or cursor' } });
 
   add('GET', 'search/status', async ({ principal }) => {
     await requirePrivilege(archive, principal, 'admin', 'auditor');
     return { body: await deps.status() };
-  });
+  }, { summary: 'Search index status (lag, size, failures)', access: ['admin', 'auditor'], responses: { 200: 'the status' } });
 
   add('POST', 'search/reindex', async ({ principal, req }) => {
     await requirePrivilege(archive, principal, 'admin');
@@ -75,5 +79,5 @@ export function addSearchRoutes(deps: SearchRoutesDeps): void {
     const result = await deps.reindex(parsed.data.user ?? null);
     await deps.audit()?.record({ category: 'admin', action: 'search.reindex', actor: principal, target: parsed.data.user ?? '*', outcome: 'success' });
     return { status: 202, body: result };
-  });
+  }, { summary: 'Rebuild the search index online, of one archive or all', access: ['admin'], body: reindexBody, responses: { 202: 'started', 400: 'invalid body', 413: 'body too large' } });
 }

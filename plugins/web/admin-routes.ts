@@ -19,5 +19,5 @@ export function addWebRoutes(routes: AdminRoutes, archive: ArchiveStore, log: Lo
     log.info('Web access changed', { user: user.name, enabled: body.enabled });
     if (!body.enabled) onDisabled(user.name);
     return { body: { user: publicUser(user) } };
-  }, 'web');
+  }, 'web', { summary: 'Switch a user\'s web access on or off (off ends their web sessions)', access: ['admin'], body: webBody, responses: { 200: 'the user', 400: 'invalid body', 404: 'no such user', 413: 'body too large' } });
 }
