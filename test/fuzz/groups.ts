@@ -1,7 +1,7 @@
 // The fuzz tier's target groups, one targets module each (test/fuzz/<group>.targets.ts, exporting `group`).
 import type { FuzzGroup } from './target.ts';
 
-export const GROUP_NAMES = ['mime', 'journal', 'imap-message', 'imap-protocol', 'pop3', 'smtp', 'config', 'admin', 'search-query'];
+export const GROUP_NAMES = ['mime', 'journal', 'imap-message', 'imap-protocol', 'pop3', 'smtp', 'config', 'admin', 'search-query', 'backup'];
 /** Groups run only when named in POSTERN_FUZZ_GROUPS (pdf.js on mutated PDFs can take seconds per input on a loaded machine). */
 export const EXTRA_GROUP_NAMES = ['search-extract'];
 
