@@ -15,11 +15,11 @@ export function addBackupRoutes(routes: AdminRoutes, service: BackupService): vo
     if (principal !== TOKEN_PRINCIPAL) throw new PosternError('FORBIDDEN', 'Only the admin token may start a backup (it writes to the server\'s file system)');
     const body = validated(startBody, await readJson(req));
     return { status: 202, body: service.start(body.output, principal) };
-  });
+  }, 'core', { summary: 'Start a backup of the embedded archive into a directory on the server', access: ['token'], body: startBody, responses: { 202: 'started', 400: 'invalid body', 409: 'a backup is running', 413: 'body too large' } });
   routes.add('GET', 'backups/current', async ({ principal }) => {
     if (principal !== TOKEN_PRINCIPAL) throw new PosternError('FORBIDDEN', 'Only the admin token may read backup status');
     const status = service.status();
     if (!status) throw new PosternError('NOT_FOUND', 'No backup has run since the server started');
     return { body: status };
-  });
+  }, 'core', { summary: 'The latest backup since the server started', access: ['token'], responses: { 200: 'its status', 404: 'none ran since start' } });
 }
