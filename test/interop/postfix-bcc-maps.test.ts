@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { makeTempDir, startPostern, waitFor, type PosternServer } from './harness.ts';
-import { recipePosternSettings, snippetSettings, startPostfix, writeRecipeConfig, type PostfixInstance } from './postfix.ts';
+import { recipePosternSettings, snippetSettings, startPostfix, writeRecipeConfig, type Delivery, type PostfixInstance } from './postfix.ts';
 import { assertDelivered, swaks } from './swaks.ts';
 
 const SETTINGS = snippetSettings(['recipient_bcc_maps']);
@@ -60,7 +60,7 @@ async function send(from: string, to: string[], subject: string): Promise<string
 }
 
 async function journalCopy(queueId: string): Promise<void> {
-  const d = await waitFor(`Postfix status=sent for ${JOURNAL}`, async () => postfix!.deliveries(JOURNAL).find((x) => x.queueId === queueId), 30_000, 200);
+  const d: Delivery = await waitFor(`Postfix status=sent for ${JOURNAL}`, async (): Promise<Delivery | undefined> => postfix!.deliveries(JOURNAL).find((x) => x.queueId === queueId), 30_000, 200);
   assert.equal(d.relay, `127.0.0.1[127.0.0.1]:${postern.smtpPort}`, 'the journal copy went to Postern');
   assert.match(d.reply, /^250 /);
 }

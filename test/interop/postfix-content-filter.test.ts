@@ -13,7 +13,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO, freePort, makeTempDir, startPostern, waitFor, waitForPort, type PosternServer } from './harness.ts';
-import { recipePosternSettings, startPostfix, writeRecipeConfig, type PostfixInstance } from './postfix.ts';
+import { recipePosternSettings, startPostfix, writeRecipeConfig, type Delivery, type PostfixInstance } from './postfix.ts';
 import { assertDelivered, swaks } from './swaks.ts';
 
 const MAIN_CF = join(REPO, 'deploy', 'postfix', 'content-filter.cf.snippet');
@@ -108,7 +108,7 @@ test('a message with a Bcc recipient is archived from the whole envelope and del
     assert.ok(queueId);
     // Postfix handed it to the filter (Postern's relay port), whose reply is the re-injection listener's.
     for (const rcpt of [ALICE, CAROL]) {
-      const d = await waitFor(`filter delivery for ${rcpt}`, async () => postfix!.deliveries(rcpt).find((x) => x.queueId === queueId), 30_000, 200);
+      const d: Delivery = await waitFor(`filter delivery for ${rcpt}`, async (): Promise<Delivery | undefined> => postfix!.deliveries(rcpt).find((x) => x.queueId === queueId), 30_000, 200);
       assert.equal(d.relay, `127.0.0.1[127.0.0.1]:${relayPort}`, `${rcpt} went through Postern's relay proxy`);
       assert.match(d.reply, /^250 2\.0\.0 Ok: queued as [0-9A-F]+$/, 'Postfix\'s own re-injection reply came back through Postern');
     }
