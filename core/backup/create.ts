@@ -10,9 +10,8 @@
 // Trusts: the engines (our own data); the repository only as far as the parent's chunk index, whose
 // lines are parsed and whose packs must be listed in the parent's manifest.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PosternError, errorMessage } from '../errors.ts';
@@ -24,6 +23,7 @@ import {
 } from './manifest.ts';
 import { HashedWriter, RecordWriter } from './record-file.ts';
 import { fsyncDir } from './fsync-dir.ts';
+import { takeLock } from './lock.ts';
 
 /** A pack is closed and a new one started past this size. */
 const PACK_MAX_BYTES = 256 * 1024 * 1024;
@@ -156,31 +156,6 @@ function initRepository(repo: string): void {
   // Leftovers of an interrupted backup: never part of a snapshot, removed before the next one.
   for (const name of readdirSync(paths.snapshots(repo))) {
     if (name.endsWith('.partial')) rmSync(join(paths.snapshots(repo), name), { recursive: true, force: true });
-  }
-}
-
-/** One backup per repository at a time (across processes): a lock file naming its holder. */
-function takeLock(repo: string): () => void {
-  const file = paths.lock(repo);
-  const me = `${process.pid} ${hostname()}\n`;
-  try {
-    writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
-  } catch {
-    const [pid, host] = readFileSync(file, 'utf8').trim().split(' ');
-    const alive = host === hostname() && pid !== undefined && isAlive(Number(pid));
-    if (alive || host !== hostname()) throw new PosternError('CONFLICT', `Backup "${repo}" is being written by process ${pid ?? '?'} on ${host ?? '?'} (lock file "${file}")`);
-    writeFileSync(file, me, { mode: 0o600 });
-  }
-  return () => rmSync(file, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

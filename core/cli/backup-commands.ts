@@ -3,6 +3,7 @@
 //                                                   when DIR already holds one; waits and prints the summary
 //   postern backup verify DIR [--snapshot ID] [--json]  checks a backup here, without the server; exit 1 on damage
 //   postern backup list DIR [--json]                the complete snapshots of a backup
+//   postern backup prune DIR --keep N               all but the newest N snapshots, and packs none uses
 //   postern restore DIR --data-dir NEW [--snapshot ID]  into a new, empty data directory (no server on it)
 // The backup itself runs inside the server (it alone may open the databases) and writes DIR on the
 // server's machine; verify, list and restore read DIR here.
@@ -80,6 +81,17 @@ export function addBackupCommands(program: Command, target: () => AdminTarget): 
       const manifests = listSnapshots(repo).map((id) => readManifest(repo, id));
       if (o.json) return void process.stdout.write(JSON.stringify(manifests.map((m) => ({ id: m.id, parent: m.parent, startedAt: m.startedAt, counts: m.counts })), null, 2) + '\n');
       for (const m of manifests) process.stdout.write(`${m.id}\t${m.startedAt}\t${count(m.counts.messages, 'message')}\t${mib(m.counts.bytesWritten)} written\t${m.parent ? 'incremental' : 'full'}\n`);
+    });
+
+  backup.command('prune')
+    .description('remove all but the newest N snapshots, and the blob packs no remaining snapshot uses')
+    .argument('<dir>', 'the backup directory')
+    .requiredOption('--keep <n>', 'how many of the newest snapshots to keep (at least 1)')
+    .action(async (dir: string, o: { keep: string }) => {
+      if (!/^\d{1,6}$/.test(o.keep)) throw new AdminClientError('--keep must be a whole number of at least 1', null);
+      const { pruneBackup } = await import('../backup/prune.ts');
+      const r = await pruneBackup(resolve(dir), Number(o.keep));
+      process.stdout.write(`Removed ${count(r.removedSnapshots.length, 'snapshot')} and ${count(r.removedPacks, 'pack')} (${mib(r.freedBytes)}); kept ${r.kept.join(', ')}\n`);
     });
 
   program.command('restore')

@@ -165,6 +165,14 @@ test('a backup under SMTP load restores into a new data directory with every mes
     assert.equal(checked, before.length);
     assert.ok(uids.size >= before.length);
 
+    // Pruning to the newest snapshot keeps it whole (it uses packs the first one wrote).
+    const pruned = await runCli(['backup', 'prune', repo, '--keep', '1'], restoredTarget);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout, /Removed 1 snapshot and 0 packs/);
+    const afterPrune = await runCli(['backup', 'verify', repo], restoredTarget);
+    assert.equal(afterPrune.code, 0, afterPrune.stdout + afterPrune.stderr);
+    assert.match(afterPrune.stderr, /1 snapshot verified, no problems/);
+
     // A damaged pack: verification names it, and restore refuses the snapshot and creates nothing.
     const pack = join(repo, 'packs', readdirSync(join(repo, 'packs')).sort()[0] as string);
     const fd = openSync(pack, 'r+');
