@@ -43,6 +43,8 @@ exports.journal_to_postern = function (next, connection) {
   if (!txn) return next()
   const settings = this.settings
   const envelope = { from: bare(txn.mail_from), to: txn.rcpt_to.map(bare), size: txn.data_bytes }
+  // Haraka runs queue_outbound instead of queue for relaying (authenticated or allowed) clients.
+  const hook = connection.relaying ? 'queue_outbound' : 'queue'
   const started = Date.now()
   deliver(settings, envelope, (sink) => {
     // Stored lines go out as they arrived: CRLF, dot-stuffing kept, "." appended.
@@ -51,13 +53,13 @@ exports.journal_to_postern = function (next, connection) {
     (reply) => {
       const ms = Date.now() - started
       txn.results.add(this, { pass: 'archived', msg: `${reply.code} ${reply.text}` })
-      connection.loginfo(this, `archived by Postern for ${envelope.to.length} recipient(s) in ${ms} ms: ${reply.code} ${reply.text}`)
+      connection.loginfo(this, `archived by Postern from ${hook} for ${envelope.to.length} recipient(s) in ${ms} ms: ${reply.code} ${reply.text}`)
       if (settings.mode === 'archive_only') return next(OK, `Archived (${reply.text})`)
       return next()
     },
     (err) => {
       txn.results.add(this, { fail: err.code || 'error', emit: true })
-      connection.logerror(this, `not archived (${err.code || 'error'}): ${err.message}`)
+      connection.logerror(this, `not archived from ${hook} (${err.code || 'error'}): ${err.message}`)
       return next(DENYSOFT, 'Archive temporarily unavailable, try again later')
     },
   )

@@ -111,7 +111,7 @@ test('archive_only: a message with a Bcc recipient is archived for every envelop
     const added = copy.subarray(0, copy.length - clientSent.length).toString('latin1');
     assert.match(added, /^Received: from [^\r\n]*\r\n(\t[^\r\n]*\r\n)*$/, `Haraka added one Received header: ${JSON.stringify(added)}`);
     assert.match(added, /by haraka-interop\.test/, 'the Received header is Haraka\'s');
-    assert.match(archiver!.log(), /archived by Postern for 2 recipient\(s\)/, 'the plugin logged the hand-over with both recipients');
+    assert.match(archiver!.log(), /archived by Postern from queue for 2 recipient\(s\)/, 'the plugin logged the hand-over with both recipients');
   });
 });
 
@@ -124,7 +124,7 @@ test('archive_only: with Postern stopped Haraka answers 4xx; after the restart t
     const refused = await send();
     assert.notEqual(refused.code, 0, `swaks reports the failure:\n${refused.transcript}`);
     assert.match(replyAfterDot(refused) ?? '', /^<\*\* +4\d\d /, `Haraka answered the end of data with a 4xx:\n${refused.transcript}`);
-    assert.match(archiver!.log(), /not archived \(POSTERN_CONNECT\)/, 'the plugin logged why');
+    assert.match(archiver!.log(), /not archived from queue \(POSTERN_CONNECT\)/, 'the plugin logged why');
 
     postern = await startOurPostern();
     assertDelivered(await send());
@@ -151,7 +151,9 @@ test('pass_through: received and relayed mail is archived, then forwarded with e
     assertDelivered(await swaks(['--server', `127.0.0.1:${forwarder.port}`, '--from', DAVE, '--to', `${ALICE},${CAROL}`, '--header', `To: <${ALICE}>`, '--header', `Subject: inbound ${inbound}`]));
     const relayed = `out-${randomUUID()}`;
     assertDelivered(await swaks(['--server', `127.0.0.1:${forwarder.port}`, '--local-interface', '127.0.0.2', '--from', BOB, '--to', `${DAVE},${CAROL}`, '--header', `To: <${DAVE}>`, '--header', `Subject: outbound ${relayed}`]));
-    assert.match(forwarder.log(), /\[queue_outbound\]|queue_outbound/, 'the relayed message went through queue_outbound');
+    const handOvers = (hook: string): number => forwarder!.log().split('\n').filter((l) => l.includes(`archived by Postern from ${hook} for 2 recipient(s)`)).length;
+    assert.equal(handOvers('queue'), 1, 'the received message went through the queue hook');
+    assert.equal(handOvers('queue_outbound'), 1, 'the relayed message went through queue_outbound');
 
     for (const [marker, rcpts] of [[inbound, [ALICE, CAROL]], [relayed, [DAVE, CAROL]]] as const) {
       const dumps = await waitFor(`smtp-sink got ${marker}`, async () => { const d = sinkDumps(marker); return d.length > 0 ? d : undefined; }, 20_000, 200);
