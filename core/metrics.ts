@@ -1,8 +1,10 @@
 // Every Prometheus metric Postern exposes, registered in one place. Names are postern_*, units in the
 // name, labels of low cardinality only (listener, stage, reason; never a user or an address).
+import { statfsSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export function createMetrics() {
+/** dataDir: the data directory whose filesystem size and free space are exported (none when omitted). */
+export function createMetrics(opts: { dataDir?: string } = {}) {
   const registry = new Registry();
   const r = [registry];
   const m = {
@@ -48,6 +50,10 @@ export function createMetrics() {
     imapLogins: new Counter({ name: 'postern_imap_logins_total', help: 'IMAP login attempts by outcome', labelNames: ['outcome'], registers: r }),
     imapFetchedBytes: new Counter({ name: 'postern_imap_fetched_bytes_total', help: 'Message body bytes sent by IMAP FETCH', registers: r }),
     imapIdleSessions: new Gauge({ name: 'postern_imap_idle_sessions', help: 'IMAP sessions currently in IDLE', registers: r }),
+    imapCommandDuration: new Histogram({
+      name: 'postern_imap_command_duration_seconds', help: 'IMAP command latency from the complete command to its tagged reply (IDLE excluded)', labelNames: ['command'], registers: r,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    }),
     searchPending: new Gauge({ name: 'postern_search_pending_messages', help: 'Archive entries not yet in the full-text index (search plugin)', registers: r }),
     searchLag: new Gauge({ name: 'postern_search_index_lag_seconds', help: 'Age of the oldest archive entry not yet in the full-text index (0 when caught up)', registers: r }),
     searchExtractionFailures: new Counter({ name: 'postern_search_extraction_failures_total', help: 'Messages whose text could not be extracted for the index (indexed by headers and envelope only)', registers: r }),
@@ -93,9 +99,28 @@ export function createMetrics() {
     unhandledRejections: new Counter({ name: 'postern_unhandled_rejections_total', help: 'Promise rejections nobody handled (logged; the process keeps running)', registers: r }),
     uncaughtExceptions: new Counter({ name: 'postern_uncaught_exceptions_total', help: 'Exceptions nobody caught (logged; the process then stops gracefully)', registers: r }),
     startTime: new Gauge({ name: 'postern_process_start_time_seconds', help: 'Start time of the process since the epoch', registers: r }),
+    dataDirSize: new Gauge({
+      name: 'postern_data_dir_filesystem_size_bytes', help: 'Size of the filesystem holding the data directory', registers: opts.dataDir ? r : [],
+      collect() { const fs = dataDirFs(opts.dataDir); if (fs) this.set(fs.size); },
+    }),
+    dataDirFree: new Gauge({
+      name: 'postern_data_dir_filesystem_free_bytes', help: 'Space available to Postern on the filesystem holding the data directory', registers: opts.dataDir ? r : [],
+      collect() { const fs = dataDirFs(opts.dataDir); if (fs) this.set(fs.free); },
+    }),
   };
   m.startTime.set(Math.floor(Date.now() / 1000));
   return m;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Size and space available to unprivileged writers of the filesystem holding `dir`; null when it cannot be read. */
+function dataDirFs(dir: string | undefined): { size: number; free: number } | null {
+  if (!dir) return null;
+  try {
+    const s = statfsSync(dir);
+    return { size: s.blocks * s.bsize, free: s.bavail * s.bsize };
+  } catch {
+    return null;
+  }
+}

@@ -67,7 +67,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const token = ensureToken(config.dataDir);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ dataDir: config.dataDir });
 
   // Tuning measured with `npm run bench:smtp`: a 64 MiB memtable lets most intake entries be deleted
   // before a flush ever writes them. RocksDB's own block compression is off in both databases: intake

@@ -64,6 +64,8 @@ export class Session {
   readonly log: Logger;
   private socket: Duplex;
   private closed = false;
+  /** When the command being executed was complete (for postern_imap_command_duration_seconds). */
+  private commandStarted = 0;
   private idleWake: (() => void) | null = null;
 
   constructor(socket: Duplex, readonly deps: ImapDeps, secure: boolean, readonly listener: string, readonly remoteAddress: string, readonly id: string) {
@@ -187,6 +189,7 @@ export class Session {
         this.out.line(`${parsed.tag ?? '*'} BAD ${parsed.error ?? 'Malformed command'}`);
         continue;
       }
+      this.commandStarted = performance.now();
       await this.execute(parsed.command);
       await this.out.drain();
     }
@@ -231,6 +234,7 @@ export class Session {
 
   private finish(cmd: ParsedCommand, label: string, status: 'OK' | 'NO' | 'BAD', text: string): void {
     this.deps.metrics.imapCommands.inc({ command: label, status });
+    if (label !== 'IDLE') this.deps.metrics.imapCommandDuration.observe({ command: label }, (performance.now() - this.commandStarted) / 1000);
     this.out.line(`${cmd.tag} ${status} ${text}`);
   }
 
