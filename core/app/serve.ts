@@ -41,6 +41,7 @@ import { configuredPolicies, setupCompliance } from '../compliance/setup.ts';
 import { setupImport } from '../import/setup.ts';
 import { setupBackup } from '../backup/setup.ts';
 import { setupExport } from '../export/setup.ts';
+import { setupDirectory } from '../directory/setup.ts';
 
 export interface RunningServer {
   app: App;
@@ -134,6 +135,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     app.onClose('core', () => archive.close());
     storageHealth.track('archive', archiveEngine);
     const auditing = await setupAudit(app, archive, loaded.file);
+    setupDirectory(app);
     const compliance = setupCompliance(app);
     const sessions = setupApiSessions(app);
     const exports = setupExport(app);

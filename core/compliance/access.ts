@@ -7,14 +7,13 @@
 // (core/auth/sign-in-throttle.ts): Basic per account and address, anything else (a wrong or missing
 // token) per address; a throttled attempt is refused unchecked and audited once per burst.
 // Trusts the archive's user records; hands the server an authentication and a per-request decision.
-import { PosternError } from '../errors.ts';
+import { PosternError, isPosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { pause, retryAfterSeconds, type SignInThrottle } from '../auth/sign-in-throttle.ts';
 import type { AuditLog } from '../audit/types.ts';
 import type { ArchiveStore, MessageRecord, Privilege, UserRecord } from '../storage/types.ts';
-import { randomBytes } from 'node:crypto';
-import { hashPassword, verifyPassword } from '../smtp/password.ts';
+import { LOCAL_CREDENTIALS, type Credentials } from '../auth/credentials.ts';
 
 export const TOKEN_PRINCIPAL = 'admin-token';
 
@@ -69,13 +68,12 @@ export function headersOnlyMessage(m: MessageRecord): Pick<MessageRecord, 'id' |
 export function createApiAccess(deps: {
   archive: ArchiveStore; previewBlocking: boolean; log: Logger; audit: () => AuditLog | null;
   throttle?: SignInThrottle; metrics?: Pick<Metrics, 'signIns'>;
+  /** The shared password check (stored hash or directory bind); stored hashes only when absent. */
+  credentials?: Credentials;
   /** Areas other modules reserved (AdminRoutes.reserve): their routes check privileges themselves. */
   selfChecking?: (area: string) => boolean;
 }): ApiAccess {
   const { archive } = deps;
-  // Unknown users, users without a password or without `login` cost one scrypt like everyone else, so
-  // response time does not tell which names exist (made once, on the first failed lookup).
-  let dummy: Promise<string> | null = null;
   const record = async (actor: string, outcome: 'success' | 'failure', remote: string, reason?: string): Promise<void> => {
     try {
       await deps.audit()?.record({ category: 'login', action: 'api.login', actor, target: '', outcome, remote, ...(reason ? { details: { reason } } : {}) });
@@ -84,12 +82,19 @@ export function createApiAccess(deps: {
     }
   };
   const count = (outcome: 'ok' | 'failed' | 'throttled'): void => deps.metrics?.signIns.inc({ via: 'api', outcome });
-  const verify = async (name: string, password: string): Promise<boolean> => {
+  const credentials = deps.credentials ?? LOCAL_CREDENTIALS;
+  const verify = async (name: string, password: string, remote: string): Promise<boolean> => {
     const user = /^[a-z0-9_][a-z0-9._-]{0,63}$/.test(name) ? await archive.getUser(name) : null;
-    const usable = user !== null && user.passwordHash !== null && user.privileges.includes('login');
-    const hash = usable && user.passwordHash !== null ? user.passwordHash : await (dummy ??= hashPassword(randomBytes(16).toString('hex')));
-    // The verified-password cache only where a right password signs in (else its speed would tell).
-    return (await verifyPassword(password, hash, { cached: usable })) && usable;
+    // Users without `login` cost the same check as a wrong password (the shared check's dummy hash).
+    const usable = user !== null && user.privileges.includes('login') ? user : null;
+    try {
+      // The verified-password cache only where a right password signs in (else its speed would tell).
+      return await credentials.verify(usable, password, { cached: usable !== null });
+    } catch (err) {
+      if (!isPosternError(err, 'DIRECTORY_FAILED')) throw err;
+      deps.log.error('Admin API sign-in impossible: the directory server cannot be reached', { remote, err: err.message });
+      return false;
+    }
   };
   return {
     async authenticate(header, remote, options) {
@@ -117,7 +122,7 @@ export function createApiAccess(deps: {
       }
       let ok = false;
       try {
-        ok = await verify(name, decoded.slice(colon + 1));
+        ok = await verify(name, decoded.slice(colon + 1), remote);
       } finally {
         if (ok) ticket?.succeeded();
         else ticket?.failed();

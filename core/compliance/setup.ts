@@ -41,6 +41,7 @@ export function setupCompliance(app: App): ComplianceSetup {
     archive, previewBlocking: config.previewBlocking, log, audit, metrics: app.service('metrics'),
     selfChecking: (area) => app.service('adminRoutes').isReserved(area),
     ...(app.hasService('signIn') ? { throttle: app.service('signIn') } : {}),
+    ...(app.hasService('credentials') ? { credentials: app.service('credentials') } : {}),
   });
   const jobs: JobDefinition[] = config.purgeSchedule
     ? [{ name: 'retention-purge', kind: 'purge', schedule: config.purgeSchedule, enabled: true, options: { dryRun: false, batchSize: config.purgeBatchSize } }]

@@ -53,7 +53,7 @@ async function login(s: Session, login: string, password: string): Promise<strin
   await pause(ticket.waitMs);
   let outcome: LoginOutcome | null = null;
   try {
-    outcome = await checkLogin(deps.archive, deps.config.accessGroups, account, password);
+    outcome = await checkLogin(deps.archive, deps.config.accessGroups, account, password, deps.credentials);
   } finally {
     if (outcome?.ok) ticket.succeeded();
     else ticket.failed();
@@ -62,6 +62,10 @@ async function login(s: Session, login: string, password: string): Promise<strin
   if (!outcome.ok) {
     deps.metrics.imapLogins.inc({ outcome: outcome.reason });
     await deps.hooks.notify('authenticate', { via: 'imap', login: key, user: null, ok: false, reason: outcome.reason, remote }, s.log);
+    if (outcome.reason === 'directory-unavailable') {
+      s.log.error('IMAP login impossible: the directory server cannot be reached', { login: key, err: outcome.error });
+      throw new ImapNo('The directory server cannot check passwords now; try again later', 'UNAVAILABLE');
+    }
     s.log.warn('IMAP login failed', { login: key, reason: outcome.reason });
     throw new ImapNo('Authentication failed', 'AUTHENTICATIONFAILED');
   }

@@ -3,6 +3,7 @@
 // wakes sessions that have the folder selected (IDLE/NOOP announce * n EXISTS). It runs the STARTTLS
 // and implicit-TLS listeners (certificate reloaded on SIGHUP), adds the admin routes that set archive
 // passwords and IMAP access (with the provisioning notification mail), offers the `imap` service (listening ports) to tests, and registers its ports as `imap`/`imaps` listeners for status.
+import type { Credentials } from '../../core/auth/credentials.ts';
 import { hostname as osHostname } from 'node:os';
 import { definePlugin } from '../../core/app/plugin.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -83,6 +84,7 @@ export default definePlugin({
         (bytes) => analysis.analyzeWith('imap', bytes),
         (id, err) => log.warn('IMAP data of a message cannot be computed; it is served as one text/plain part', { messageId: id, err: errorMessage(err) })),
       signIn: app.service('signIn'),
+      ...credentialsOf(app.optionalService('credentials')),
       receivedFolder: core.routing.receivedFolder,
       sentFolder: core.routing.sentFolder,
       search: app.optionalService('search'),
@@ -103,3 +105,9 @@ export default definePlugin({
     });
   },
 });
+
+/** The shared password check when the app has one (it always does under `postern serve`). */
+function credentialsOf(get: () => Credentials | null): { credentials?: Credentials } {
+  const c = get();
+  return c ? { credentials: c } : {};
+}

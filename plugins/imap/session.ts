@@ -19,6 +19,7 @@ import { CommandReader } from './reader.ts';
 import { FramingError, Output } from './output.ts';
 import { ImapBad, ImapNo, parseCommand, type ParsedCommand } from './parser.ts';
 import { COMMANDS, type CommandState } from './commands.ts';
+import type { Credentials } from '../../core/auth/credentials.ts';
 
 export interface ImapDeps {
   config: ImapConfig;
@@ -30,6 +31,8 @@ export interface ImapDeps {
   messages: MessageStore;
   /** The shared sign-in throttle (LOGIN and AUTHENTICATE). */
   signIn: SignInThrottle;
+  /** The shared password check (stored hash or directory bind); stored hashes only when absent. */
+  credentials?: Credentials;
   receivedFolder: string;
   sentFolder: string;
   /** The full-text index when the search plugin is enabled (SEARCH uses it to skip messages it rules out). */

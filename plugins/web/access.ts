@@ -2,7 +2,7 @@
 // (core/compliance/access.ts): everyone reads their own archive; auditors read every archive; holders of
 // `admin` read every archive, but under preview blocking only from/to/subject/date of other users' mail
 // (no body, attachments or original). Web access itself: the user's webAccess flag, a group listed in
-// accessGroups, or the auditor or compliance privilege. Pure functions over the user record.
+// accessGroups, or the auditor or compliance privilege; never for a disabled user. Pure functions over the user record.
 import type { UserRecord } from '../../core/storage/types.ts';
 
 export interface Viewer {
@@ -17,7 +17,7 @@ export interface Viewer {
 export type ReadLevel = 'full' | 'headers' | 'none';
 
 export function hasWebAccess(user: UserRecord | null, accessGroups: readonly string[]): boolean {
-  if (!user) return false;
+  if (!user || user.disabled) return false;
   return user.webAccess || user.privileges.includes('auditor') || user.privileges.includes('compliance')
     || user.groups.some((g) => accessGroups.includes(g));
 }

@@ -5,6 +5,7 @@
 // HTML body sanitised in a sandboxed frame, downloads, exports, legal holds) under the API's access
 // rules. Adds the admin route behind `postern user web NAME on|off`, registers its port as listener
 // `web`, and offers the `web` service (bound port, sessions) to tests.
+import type { Credentials } from '../../core/auth/credentials.ts';
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { definePlugin } from '../../core/app/plugin.ts';
@@ -60,7 +61,7 @@ export default definePlugin({
     const deps: WebDeps = {
       config, archive, sessions, server, log,
       hooks: app.service('hooks'),
-      signIn: { archive, throttle: app.service('signIn'), hooks: app.service('hooks'), metrics: app.service('metrics'), log, accessGroups: () => config.accessGroups },
+      signIn: { archive, throttle: app.service('signIn'), hooks: app.service('hooks'), metrics: app.service('metrics'), log, accessGroups: () => config.accessGroups, ...credentialsOf(app.optionalService('credentials')) },
       search: searchService,
       exports: exportsService,
       audit: () => app.service('audit'),
@@ -97,3 +98,9 @@ export default definePlugin({
     });
   },
 });
+
+/** The shared password check when the app has one (it always does under `postern serve`). */
+function credentialsOf(get: () => Credentials | null): { credentials?: Credentials } {
+  const c = get();
+  return c ? { credentials: c } : {};
+}
