@@ -92,6 +92,8 @@ test('archive_only: a message with a Bcc recipient is archived for every envelop
     const res = await swaks([
       '--server', `127.0.0.1:${archiver!.port}`, '--from', BOB, '--to', `${ALICE},${CAROL}`,
       '--header', `To: <${ALICE}>`, '--header', `Subject: via haraka ${marker}`,
+      // Lines that start with dots travel dot-stuffed through both SMTP legs and must arrive as sent.
+      '--body', 'First line\n.a line starting with a dot\n..two dots\n.\nlast line',
     ]);
     assertDelivered(res);
     assert.match(replyAfterDot(res) ?? '', /^<-  250 Archived \(/, 'Haraka answered with the plugin\'s OK');
@@ -108,6 +110,7 @@ test('archive_only: a message with a Bcc recipient is archived for every envelop
     const copy = await postern!.get('alice', aliceRow.uid, 'Inbox');
     const tail = copy.subarray(copy.length - clientSent.length);
     assert.ok(tail.equals(clientSent), `archived copy ends with the client's bytes: ${describeDiff(tail, clientSent)}`);
+    assert.ok(copy.includes('\r\n.a line starting with a dot\r\n..two dots\r\n.\r\nlast line\r\n'), 'dot lines arrive unstuffed, as written');
     const added = copy.subarray(0, copy.length - clientSent.length).toString('latin1');
     assert.match(added, /^Received: from [^\r\n]*\r\n(\t[^\r\n]*\r\n)*$/, `Haraka added one Received header: ${JSON.stringify(added)}`);
     assert.match(added, /by haraka-interop\.test/, 'the Received header is Haraka\'s');

@@ -3,7 +3,7 @@
 // its stable code (the plugin turns every one into DENYSOFT): wrong password, password refused
 // without TLS, an unverifiable certificate when verification is on, nothing listening, a server that
 // never greets, a refused recipient. The settings checker accepts the README's ini block and names
-// the section, key and value of a bad one.
+// the section, key and value of a bad one. The folder is Haraka's, not Postern's: Postern never loads it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { createServer, type Server, type AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { startTestServer } from '../helpers/test-server.ts';
 import { hashPassword } from '../../core/smtp/password.ts';
+import { pluginEnvVariables, resolvePlugins } from '../../core/app/app.ts';
 
 interface Settings {
   host: string; port: number; mode: string; timeoutMs: number; helo: string;
@@ -128,4 +129,11 @@ test('nothing listening is POSTERN_CONNECT; a server that never greets is POSTER
   } finally {
     silent.close();
   }
+});
+
+test('plugins/haraka is not a Postern plugin: naming it in the config fails at boot, the env listing skips it', async () => {
+  await assert.rejects(resolvePlugins([{ name: 'haraka', config: {} }], () => 'config/postern.yaml'), /plugin "haraka" does not exist \(no .*plugins\/haraka\/index\.ts\)/);
+  const vars = await pluginEnvVariables();
+  assert.ok(vars.length > 0, 'the other plugins are listed');
+  assert.ok(vars.every((v) => v.plugin !== 'haraka' && v.plugin !== 'postern'), 'nothing from plugins/haraka');
 });
