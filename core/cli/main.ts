@@ -13,6 +13,7 @@ import { isSystemUser, type ArchiveEntry, type UserRecord } from '../storage/typ
 import { AdminClientError, adminUrl, call, callJson, errorOf, targetFromConfig, type AdminTarget } from './client.ts';
 import { addImapCommands } from './imap-commands.ts';
 import { addWebCommands } from './web-commands.ts';
+import { addDirectoryCommands } from './directory-commands.ts';
 import { addAuditCommands } from './audit-commands.ts';
 import { addImportCommands } from './import-commands.ts';
 import { addJobsCommands } from './jobs-commands.ts';
@@ -121,7 +122,9 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function printUser(u: UserRecord): void {
   process.stdout.write([
-    `User:      ${u.name}`,
+    `User:      ${u.name}${u.disabled ? ' (disabled)' : ''}`,
+    `Full name: ${u.fullName || '-'}`,
+    `Source:    ${u.source}${u.dn ? ` (${u.dn})` : ''}`,
     `Addresses: ${u.addresses.join(', ') || '-'}`,
     `Domains:   ${u.domains.join(', ') || '-'}`,
     `POP3:      ${u.pop3Users.join(', ') || '-'}`,
@@ -192,6 +195,7 @@ user.command('list')
 
 addImapCommands(user, target);
 addWebCommands(user, target);
+addDirectoryCommands(program, user, target);
 
 const archive = program.command('archive').description('read archived mail');
 const FOLDER_HELP = 'folder (default: the received folder, Inbox); IMAP names such as INBOX and any letter case work';
