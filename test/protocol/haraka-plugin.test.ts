@@ -1,5 +1,6 @@
 // The Haraka plugin's SMTP client and settings (plugins/haraka/lib) against a real Postern: the true
-// envelope over STARTTLS with AUTH PLAIN (every recipient filed), and each failure a typed error with
+// envelope over STARTTLS with AUTH PLAIN (every recipient filed), verified STARTTLS and implicit TLS
+// with Postern's certificate as the CA file, and each failure a typed error with
 // its stable code (the plugin turns every one into DENYSOFT): wrong password, password refused
 // without TLS, an unverifiable certificate when verification is on, nothing listening, a server that
 // never greets, a refused recipient. The settings checker accepts the README's ini block and names
@@ -8,7 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type Server, type AddressInfo } from 'node:net';
+import { connect, createServer, type Server, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Writable } from 'node:stream';
 import { startTestServer } from '../helpers/test-server.ts';
 import { hashPassword } from '../../core/smtp/password.ts';
@@ -96,12 +99,17 @@ test('the true envelope over STARTTLS with AUTH PLAIN: every recipient filed; fa
     await expectCode(client.deliver({ ...base, tls: { ...base.tls, mode: 'starttls', verify: true } }, { from: 'bob@example.com', to: ['alice@example.com'] }, body('x')), client.CODES.TLS!);
     const none = await srv.archive.listEntries('alice', 'Inbox');
     assert.equal(none.length, 1, 'nothing from the failed attempts was archived');
+    // With Postern's certificate as the CA (tls.ca), "starttls" verifies it and goes ahead.
+    const verified = parseSettings({
+      main: { port: String(srv.smtpPort), timeout: '20' }, tls: { mode: 'starttls', ca: join(srv.dataDir, 'tls', 'self-signed.crt') }, auth: { user: 'haraka', password: 'haraka-pass' },
+    });
+    assert.equal((await client.deliver(verified, { from: 'bob@example.com', to: ['alice@example.com'] }, body('verified'))).code, 250);
   } finally {
     await srv.stop();
   }
 });
 
-test('a refused recipient fails the whole hand-over (POSTERN_REJECTED with the reply)', async () => {
+test('a refused recipient fails the whole hand-over (POSTERN_REJECTED with the reply); implicit TLS with a CA file', async () => {
   const srv = await startTestServer((c) => { c.smtp.maxRecipients = 1; });
   try {
     const s = parseSettings({ main: { port: String(srv.smtpPort), timeout: '20' } });
@@ -110,6 +118,27 @@ test('a refused recipient fails the whole hand-over (POSTERN_REJECTED with the r
     await srv.settle();
     assert.deepEqual(await srv.archive.listEntries('_unrouted', 'Inbox'), [], 'nothing archived');
     assert.equal((await client.deliver(s, { from: '', to: ['a@example.com'] }, body('null sender'))).code, 250, 'the null sender <> is passed as is');
+
+    // Implicit TLS, through a TLS-terminating front (as stunnel or a load balancer would be) with
+    // Postern's certificate, verified against it as the CA; an unknown CA is refused.
+    const certFile = join(srv.dataDir, 'tls', 'self-signed.crt');
+    const front = createTlsServer({ cert: readFileSync(certFile), key: readFileSync(join(srv.dataDir, 'tls', 'self-signed.key')) }, (sock) => {
+      const up = connect(srv.smtpPort, '127.0.0.1');
+      sock.pipe(up).pipe(sock);
+      up.on('error', () => sock.destroy());
+      sock.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const frontPort = String((front.address() as AddressInfo).port);
+      const implicit = parseSettings({ main: { port: frontPort, timeout: '20' }, tls: { mode: 'implicit', ca: certFile } });
+      assert.equal((await client.deliver(implicit, { from: 'x@example.com', to: ['a@example.com'] }, body('implicit'))).code, 250);
+      await expectCode(client.deliver(parseSettings({ main: { port: frontPort, timeout: '20' }, tls: { mode: 'implicit' } }), { from: 'x@example.com', to: ['a@example.com'] }, body('x')), client.CODES.TLS!);
+    } finally {
+      front.close();
+    }
+    await srv.settle();
+    assert.deepEqual((await srv.archive.listEntries('_unrouted', 'Inbox')).map((e) => e.subject).sort(), ['implicit', 'null sender']);
   } finally {
     await srv.stop();
   }
