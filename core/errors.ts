@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   MESSAGE_BUDGET: 'Message exceeded its processing budget',
   BACKUP_CORRUPT: 'Backup is damaged',
   DIRECTORY_FAILED: 'Directory (LDAP) server failed',
+  OAUTH2_FAILED: 'OAuth2 token endpoint failed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

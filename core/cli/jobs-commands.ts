@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { JobRecord, JobResult } from '../jobs/types.ts';
+import { describeTargets, targetsSchema } from '../jobs/targets.ts';
 import { AdminClientError, callJson, type AdminTarget } from './client.ts';
 import { count } from './text.ts';
 
@@ -28,6 +29,30 @@ function parseOptions(o: { options?: string; optionsFile?: string }): Record<str
   }
 }
 
+interface TargetFlags { targets?: string; targetUser?: string[]; targetGroup?: string }
+
+/** Job targets from --targets/--target-user/--target-group, or undefined when none is given. */
+function targetsFrom(o: TargetFlags): Record<string, unknown> | undefined {
+  const users = (o.targetUser ?? []).flatMap((u) => u.split(';')).map((u) => u.trim()).filter((u) => u !== '');
+  if (o.targets === undefined) {
+    if (users.length || o.targetGroup !== undefined) throw new AdminClientError('--target-user and --target-group need --targets except|only|group', null);
+    return undefined;
+  }
+  const raw = o.targets === 'group' ? { mode: 'group', group: o.targetGroup } : o.targets === 'all' ? { mode: 'all' } : { mode: o.targets, users };
+  const r = targetsSchema.safeParse(raw);
+  if (!r.success) throw new AdminClientError(`Job targets: ${r.error.issues.map((i) => `${i.path.join('.') || o.targets}: ${i.message}`).join('; ')}`, null);
+  return r.data as Record<string, unknown>;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function targetOptions(c: Command): Command {
+  return c
+    .option('--targets <mode>', 'per-user jobs: all (every user with an address), except, only (users from --target-user) or group')
+    .option('--target-user <names>', 'with --targets except|only: user names, ";"-separated or the flag repeated', collect)
+    .option('--target-group <group>', 'with --targets group: the directory group');
+}
+
 function printJob(j: JobRecord): void {
   const lines = [
     `Job:           ${j.name} (${j.kind}, from ${j.source})`,
@@ -42,6 +67,8 @@ function printJob(j: JobRecord): void {
     `Next run:      ${j.nextRunAt ?? '-'}`,
     `Options:       ${JSON.stringify(j.options)}`,
   ];
+  const targets = targetsSchema.safeParse(j.options.targets);
+  if (targets.success) lines.push(`Targets:       ${describeTargets(targets.data)} (resolved when a run starts)`);
   if (j.pending) lines.push(`Pending change (applies after the current run): ${JSON.stringify(j.pending)}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -78,20 +105,21 @@ export function addJobsCommands(program: Command, target: () => AdminTarget): vo
       if (o.json) return void process.stdout.write(JSON.stringify(res.job, null, 2) + '\n');
       printJob(res.job);
     });
-  jobs.command('create <name>')
+  targetOptions(jobs.command('create <name>'))
     .description('define a job (options as JSON; prefer passwordFile or passwordEnv to a password)')
     .requiredOption('-k, --kind <kind>', 'job kind (see `postern jobs kinds`)')
     .option('-s, --schedule <schedule>', 'cron expression or interval ("15m", "1h"); none = on demand')
     .option('-o, --options <json>', 'the options as a JSON object')
     .option('--options-file <file>', 'read the options (JSON object) from a file')
     .option('--disabled', 'create it disabled (no scheduled runs)')
-    .action(async (name: string, o: { kind: string; schedule?: string; options?: string; optionsFile?: string; disabled?: boolean }) => {
+    .action(async (name: string, o: { kind: string; schedule?: string; options?: string; optionsFile?: string; disabled?: boolean } & TargetFlags) => {
+      const targets = targetsFrom(o);
       const res = await callJson<{ job: JobRecord }>(target(), 'POST', '/api/v1/jobs', {
-        name, kind: o.kind, schedule: o.schedule ?? null, enabled: !o.disabled, options: parseOptions(o) ?? {}, by: by(),
+        name, kind: o.kind, schedule: o.schedule ?? null, enabled: !o.disabled, options: { ...(parseOptions(o) ?? {}), ...(targets ? { targets } : {}) }, by: by(),
       });
       printJob(res.job);
     });
-  jobs.command('update <name>')
+  targetOptions(jobs.command('update <name>'))
     .description('change a job; a running job takes the change after its current run')
     .option('-s, --schedule <schedule>', 'new cron expression or interval')
     .option('--on-demand', 'remove the schedule')
@@ -99,13 +127,19 @@ export function addJobsCommands(program: Command, target: () => AdminTarget): vo
     .option('--options-file <file>', 'replace the options from a JSON file')
     .option('--enable', 'enable scheduled runs')
     .option('--disable', 'disable scheduled runs')
-    .action(async (name: string, o: { schedule?: string; onDemand?: boolean; options?: string; optionsFile?: string; enable?: boolean; disable?: boolean }) => {
+    .action(async (name: string, o: { schedule?: string; onDemand?: boolean; options?: string; optionsFile?: string; enable?: boolean; disable?: boolean } & TargetFlags) => {
       const body: Record<string, unknown> = { by: by() };
       if (o.schedule !== undefined) body.schedule = o.schedule;
       if (o.onDemand) body.schedule = null;
       if (o.enable) body.enabled = true;
       if (o.disable) body.enabled = false;
-      const options = parseOptions(o);
+      let options = parseOptions(o);
+      const targets = targetsFrom(o);
+      if (targets) {
+        // New targets alone keep the other options (stored secrets stay: they come back as "(secret)").
+        options ??= (await callJson<{ job: JobRecord }>(target(), 'GET', `/api/v1/jobs/${encodeURIComponent(name)}`)).job.options;
+        options = { ...options, targets };
+      }
       if (options) body.options = options;
       const res = await callJson<{ job: JobRecord }>(target(), 'PATCH', `/api/v1/jobs/${encodeURIComponent(name)}`, body);
       printJob(res.job);

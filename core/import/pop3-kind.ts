@@ -1,18 +1,21 @@
 // Job kind "import-pop3": pulls a journal/multidrop POP3 mailbox. The checkpoint is the set of UIDLs
 // already captured (saved after each intake commit, pruned to what the server still holds), so a
 // repeated or interrupted run fetches only new messages. DELE only when enabled and only after the
-// commit; QUIT applies the deletions. POP3 has no dates on the server side: startDate/endDate filter
+// commit and under the deletion rules (older than N days by the Date header); QUIT applies them. POP3 has no dates on the server side: startDate/endDate filter
 // on each message's Date header after retrieval.
 import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
 import type { JobKind } from '../jobs/types.ts';
 import {
-  RunTally, SOURCE_CREDENTIALS, checkSource, headerDate, inRange, resolvePassword, sleep, sourceOptions, submitMessage, type ImportDeps,
+  RunTally, SOURCE_CREDENTIALS, checkSource, headerDate, inRange, mayDelete, resolvePassword, sleep, sourceOptions, submitMessage, type ImportDeps,
 } from './source.ts';
 import { Pop3Client, Pop3TooLarge } from './pop3-client.ts';
 import { tlsOptionsFor } from './tls-pin.ts';
 
-const pop3Schema = z.strictObject({ ...sourceOptions, port: sourceOptions.port.default(995) }).superRefine(checkSource);
+const pop3Schema = z.strictObject({ ...sourceOptions, port: sourceOptions.port.default(995) }).superRefine((o, ctx) => {
+  checkSource(o, ctx);
+  if (o.deleteSkipUnread) ctx.addIssue({ code: 'custom', path: ['deleteSkipUnread'], message: 'POP3 has no read state; this rule is for IMAP sources' });
+});
 export type Pop3ImportOptions = z.infer<typeof pop3Schema>;
 
 interface Pop3State { uidls: string[] }
@@ -81,7 +84,8 @@ export function pop3ImportKind(deps: ImportDeps): JobKind<Pop3ImportOptions> {
           if (bytes && inRange(o, headerDate(bytes))) {
             const r = await submitMessage(deps, o, bytes, 'import-pop3', { job: ctx.jobName }, signal);
             tally.count(r === 'archived' ? { archived: 1 } : { duplicates: 1 });
-            if (o.deleteAfterArchive) await client.dele(m.n);
+            // deleteOlderThanDays judges by the Date header (POP3 has no server-side date).
+            if (mayDelete(o, { date: headerDate(bytes), unread: null })) await client.dele(m.n);
           }
           seen.add(m.uid);
           await ctx.saveState({ uidls: [...seen] } satisfies Pop3State);

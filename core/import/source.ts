@@ -11,6 +11,7 @@ import { PosternError } from '../errors.ts';
 import { USER_NAME, blobIdentity, type ArchiveStore } from '../storage/types.ts';
 import type { JobCounts } from '../jobs/types.ts';
 import type { ReportMailer } from './report-mail.ts';
+import type { OAuth2Tokens } from './oauth2.ts';
 
 const yyyymmdd = z.string().regex(/^(\d{8})?$/, 'must be yyyymmdd or empty')
   .refine((s) => !/^\d{8}$/.test(s) || dayStart(s).toISOString().slice(0, 10).replace(/-/g, '') === s, 'is not a calendar date');
@@ -36,6 +37,10 @@ export const sourceOptions = {
   maxQueueDepth: z.number().int().min(1).max(1_000_000).default(1000),
   timeoutSeconds: z.number().min(1).max(7 * 86400).default(3600),
   deleteAfterArchive: z.boolean().default(false),
+  /** Deletion rule: delete only messages older than this many days (0 = any age; needs deleteAfterArchive). */
+  deleteOlderThanDays: z.number().int().min(0).max(36_500).default(0),
+  /** Deletion rule: never delete a message not yet read on the source (IMAP \\Seen unset). */
+  deleteSkipUnread: z.boolean().default(false),
   reportTo: z.string().regex(/^[^\s@<>]+@[^\s@<>]+$/).optional(),
 };
 
@@ -51,21 +56,52 @@ export interface SourceOptions {
   server: string; port: number; tls: 'implicit' | 'starttls' | 'none'; acceptSelfSigned: boolean; fingerprint?: string | undefined;
   username: string; password?: string | undefined; passwordFile?: string | undefined; passwordEnv?: string | undefined;
   mode: 'journal' | 'single-user'; user?: string | undefined; startDate: string; endDate: string;
-  delaySeconds: number; maxQueueDepth: number; timeoutSeconds: number; deleteAfterArchive: boolean; reportTo?: string | undefined;
+  delaySeconds: number; maxQueueDepth: number; timeoutSeconds: number; deleteAfterArchive: boolean;
+  deleteOlderThanDays: number; deleteSkipUnread: boolean; reportTo?: string | undefined;
+}
+
+/** The deletion options of a source (what `mayDelete` decides on). */
+export type DeletionRules = Pick<SourceOptions, 'deleteAfterArchive' | 'deleteOlderThanDays' | 'deleteSkipUnread'>;
+
+/**
+ * Whether an archived message may be deleted from the source under the job's deletion rules. A rule
+ * that cannot be checked (no date known, read state unknown) keeps the message.
+ */
+export function mayDelete(o: DeletionRules, m: { date: Date | null; unread: boolean | null }, now = Date.now()): boolean {
+  if (!o.deleteAfterArchive) return false;
+  if (o.deleteSkipUnread && m.unread !== false) return false;
+  if (o.deleteOlderThanDays > 0) {
+    if (!m.date || Number.isNaN(m.date.getTime())) return false;
+    if (m.date.getTime() > now - o.deleteOlderThanDays * 86_400_000) return false;
+  }
+  return true;
 }
 
 /** Cross-field rules of a source definition (apply with superRefine). */
-export function checkSource(o: SourceOptions, ctx: z.RefinementCtx): void {
-  const given = [o.password, o.passwordFile, o.passwordEnv].filter((v) => v !== undefined).length;
-  if (given !== 1) ctx.addIssue({ code: 'custom', path: ['password'], message: 'give exactly one of password, passwordFile, passwordEnv' });
+export function checkSource(o: SourceOptions & { oauth2?: unknown }, ctx: z.RefinementCtx, withOauth = false): void {
+  checkCredentials(o, ctx, withOauth);
+  checkCommon(o, ctx);
   if (o.mode === 'single-user' && !o.user) ctx.addIssue({ code: 'custom', path: ['user'], message: 'single-user mode needs the archive user' });
   if (o.mode === 'journal' && o.user) ctx.addIssue({ code: 'custom', path: ['user'], message: 'only meaningful in single-user mode' });
+}
+
+/** Exactly one credential: a password (given, from a file or from a variable), or OAuth2 where the kind has it. */
+export function checkCredentials(o: Pick<SourceOptions, 'password' | 'passwordFile' | 'passwordEnv'> & { oauth2?: unknown }, ctx: z.RefinementCtx, withOauth: boolean): void {
+  const given = [o.password, o.passwordFile, o.passwordEnv, o.oauth2].filter((v) => v !== undefined).length;
+  if (given !== 1) ctx.addIssue({ code: 'custom', path: ['password'], message: `give exactly one of password, passwordFile, passwordEnv${withOauth ? ', oauth2' : ''}` });
+}
+
+/** The cross-field rules that do not concern credentials. */
+export function checkCommon(o: Pick<SourceOptions, keyof DeletionRules | 'startDate' | 'endDate' | 'acceptSelfSigned' | 'fingerprint' | 'tls'>, ctx: z.RefinementCtx): void {
+  if (!o.deleteAfterArchive && (o.deleteOlderThanDays > 0 || o.deleteSkipUnread)) {
+    ctx.addIssue({ code: 'custom', path: ['deleteAfterArchive'], message: 'deletion rules (deleteOlderThanDays, deleteSkipUnread) need deleteAfterArchive' });
+  }
   if (o.startDate && o.endDate && o.startDate > o.endDate) ctx.addIssue({ code: 'custom', path: ['endDate'], message: 'is before startDate' });
   if (o.acceptSelfSigned && o.fingerprint) ctx.addIssue({ code: 'custom', path: ['fingerprint'], message: 'pin a fingerprint or accept any self-signed certificate, not both' });
   if (o.tls === 'none' && (o.acceptSelfSigned || o.fingerprint)) ctx.addIssue({ code: 'custom', path: ['tls'], message: 'certificate options need tls implicit or starttls' });
 }
 
-export function resolvePassword(o: SourceOptions): string {
+export function resolvePassword(o: Pick<SourceOptions, 'password' | 'passwordFile' | 'passwordEnv'>): string {
   if (o.password !== undefined) return o.password;
   if (o.passwordEnv !== undefined) {
     const v = process.env[o.passwordEnv];
@@ -109,6 +145,8 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export interface ImportDeps {
   capture: CaptureService;
+  /** OAuth2 access tokens of IMAP sources, cached across runs. */
+  tokens: OAuth2Tokens;
   archive: ArchiveStore;
   log: Logger;
   mailer: ReportMailer;
@@ -134,7 +172,7 @@ export class RunTally {
  * Wait for room in the intake, then spool one message and resolve after the intake commit.
  * Returns whether identical bytes had been archived before (a duplicate).
  */
-export async function submitMessage(deps: ImportDeps, o: SourceOptions, bytes: Buffer, listener: string, origin: { folder?: string; sent?: boolean; job: string }, signal: AbortSignal): Promise<'archived' | 'duplicate'> {
+export async function submitMessage(deps: ImportDeps, o: Pick<SourceOptions, 'maxQueueDepth' | 'mode' | 'user' | 'server'>, bytes: Buffer, listener: string, origin: { folder?: string; sent?: boolean; job: string }, signal: AbortSignal): Promise<'archived' | 'duplicate'> {
   while (deps.capture.depth() >= o.maxQueueDepth) await sleep(100, signal);
   const sha = createHash('sha256').update(bytes).digest('hex');
   const duplicate = (await deps.archive.messageByIdentity(blobIdentity(sha))) !== null;
