@@ -21,6 +21,7 @@ files=(
   test/interop/postfix-attribution.test.ts
   test/interop/promtool.test.ts
   test/interop/prometheus.test.ts
+  test/interop/grafana-dashboard.test.ts
   test/interop/systemd-notify.test.ts
   test/interop/relay-postfix.test.ts
   test/interop/postfix-bcc-maps.test.ts
