@@ -119,7 +119,8 @@ export class OAuth2Tokens {
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(TIMEOUT_MS)]) : AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const c = (err as { cause?: { code?: string; errors?: Array<{ code?: string }>; message?: string } }).cause;
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).name;
       throw new PosternError('OAUTH2_FAILED', `The token endpoint "${o.tokenUrl}" cannot be reached (${cause})`);
     }
     const text = (await res.text()).slice(0, 65_536);
