@@ -63,7 +63,7 @@ async function login(s: Session, login: string, password: string): Promise<strin
     deps.metrics.imapLogins.inc({ outcome: outcome.reason });
     await deps.hooks.notify('authenticate', { via: 'imap', login: key, user: null, ok: false, reason: outcome.reason, remote }, s.log);
     if (outcome.reason === 'directory-unavailable') {
-      s.log.error('IMAP login impossible: the directory server cannot be reached', { login: key, err: outcome.error });
+      s.log.error('The directory server cannot be reached: IMAP sign-in impossible', { login: key, err: outcome.error });
       throw new ImapNo('The directory server cannot check passwords now; try again later', 'UNAVAILABLE');
     }
     s.log.warn('IMAP login failed', { login: key, reason: outcome.reason });
