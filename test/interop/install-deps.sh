@@ -4,7 +4,8 @@
 #   promtool (prometheus), curl, python3, dovecot (imapd, pop3d), fetchmail, mutt, tmux, openssl,
 #   haproxy (bench:proxy's C byte-pipe ceiling), unzip (export zip checks), chromium (the web access in a
 #   real browser, driven by puppeteer-core; no browser is ever downloaded), dovecot-fts-xapian
-#   (bench:search's indexed Dovecot), Exim (Debian's exim4-daemon-light binary; see install_exim).
+#   (bench:search's indexed Dovecot), Exim (Debian's exim4-daemon-light binary; see install_exim),
+#   slapd + ldap-utils (the directory test's private OpenLDAP; no packaged slapd is configured or left up).
 # Idempotent and non-interactive. Skips apt entirely when everything is present.
 # Never leaves a Postfix or Prometheus service running on its default ports.
 set -euo pipefail
@@ -41,6 +42,8 @@ declare -A PROVIDER=(
   [unzip]=unzip
   [/usr/bin/chromium]=chromium
   [sha256sum]=coreutils
+  [/usr/sbin/slapd]=slapd
+  [/usr/bin/ldapadd]=ldap-utils
 )
 
 # A path is present when executable (a program) or, for a plugin (*.so), when it exists.
@@ -90,6 +93,12 @@ stop_services() {
       kill "$pid" 2>/dev/null || true
     fi
   done
+  # A system-wide slapd (port 389) must not stay up; the directory test runs its own (postern-slapd-* dirs).
+  for pid in $(pgrep -x slapd 2>/dev/null || true); do
+    if [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = /usr/sbin/slapd ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'postern-slapd-'; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
 }
 
 # swaks runs without these but fails at STARTTLS with "TLS not available: requires Net::SSLeay".
@@ -126,7 +135,7 @@ install_exim() {
 }
 
 if [ "${#missing_pkgs[@]}" -eq 0 ] && exim_present && id -u Debian-exim >/dev/null 2>&1; then
-  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium, dovecot-fts-xapian, exim)"
+  echo "install-deps.sh: all interop peers present (swaks, postfix, smtp-source/sink, promtool, curl, python3, dovecot, fetchmail, mutt, tmux, openssl, haproxy, unzip, chromium, dovecot-fts-xapian, exim, slapd, ldap-utils)"
   exit 0
 fi
 
@@ -136,6 +145,8 @@ echo "install-deps.sh: installing ${missing_pkgs[*]-} (and Exim if missing)"
 export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "postfix postfix/mailname string postern-interop.invalid" | debconf-set-selections
+# slapd without a generated configuration or database: the test brings its own.
+echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 
 # Refuse service starts while packages install (policy-rc.d exit 101), restoring
 # whatever policy was there before.

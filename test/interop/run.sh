@@ -23,6 +23,7 @@ files=(
   test/interop/prometheus.test.ts
   test/interop/grafana-dashboard.test.ts
   test/interop/systemd-notify.test.ts
+  test/interop/compiled-build.test.ts
   test/interop/relay-postfix.test.ts
   test/interop/postfix-bcc-maps.test.ts
   test/interop/postfix-content-filter.test.ts
@@ -40,6 +41,7 @@ files=(
   test/interop/pop3-proxy.test.ts
   test/interop/export.test.ts
   test/interop/web-chromium.test.ts
+  test/interop/ldap-directory.test.ts
 )
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "test/interop/run.sh: missing test file $f" >&2; exit 1; }
