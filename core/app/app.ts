@@ -11,6 +11,7 @@ import { HookRegistry } from './hooks.ts';
 import type { PluginApi, PluginDefinition } from './plugin.ts';
 import type { Services } from './services.ts';
 import type { AnalyzerSpec } from '../pipeline/analysis-types.ts';
+import { runtimeModule } from './module-url.ts';
 
 export const PLUGIN_ROOT = fileURLToPath(new URL('../../plugins/', import.meta.url));
 
@@ -103,7 +104,7 @@ export async function resolvePlugins(
   const problems: ConfigProblem[] = [];
   const out: Array<{ def: PluginDefinition; config: unknown }> = [];
   for (const [i, entry] of entries.entries()) {
-    const file = join(entry.path ?? join(root, entry.name), 'index.ts');
+    const file = runtimeModule(join(entry.path ?? join(root, entry.name), 'index.ts'));
     if (!existsSync(file)) {
       problems.push({ where: where(['plugins', i, 'name']), path: `plugins.${i}.name`, message: `plugin "${entry.name}" does not exist (no ${file})` });
       continue;

@@ -7,6 +7,7 @@ import { open, readFile } from 'node:fs/promises';
 import { errorMessage, isPosternError } from '../errors.ts';
 import { analyzeEntry, analyzeWithOne, fileSource, memorySource, type LoadedAnalyzer } from './message-units.ts';
 import type { AnalysisRequest, AnalyzerFn, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+import { runtimeModule } from '../app/module-url.ts';
 
 const port = parentPort;
 if (!port) throw new Error('analysis-worker-main.ts runs only as a worker thread');
@@ -25,7 +26,7 @@ async function readHead(path: string, max: number): Promise<Buffer> {
 async function load(specs: AnalyzerSpec[]): Promise<LoadedAnalyzer[]> {
   const out: LoadedAnalyzer[] = [];
   for (const spec of specs) {
-    const mod = (await import(spec.module)) as Record<string, unknown>;
+    const mod = (await import(runtimeModule(spec.module))) as Record<string, unknown>;
     const fn = mod[spec.exportName];
     if (typeof fn !== 'function') throw new Error(`Analyzer module "${spec.module}" of plugin "${spec.plugin}" has no function export "${spec.exportName}"`);
     out.push({ spec, fn: fn as AnalyzerFn });
