@@ -68,8 +68,10 @@ after(async () => {
 
 async function withLogs<T>(name: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return await (postern ? postern.diagnose(name, fn) : fn());
-  } catch (err) {
+    return await fn();
+  } catch (caught) {
+    // The Postern running now (the test may have restarted it): its log tail, its log kept.
+    const err = postern ? await postern.diagnose(name, () => Promise.reject(caught)).catch((e: unknown) => e) : caught;
     (err as Error).message += `\n--- Haraka (archive_only) log ---\n${archiver?.log().split('\n').slice(-40).join('\n') ?? ''}`;
     if (forwarder) (err as Error).message += `\n--- Haraka (pass_through) log ---\n${forwarder.log().split('\n').slice(-40).join('\n')}`;
     throw err;
