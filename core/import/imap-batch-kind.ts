@@ -120,9 +120,27 @@ export function imapBatchKind(deps: ImportDeps): JobKind<ImapBatchOptions> {
       const { list, bad, targets } = await mailboxesOf(o, deps, signal);
       for (const b of bad) ctx.error(b.errors[0] ?? '');
       const state = (await ctx.loadState<BatchState>()) ?? { mailboxes: {} };
-      // Saves are chained: each writes the whole state as it is then, in order.
-      let saving: Promise<void> = Promise.resolve();
-      const save = (): Promise<void> => (saving = saving.then(() => ctx.saveState(state)));
+      // Checkpoint saves of concurrent mailboxes are coalesced: while one write (synced) is in flight,
+      // every further request waits for the single next write, which holds all of their progress.
+      let inFlight: Promise<void> | null = null;
+      let queued: Promise<void> | null = null;
+      const write = (): Promise<void> => {
+        const p: Promise<void> = ctx.saveState(state).finally(() => {
+          if (inFlight === p) inFlight = null;
+        });
+        inFlight = p;
+        return p;
+      };
+      const save = (): Promise<void> => {
+        if (queued) return queued;
+        if (!inFlight) return write();
+        const q: Promise<void> = inFlight.catch(() => undefined).then(() => {
+          queued = null;
+          return write();
+        });
+        queued = q;
+        return q;
+      };
       const creating = new Map<string, Promise<void>>();
       const ensureUser = async (m: Mailbox): Promise<void> => {
         if (await deps.archive.getUser(m.user)) return;
@@ -182,7 +200,7 @@ export function imapBatchKind(deps: ImportDeps): JobKind<ImapBatchOptions> {
       let outcome = 'succeeded';
       let fatal: unknown = null;
       const settled = await Promise.allSettled(Array.from({ length: Math.min(o.concurrency, Math.max(1, list.length)) }, worker));
-      await saving;
+      await (queued ?? inFlight ?? undefined);
       const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
       if (rejected) {
         if (timeout.aborted && !ctx.signal.aborted) {

@@ -23,7 +23,7 @@ interface Result { id: string; status: string; counts: Counts; errors: string[];
 interface Job { status: string; sequence: number; lastRunId: string | null }
 
 const MAILBOXES = 50;
-const PER_MAILBOX = 3;
+const PER_MAILBOX = 2;
 const name = (i: number): string => `mb${String(i + 1).padStart(2, '0')}`;
 const corpus = loadCorpus().filter((m) => m.length < 64 * 1024);
 const own = (i: number): Buffer[] => corpus.slice(i * PER_MAILBOX, (i + 1) * PER_MAILBOX);
@@ -109,14 +109,14 @@ after(async () => {
 test('CSV batch of 50 mailboxes, 4 at a time: SIGKILL mid-batch, resume from per-mailbox checkpoints, no duplicates; a wrong password fails only its mailbox', async () => {
   await pg.api('POST', '/api/v1/jobs', {
     name: 'csv', kind: 'import-imap-batch',
-    options: { ...server(), mailboxes: 'csv', csvFile: join(dir, 'mailboxes.csv'), createUsers: true, concurrency: 4, delaySeconds: 0.05 },
+    options: { ...server(), mailboxes: 'csv', csvFile: join(dir, 'mailboxes.csv'), createUsers: true, concurrency: 4, delaySeconds: 0.02 },
   });
   await pg.api('POST', '/api/v1/jobs/csv/run', {});
   // Kill once part of the batch is committed.
   for (;;) {
     const j = (await pg.api<{ job: Job }>('GET', '/api/v1/jobs/csv')).job;
     assert.equal(j.status, 'running', 'still running when killed');
-    if (j.sequence >= 40) break;
+    if (j.sequence >= 30) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   pg.child.kill('SIGKILL');

@@ -9,7 +9,9 @@ import { createVerify, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OAuth2Tokens, oauth2Schema } from '../../../core/import/oauth2.ts';
+import { OAuth2Tokens, oauth2Schema, type OAuth2Options } from '../../../core/import/oauth2.ts';
+
+type ClientCredentials = Extract<OAuth2Options, { flow: 'client-credentials' }>;
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-oauth2-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +54,8 @@ const url = (path = '/token'): string => `http://127.0.0.1:${port}${path}`;
 test('client credentials: one token for every mailbox, reused until a minute before expiry, then fetched again', async () => {
   let clock = 1_000_000;
   const tokens = new OAuth2Tokens(() => clock);
-  const o = oauth2Schema.parse({ flow: 'client-credentials', tokenUrl: url(), clientId: 'app-1', clientSecretFile: join(dir, 'secret'), scope: 'imap' });
+  const o: ClientCredentials = { flow: 'client-credentials', tokenUrl: url(), clientId: 'app-1', clientSecretFile: join(dir, 'secret'), scope: 'imap' };
+  assert.deepEqual(oauth2Schema.parse(o), o);
   const first = await tokens.get(o, 'alice@example.test');
   assert.match(first, /^app-token-\d+$/);
   assert.equal(await tokens.get(o, 'bob@example.test'), first, 'the application token serves every mailbox');
@@ -79,7 +82,7 @@ test('service account: a JWT signed with the key file, one token per mailbox', a
 test('failures name the endpoint and the OAuth2 error, never the secret', async () => {
   const tokens = new OAuth2Tokens();
   process.env.POSTERN_TEST_WRONG_SECRET = 'wr0ng-secret-value';
-  const wrong = oauth2Schema.parse({ flow: 'client-credentials', tokenUrl: url(), clientId: 'app', clientSecretEnv: 'POSTERN_TEST_WRONG_SECRET' });
+  const wrong: ClientCredentials = { flow: 'client-credentials', tokenUrl: url(), clientId: 'app', clientSecretEnv: 'POSTERN_TEST_WRONG_SECRET', scope: 's' };
   await assert.rejects(tokens.get(wrong, 'a'), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'OAUTH2_FAILED');
     assert.match(err.message, /refused the client-credentials grant: invalid_client/);
