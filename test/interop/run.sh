@@ -37,6 +37,7 @@ files=(
   test/interop/imap-dovecot-parity.test.ts
   test/interop/imap-search-parity.test.ts
   test/interop/import-imap.test.ts
+  test/interop/import-imap-batch.test.ts
   test/interop/import-pop3.test.ts
   test/interop/pop3-proxy.test.ts
   test/interop/export.test.ts
