@@ -79,8 +79,10 @@ export default definePlugin({
     addMessagePages(deps);
     addExportPages(deps);
     addWebRoutes(app.service('adminRoutes'), archive, log, (user) => sessions.endUser(user));
-    app.on('userChanged', ({ after }) => {
+    app.on('userChanged', ({ before, after }) => {
       if (!hasWebAccess(after, config.accessGroups)) sessions.endUser(after.name);
+      // A renamed user signs in again: a session must not pass to someone later given the old name.
+      if (before && before.name !== after.name) sessions.endUser(before.name);
     });
 
     const port = await server.listen();
