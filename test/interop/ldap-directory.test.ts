@@ -2,7 +2,7 @@
 // user/group classes, sAMAccountName, proxyAddresses, groups in groups): the configuration example of
 // deploy/ldap/README.md used as written (url and passwordFile swapped in), a dry run that changes nothing,
 // a sync creating users with their addresses and nested groups, sign-in over IMAP by an LDAP bind (the
-// directory password never stored), a wrong password refused and then throttled, a second sync after
+// directory password never stored) and over the admin API's HTTP Basic, a wrong password refused and then throttled, a second sync after
 // directory changes (updated, renamed by entryUUID, disabled) where the user gone from the directory keeps
 // his archive and can no longer sign in, `postern user rename` of a local user keeping the archive and
 // recorded in the audit log, the directory down (a clear error, a failed run, IMAP NO [UNAVAILABLE]) and
@@ -151,6 +151,7 @@ describe('directory: LDAP sync and sign-in against OpenLDAP', () => {
     assert.match(alice.directoryId ?? '', /^[0-9a-f-]{36}$/);
     assert.equal(alice.passwordHash, null, 'no directory password is stored');
     assert.equal(alice.imapAccess, true, 'newUsers.imapAccess');
+    assert.deepEqual(alice.privileges, ['login'], 'newUsers.privileges');
     assert.deepEqual([...((await user('bob'))?.groups ?? [])].sort(), ['all-staff', 'staff']);
     assert.equal(await server.archive.userByAddress('A.Archer@example.test'), 'alice');
     const shown = await cli('user', 'show', 'alice');
@@ -173,6 +174,10 @@ describe('directory: LDAP sync and sign-in against OpenLDAP', () => {
     assert.ok(logins.some((x) => x.actor === 'alice' && x.outcome === 'success'));
     assert.ok(logins.some((x) => x.target === 'bob' && x.details?.reason === 'wrong-password'));
     assert.ok(logins.some((x) => x.target === 'bob' && x.details?.reason === 'throttled'));
+    // The admin API's HTTP Basic goes through the same check.
+    const basic = (pw: string): Promise<Response> => fetch(`http://127.0.0.1:${server.adminPort}/api/v1/users/alice`, { headers: { authorization: `Basic ${Buffer.from(`alice:${pw}`).toString('base64')}` } });
+    assert.equal((await basic('alice-dir-pw')).status, 200);
+    assert.equal((await basic('not-her-password')).status, 401);
     assert.equal((await user('alice'))?.passwordHash, null, 'still no stored password after sign-ins');
   });
 
