@@ -9,11 +9,27 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /** Bump when the schema or what is indexed changes: an index of another version is rebuilt. */
-export const SCHEMA_VERSION = '2';
+export const SCHEMA_VERSION = '3';
 
-/** FTS5 columns, in table order. */
+/** A document's searchable columns. */
 export const COLUMNS = ['head', 'rawhdr', 'body', 'sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'] as const;
 export type Column = (typeof COLUMNS)[number];
+
+/**
+ * The two FTS5 tables. `fts` holds the long texts (whole header, body) and `hdr` the short per-field
+ * ones: a field query (from:, subject:, …) reads only hdr's doclists, whose trigrams occur a few times
+ * per document instead of hundreds (a trigram like "com" in a body), so field queries no longer pay
+ * for the bodies. A plain text query looks in both.
+ */
+export const TABLES = {
+  fts: ['head', 'rawhdr', 'body'],
+  hdr: ['sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'],
+} as const satisfies Record<string, readonly Column[]>;
+
+export function tableOf(column: Column): Table {
+  return (TABLES.fts as readonly Column[]).includes(column) ? 'fts' : 'hdr';
+}
+export type Table = keyof typeof TABLES;
 
 /** One message's searchable data as the indexer writes it. */
 export interface IndexDocument {
@@ -56,6 +72,25 @@ export interface FolderCount {
   cursor: number;
 }
 
+/** Statistics queries, run here (reconcile) or on a reader thread (status gauges). */
+export const STATS_SQL = {
+  counts: 'SELECT user, folder, count(*) AS entries FROM entries GROUP BY user, folder',
+  cursors: 'SELECT user, folder, uid FROM cursors',
+  failures: 'SELECT count(*) AS n FROM docs WHERE failure IS NOT NULL',
+  docs: 'SELECT count(*) AS n FROM docs',
+} as const;
+
+/** Indexed entries and cursor per folder, from the rows of STATS_SQL.counts and .cursors. */
+export function mergeFolderCounts(counts: Array<{ user: string; folder: string; entries: number }>, cursorRows: Array<{ user: string; folder: string; uid: number }>): FolderCount[] {
+  const cursors = new Map(cursorRows.map((c) => [`${c.user}\u0000${c.folder}`, c.uid]));
+  const out: FolderCount[] = counts.map((c) => ({ ...c, cursor: cursors.get(`${c.user}\u0000${c.folder}`) ?? 0 }));
+  for (const [k, uid] of cursors) {
+    const [user = '', folder = ''] = k.split('\u0000');
+    if (!out.some((o) => o.user === user && o.folder === folder)) out.push({ user, folder, entries: 0, cursor: uid });
+  }
+  return out;
+}
+
 /** FTS5 stores strings as given; NUL separators become line breaks (no needle can hold a NUL, so nothing new can match across). */
 const clean = (s: string): string => s.replace(/\u0000/g, '\n');
 
@@ -76,7 +111,8 @@ export class IndexDb {
     this.stmts = {
       docId: d.prepare<[string], { id: number; complete: number }>('SELECT id, complete FROM docs WHERE message_id = ?'),
       insertDoc: d.prepare('INSERT INTO docs (message_id, date, size, attach, complete, failure, from_text, subject, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      insertFts: d.prepare(`INSERT INTO fts (rowid, ${COLUMNS.join(', ')}) VALUES (?, ${COLUMNS.map(() => '?').join(', ')})`),
+      insertFts: d.prepare(`INSERT INTO fts (rowid, ${TABLES.fts.join(', ')}) VALUES (?, ${TABLES.fts.map(() => '?').join(', ')})`),
+      insertHdr: d.prepare(`INSERT INTO hdr (rowid, ${TABLES.hdr.join(', ')}) VALUES (?, ${TABLES.hdr.map(() => '?').join(', ')})`),
       insertEntry: d.prepare('INSERT OR IGNORE INTO entries (user, folder, uid, doc, date) VALUES (?, ?, ?, ?, ?)'),
       cursor: d.prepare<[string, string], { uid: number }>('SELECT uid FROM cursors WHERE user = ? AND folder = ?'),
       setCursor: d.prepare('INSERT INTO cursors (user, folder, uid) VALUES (?, ?, ?) ON CONFLICT (user, folder) DO UPDATE SET uid = excluded.uid WHERE excluded.uid > cursors.uid'),
@@ -85,10 +121,11 @@ export class IndexDb {
       orphans: d.prepare<[number], { id: number }>('SELECT id FROM docs WHERE NOT EXISTS (SELECT 1 FROM entries WHERE entries.doc = docs.id) LIMIT ?'),
       deleteDoc: d.prepare('DELETE FROM docs WHERE id = ?'),
       deleteFts: d.prepare('DELETE FROM fts WHERE rowid = ?'),
-      counts: d.prepare<[], { user: string; folder: string; entries: number }>('SELECT user, folder, count(*) AS entries FROM entries GROUP BY user, folder'),
-      cursors: d.prepare<[], { user: string; folder: string; uid: number }>('SELECT user, folder, uid FROM cursors'),
-      failures: d.prepare<[], { n: number }>('SELECT count(*) AS n FROM docs WHERE failure IS NOT NULL'),
-      docs: d.prepare<[], { n: number }>('SELECT count(*) AS n FROM docs'),
+      deleteHdr: d.prepare('DELETE FROM hdr WHERE rowid = ?'),
+      counts: d.prepare<[], { user: string; folder: string; entries: number }>(STATS_SQL.counts),
+      cursors: d.prepare<[], { user: string; folder: string; uid: number }>(STATS_SQL.cursors),
+      failures: d.prepare<[], { n: number }>(STATS_SQL.failures),
+      docs: d.prepare<[], { n: number }>(STATS_SQL.docs),
       dropUserEntries: d.prepare('DELETE FROM entries WHERE user = ?'),
       dropUserCursors: d.prepare('DELETE FROM cursors WHERE user = ?'),
     };
@@ -99,7 +136,7 @@ export class IndexDb {
     const version = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get()?.value;
     if (version !== undefined && version !== SCHEMA_VERSION) {
       // Another version's index: derived data, so drop it and let the indexer rebuild.
-      this.db.exec('DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS cursors;');
+      this.db.exec('DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS hdr; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS cursors;');
     }
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS docs (
@@ -115,7 +152,8 @@ export class IndexDb {
       CREATE INDEX IF NOT EXISTS docs_incomplete ON docs (id) WHERE complete = 0;
       CREATE INDEX IF NOT EXISTS docs_failed ON docs (id) WHERE failure IS NOT NULL;
       CREATE TABLE IF NOT EXISTS cursors (user TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, PRIMARY KEY (user, folder)) WITHOUT ROWID;
-      CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (${COLUMNS.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
+      CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (${TABLES.fts.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
+      CREATE VIRTUAL TABLE IF NOT EXISTS hdr USING fts5 (${TABLES.hdr.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
     `);
     this.db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(SCHEMA_VERSION);
   }
@@ -144,7 +182,8 @@ export class IndexDb {
       for (const doc of docs) {
         if (this.stmts.docId.get(doc.messageId)) continue;
         const info = this.stmts.insertDoc.run(doc.messageId, doc.date, doc.size, doc.hasAttachment ? 1 : 0, doc.complete ? 1 : 0, doc.failure, doc.from, doc.subject, Date.now());
-        this.stmts.insertFts.run(info.lastInsertRowid, ...COLUMNS.map((c) => clean(doc.text[c])));
+        this.stmts.insertFts.run(info.lastInsertRowid, ...TABLES.fts.map((c) => clean(doc.text[c])));
+        this.stmts.insertHdr.run(info.lastInsertRowid, ...TABLES.hdr.map((c) => clean(doc.text[c])));
       }
       for (const e of entries) {
         const doc = this.stmts.docId.get(e.messageId);
@@ -171,6 +210,7 @@ export class IndexDb {
     this.db.transaction(() => {
       for (const id of ids) {
         this.stmts.deleteFts.run(id);
+        this.stmts.deleteHdr.run(id);
         this.stmts.deleteDoc.run(id);
       }
     })();
@@ -187,18 +227,12 @@ export class IndexDb {
 
   /** Forget everything (reindex of every archive). */
   dropAll(): void {
-    this.db.exec('DELETE FROM entries; DELETE FROM cursors; DELETE FROM docs; DELETE FROM fts;');
+    this.db.exec('DELETE FROM entries; DELETE FROM cursors; DELETE FROM docs; DELETE FROM fts; DELETE FROM hdr;');
   }
 
   /** Indexed entries and cursor per folder. */
   folderCounts(): FolderCount[] {
-    const cursors = new Map(this.stmts.cursors.all().map((c) => [`${c.user}\u0000${c.folder}`, c.uid]));
-    const out: FolderCount[] = this.stmts.counts.all().map((c) => ({ ...c, cursor: cursors.get(`${c.user}\u0000${c.folder}`) ?? 0 }));
-    for (const [k, uid] of cursors) {
-      const [user = '', folder = ''] = k.split('\u0000');
-      if (!out.some((o) => o.user === user && o.folder === folder)) out.push({ user, folder, entries: 0, cursor: uid });
-    }
-    return out;
+    return mergeFolderCounts(this.stmts.counts.all(), this.stmts.cursors.all());
   }
 
   failedExtractions(): number {

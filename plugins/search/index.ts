@@ -13,6 +13,7 @@ import { IndexDb } from './index-db.ts';
 import { IndexWriter } from './index-writer.ts';
 import { Indexer } from './indexer.ts';
 import { IndexSearch } from './service.ts';
+import { IndexReader } from './index-reader.ts';
 import { addSearchRoutes } from './routes.ts';
 import { reconcile } from './reconcile.ts';
 import { searchStatus } from './status.ts';
@@ -48,9 +49,11 @@ export default definePlugin({
     app.analyzer({ module: new URL('./extract.ts', import.meta.url).href, export: 'extract', onDemand: true });
 
     const dir = isAbsolute(settings.dir) ? settings.dir : join(core.dataDir, settings.dir);
-    // Reads on this thread (WAL: never waiting for the writer); every write on the writer thread.
+    // Queries on the reader threads, every write on the writer thread (WAL: readers never wait for
+    // the writer); this thread keeps a connection for the migration and small point lookups.
     const db = new IndexDb(dir);
     const writes = new IndexWriter(dir);
+    const reads = new IndexReader(dir);
     const archives = async (): Promise<string[]> => {
       const names = new Set((await archive.listUsers()).map((u) => u.name));
       names.add(core.routing.unmatchedUser);
@@ -67,12 +70,12 @@ export default definePlugin({
         log.warn('Text extraction for the search index failed; the message is indexed by headers and envelope only', { messageId, reason });
       },
     }, settings);
-    const search = new IndexSearch(db, archive, writes);
+    const search = new IndexSearch(db, archive, writes, reads);
     app.decorate('search', search);
     app.on('stored', () => indexer.wake());
 
     const indexEntries = async (user: string, folder: string, entries: ArchiveEntry[]): Promise<void> => indexer.indexEntries(user, folder, entries);
-    const status = (): Promise<unknown> => searchStatus({ archive, db, archives });
+    const status = (): Promise<unknown> => searchStatus({ archive, reads, archives });
     addSearchRoutes({
       routes: app.service('adminRoutes'), archive, search,
       audit: () => app.optionalService('audit')(),
@@ -109,7 +112,7 @@ export default definePlugin({
     // Gauges from folder sizes vs indexed entries per folder (one grouped count over the entries index),
     // refreshed once a minute: lag is an alert over many minutes, not a per-scrape value.
     const refresh = async (): Promise<void> => {
-      const s = await searchStatus({ archive, db, archives });
+      const s = await searchStatus({ archive, reads, archives });
       metrics.searchPending.set(s.pending);
       metrics.searchLag.set(s.oldestPendingAt ? Math.max(0, (Date.now() - Date.parse(s.oldestPendingAt)) / 1000) : 0);
     };
@@ -122,6 +125,7 @@ export default definePlugin({
       clearInterval(gauges);
       await indexer.close();
       await writes.close();
+      await reads.close();
       db.close();
     });
   },

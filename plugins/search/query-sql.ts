@@ -1,10 +1,11 @@
 // Compiles a parsed query (query.ts) into an SQL condition over the index's entries (e) and documents
 // (d): text terms become FTS5 trigram phrase matches on the columns their field names (a
-// case-insensitive substring match, as IMAP SEARCH compares), the rest plain column conditions.
+// case-insensitive substring match, as IMAP SEARCH compares) in the table holding those columns
+// (index-db.ts TABLES), the rest plain column conditions.
 // Trusts the AST (parseQuery validated it); every value reaches SQLite as a bound parameter.
 import { PosternError } from '../../core/errors.ts';
 import { fold } from '../imap/message/search.ts';
-import type { Column } from './index-db.ts';
+import { TABLES, tableOf, type Column, type Table } from './index-db.ts';
 import type { QueryNode, TextField } from '../../core/search/query.ts';
 
 export interface SqlCondition {
@@ -12,7 +13,7 @@ export interface SqlCondition {
   params: Array<string | number>;
 }
 
-/** Which FTS5 columns a field searches; null = every column. */
+/** Which columns a field searches; null = every column. */
 const FIELD_COLUMNS: Record<Exclude<TextField, 'folder' | 'user'>, readonly Column[] | null> = {
   text: null,
   from: ['sender'],
@@ -28,7 +29,7 @@ const FIELD_COLUMNS: Record<Exclude<TextField, 'folder' | 'user'>, readonly Colu
 /** The shortest text the trigram index can look up. */
 export const MIN_TERM_CHARS = 3;
 
-/** An FTS5 MATCH expression for a substring `needle` (already folded) in `columns`. */
+/** An FTS5 MATCH expression for a substring `needle` (already folded) in `columns` of one table (null: all its columns). */
 export function ftsPhrase(needle: string, columns: readonly Column[] | null): string {
   const phrase = `"${needle.replace(/"/g, '""')}"`;
   return columns ? `{${columns.join(' ')}} : ${phrase}` : phrase;
@@ -38,44 +39,80 @@ export function termTooShort(value: string): boolean {
   return [...fold(value)].length < MIN_TERM_CHARS;
 }
 
+/** One FTS5 expression per table a substring search in `columns` (null: all) must look in. */
+export function tableExprs(needle: string, columns: readonly Column[] | null): TextExpr[] {
+  const out: TextExpr[] = [];
+  for (const table of Object.keys(TABLES) as Table[]) {
+    const mine = columns === null ? null : columns.filter((c) => tableOf(c) === table);
+    if (mine !== null && mine.length === 0) continue;
+    const all = mine === null || mine.length === TABLES[table].length;
+    out.push({ table, expr: ftsPhrase(needle, all ? null : mine) });
+  }
+  return out;
+}
+
 const DAY_MS = 86_400_000;
 
 function dayStart(day: string): number {
   return Date.parse(`${day}T00:00:00Z`);
 }
 
-/** The FTS5 expression of a term about message text; null for other terms. Throws for a term too short to look up. */
-function termExpr(node: QueryNode): string | null {
+/** An FTS5 expression over one table. */
+interface TextExpr {
+  table: Table;
+  expr: string;
+}
+
+/** The per-table expressions of a term about message text; null for other terms. Throws for a term too short to look up. */
+function termExprs(node: QueryNode): TextExpr[] | null {
   if (node.kind !== 'term' || node.field === 'folder' || node.field === 'user') return null;
   if (termTooShort(node.value)) {
     throw new PosternError('INVALID_INPUT', `Query error at position ${node.pos + 1}: "${node.value}" is too short; search text needs at least ${MIN_TERM_CHARS} characters`);
   }
-  return `(${ftsPhrase(fold(node.value), FIELD_COLUMNS[node.field])})`;
+  return tableExprs(fold(node.value), FIELD_COLUMNS[node.field]).map((t) => ({ table: t.table, expr: `(${t.expr})` }));
 }
 
-/** One FTS5 expression for a subtree made only of text terms joined by AND/OR; null otherwise. */
-function textExpr(node: QueryNode): string | null {
-  if (node.kind === 'term') return termExpr(node);
+/** One FTS5 expression for a subtree made only of text terms joined by AND/OR that all look in one table; null otherwise. */
+function textExpr(node: QueryNode): TextExpr | null {
+  if (node.kind === 'term') {
+    const exprs = termExprs(node);
+    return exprs?.length === 1 ? (exprs[0] as TextExpr) : null;
+  }
   if (node.kind !== 'and' && node.kind !== 'or') return null;
   const parts = node.items.map(textExpr);
-  if (parts.some((p) => p === null)) return null;
-  return `(${parts.join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
+  const table = parts[0]?.table;
+  if (parts.some((p) => p === null || p.table !== table) || table === undefined) return null;
+  return { table, expr: `(${parts.map((p) => (p as TextExpr).expr).join(node.kind === 'and' ? ' AND ' : ' OR ')})` };
 }
 
-const inIndex = (expr: string): SqlCondition => ({ sql: 'e.doc IN (SELECT rowid FROM fts WHERE fts MATCH ?)', params: [expr] });
+export function inTable(t: TextExpr): SqlCondition {
+  return { sql: `e.doc IN (SELECT rowid FROM ${t.table} WHERE ${t.table} MATCH ?)`, params: [t.expr] };
+}
+
+function any(conds: SqlCondition[]): SqlCondition {
+  if (conds.length === 1) return conds[0] as SqlCondition;
+  return { sql: `(${conds.map((c) => c.sql).join(' OR ')})`, params: conds.flatMap((c) => c.params) };
+}
+
+function group<T>(items: T[], key: (t: T) => Table): Map<Table, T[]> {
+  const out = new Map<Table, T[]>();
+  for (const i of items) out.set(key(i), [...(out.get(key(i)) ?? []), i]);
+  return out;
+}
 
 /**
- * The SQL condition of a query. Text terms are gathered into as few FTS5 expressions as possible (the
- * text terms of an AND, with the text terms it excludes as FTS5 NOT; a subtree of text terms alone), so
- * FTS5 intersects and unites document lists itself instead of SQLite joining one list per term.
+ * The SQL condition of a query. Text terms that look in the same table are gathered into as few FTS5
+ * expressions as possible (the text terms of an AND, with the ones it excludes as FTS5 NOT; a subtree
+ * of such terms alone), so FTS5 intersects and unites document lists itself instead of SQLite joining
+ * one list per term; a term that looks in both tables (plain text) is a match in either.
  */
 export function compileQuery(node: QueryNode): SqlCondition {
   const whole = textExpr(node);
-  if (whole !== null) return inIndex(whole);
+  if (whole !== null) return inTable(whole);
   switch (node.kind) {
     case 'and': {
-      const positive: string[] = [];
-      const excluded: string[] = [];
+      const positive: TextExpr[] = [];
+      const excluded: TextExpr[] = [];
       const rest: QueryNode[] = [];
       for (const item of node.items) {
         const t = textExpr(item);
@@ -85,25 +122,28 @@ export function compileQuery(node: QueryNode): SqlCondition {
         else rest.push(item);
       }
       const parts: SqlCondition[] = [];
-      if (positive.length > 0) {
-        const base = positive.join(' AND ');
-        parts.push(inIndex(excluded.length > 0 ? `(${base}) NOT (${excluded.join(' OR ')})` : base));
-      } else {
-        for (const x of excluded) parts.push({ sql: '(NOT e.doc IN (SELECT rowid FROM fts WHERE fts MATCH ?))', params: [x] });
+      const byTable = group(positive, (t) => t.table);
+      const pending = [...excluded];
+      for (const [table, list] of byTable) {
+        const base = list.map((t) => t.expr).join(' AND ');
+        const mine = pending.filter((x) => x.table === table);
+        for (const x of mine) pending.splice(pending.indexOf(x), 1);
+        parts.push(inTable({ table, expr: mine.length > 0 ? `(${base}) NOT (${mine.map((x) => x.expr).join(' OR ')})` : base }));
       }
+      for (const x of pending) parts.push({ sql: `(NOT ${inTable(x).sql})`, params: inTable(x).params });
       for (const item of rest) parts.push(compileQuery(item));
       return { sql: `(${parts.map((p) => p.sql).join(' AND ')})`, params: parts.flatMap((p) => p.params) };
     }
     case 'or': {
-      const texts: string[] = [];
+      const texts: TextExpr[] = [];
       const parts: SqlCondition[] = [];
       for (const item of node.items) {
         const t = textExpr(item);
         if (t !== null) texts.push(t);
         else parts.push(compileQuery(item));
       }
-      if (texts.length > 0) parts.unshift(inIndex(texts.join(' OR ')));
-      return { sql: `(${parts.map((p) => p.sql).join(' OR ')})`, params: parts.flatMap((p) => p.params) };
+      const grouped = [...group(texts, (t) => t.table)].map(([table, list]) => inTable({ table, expr: list.map((t) => t.expr).join(' OR ') }));
+      return any([...grouped, ...parts]);
     }
     case 'not': {
       const inner = compileQuery(node.item);
@@ -121,9 +161,13 @@ export function compileQuery(node: QueryNode): SqlCondition {
     }
     case 'term': {
       if (node.field === 'user') return { sql: 'e.user = ?', params: [node.value.toLowerCase()] };
-      return node.prefix
-        ? { sql: "e.folder LIKE ? ESCAPE '\\'", params: [`${node.value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`] }
-        : { sql: 'e.folder = ? COLLATE NOCASE', params: [node.value] };
+      if (node.field === 'folder') {
+        return node.prefix
+          ? { sql: "e.folder LIKE ? ESCAPE '\\'", params: [`${node.value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`] }
+          : { sql: 'e.folder = ? COLLATE NOCASE', params: [node.value] };
+      }
+      // A text term in several tables: a match in any of them.
+      return any((termExprs(node) ?? []).map(inTable));
     }
   }
 }

@@ -14,6 +14,7 @@ import { extract } from '../../../../plugins/search/extract.ts';
 import { IndexDb, COLUMNS, type Column, type IndexDocument } from '../../../../plugins/search/index-db.ts';
 import { IndexSearch } from '../../../../plugins/search/service.ts';
 import { inProcessWrites } from '../../../../plugins/search/index-writer.ts';
+import { inProcessReads } from '../../../../plugins/search/index-reader.ts';
 import { computeImapData } from '../../../../plugins/imap/message/index.ts';
 import { collectText, collectedMatches, headerSearchValues, headerValuesMatch } from '../../../../plugins/imap/message/search.ts';
 import { filterHeader, readRange } from '../../../../plugins/imap/message/section.ts';
@@ -39,7 +40,7 @@ describe('index-served IMAP SEARCH gives the scan\'s answer (SpamAssassin corpus
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'postern-exact-'));
     db = new IndexDb(dir);
-    search = new IndexSearch(db, null as unknown as ArchiveStore, inProcessWrites(db));
+    search = new IndexSearch(db, null as unknown as ArchiveStore, inProcessWrites(db), inProcessReads(db));
     const corpus = loadCorpus();
     const docs: IndexDocument[] = [];
     for (const [i, bytes] of corpus.entries()) {

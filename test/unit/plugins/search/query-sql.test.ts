@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { COLUMNS, IndexDb, type Column, type IndexDocument } from '../../../../plugins/search/index-db.ts';
 import { IndexSearch } from '../../../../plugins/search/service.ts';
 import { inProcessWrites } from '../../../../plugins/search/index-writer.ts';
+import { inProcessReads } from '../../../../plugins/search/index-reader.ts';
 import { describeQuery, parseQuery, type QueryNode, type TextField } from '../../../../core/search/query.ts';
 import { prng } from '../../../helpers/prng.ts';
 import type { ArchiveStore } from '../../../../core/storage/types.ts';
@@ -44,7 +45,7 @@ before(() => {
     db.write('u', folder, mine.map(({ r }) => r), mine.map(({ r, i }) => ({ user: 'u', folder, uid: i + 1, messageId: r.messageId, date: r.date })), N);
   }
   const archive = { getEntry: async (_u: string, folder: string, uid: number) => (docs[uid - 1]?.folder === folder ? { messageId: `m${uid - 1}` } : null) } as unknown as ArchiveStore;
-  search = new IndexSearch(db, archive, inProcessWrites(db));
+  search = new IndexSearch(db, archive, inProcessWrites(db), inProcessReads(db));
 });
 after(() => {
   db.close();

@@ -1,0 +1,125 @@
+// Reads of the index, asynchronous: IndexReader runs each query on one of its reader threads
+// (reader-worker-main.ts), each with its own read-only connection (WAL: readers never wait for the
+// writer), so a query over a large index never blocks the main thread's event loop (SMTP replies,
+// IMAP, the API keep flowing). A query past its deadline has its thread replaced (SQLite cannot be
+// interrupted from outside) and fails with UNAVAILABLE. inProcessReads() runs them on an IndexDb
+// directly (tests, tools).
+import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { PosternError } from '../../core/errors.ts';
+import type { IndexDb } from './index-db.ts';
+
+export type SqlParam = string | number;
+
+export interface IndexReads {
+  all<T>(sql: string, params: SqlParam[]): Promise<T[]>;
+}
+
+export interface ReaderRequest {
+  id: number;
+  sql: string;
+  params: SqlParam[];
+}
+export type ReaderReply = { id: number; ok: true; rows: unknown[] } | { id: number; ok: false; error: string };
+
+export function inProcessReads(db: IndexDb): IndexReads {
+  return { all: async <T>(sql: string, params: SqlParam[]) => db.db.prepare<SqlParam[], T>(sql).all(...params) };
+}
+
+interface Pending {
+  resolve: (rows: unknown[]) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+class ReaderThread {
+  private worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private ready: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly file: string, private readonly deadlineMs: number) {
+    [this.worker, this.ready] = this.start();
+  }
+
+  get busy(): number {
+    return this.pending.size;
+  }
+
+  private start(): [Worker, Promise<void>] {
+    const worker = new Worker(new URL('./reader-worker.js', import.meta.url), { workerData: { file: this.file }, execArgv: [] });
+    worker.unref();
+    let started!: () => void;
+    const ready = new Promise<void>((r) => (started = r));
+    worker.on('message', (reply: ReaderReply) => {
+      if (reply.id === 0) return started();
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      clearTimeout(p.timer);
+      if (reply.ok) p.resolve(reply.rows);
+      // An expression FTS5 cannot parse is the query's fault; anything else is the index's.
+      else p.reject(new PosternError(/fts5: syntax error|unterminated string/i.test(reply.error) ? 'INVALID_INPUT' : 'STORAGE_IO', `Search failed: ${reply.error}`));
+    });
+    const fail = (err: Error): void => {
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(err);
+      }
+      this.pending.clear();
+      started();
+      if (!this.stopped && worker === this.worker) [this.worker, this.ready] = this.start();
+    };
+    worker.on('error', (err) => fail(new PosternError('STORAGE_IO', `Search reader failed: ${err.message}`)));
+    worker.on('exit', () => fail(new PosternError('UNAVAILABLE', 'Search reader stopped')));
+    return [worker, ready];
+  }
+
+  async all(sql: string, params: SqlParam[]): Promise<unknown[]> {
+    await this.ready;
+    if (this.stopped) throw new PosternError('SHUTTING_DOWN', 'The search index is closed');
+    const worker = this.worker;
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        // The connection is busy in SQLite: only ending the thread stops it. Queries queued behind it
+        // fail too (they would have waited as long); a new thread takes the next ones.
+        const err = new PosternError('UNAVAILABLE', `Search took longer than ${this.deadlineMs / 1000} s and was stopped; narrow the query`);
+        for (const p of this.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(err);
+        }
+        this.pending.clear();
+        void worker.terminate();
+      }, this.deadlineMs);
+      timer.unref();
+      this.pending.set(id, { resolve, reject, timer });
+      worker.postMessage({ id, sql, params } satisfies ReaderRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.worker.terminate();
+  }
+}
+
+export class IndexReader implements IndexReads {
+  private readonly threads: ReaderThread[];
+
+  constructor(dir: string, options: { threads?: number; deadlineMs?: number } = {}) {
+    const file = join(dir, 'index.sqlite');
+    this.threads = Array.from({ length: Math.max(1, options.threads ?? 2) }, () => new ReaderThread(file, options.deadlineMs ?? 30_000));
+  }
+
+  /** On the thread with the fewest queries waiting. */
+  async all<T>(sql: string, params: SqlParam[]): Promise<T[]> {
+    const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
+    return (await thread.all(sql, params)) as T[];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.close()));
+  }
+}
