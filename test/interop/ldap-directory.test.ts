@@ -22,6 +22,7 @@ import { runCli } from '../helpers/cli.ts';
 import { ImapClient } from '../protocol/imap-client.ts';
 import { SmtpClient } from '../helpers/smtp-client.ts';
 import { startSlapd, SUFFIX, type Slapd } from './slapd.ts';
+import { checkBind, openSyncClient } from '../../core/directory/ldap-connection.ts';
 
 const DOC = fileURLToPath(new URL('../../deploy/ldap/README.md', import.meta.url));
 const SYNC_PW = 'sync-account-secret';
@@ -236,6 +237,22 @@ describe('directory: LDAP sync and sign-in against OpenLDAP', () => {
     for await (const rec of server.running.app.service('audit').list({})) records.push(rec);
     assert.ok(records.some((x) => x.action === 'user.rename' && x.outcome === 'success' && x.details?.from === 'frank' && x.details?.to === 'francis'));
     assert.ok(records.some((x) => x.action === 'user.rename' && x.actor === 'directory-sync' && x.details?.from === 'carol'));
+  });
+
+  it('StartTLS and ldaps:// with the configured CA; an untrusted certificate is a clear error', async () => {
+    const base = configSchema.parse(exampleConfig(slapd.url, join(tmp, 'ldap-bind.password'))).directory.ldap;
+    assert.ok(base);
+    const dn = P('Alice Archer');
+    assert.equal(await checkBind({ ...base, startTls: true, caFile: slapd.certFile }, dn, 'alice-dir-pw'), true);
+    assert.equal(await checkBind({ ...base, url: slapd.ldapsUrl, caFile: slapd.certFile }, dn, 'alice-dir-pw'), true);
+    assert.equal(await checkBind({ ...base, url: slapd.ldapsUrl, caFile: slapd.certFile }, dn, 'wrong'), false);
+    const client = await openSyncClient({ ...base, startTls: true, caFile: slapd.certFile });
+    await client.unbind();
+    await assert.rejects(checkBind({ ...base, startTls: true }, dn, 'alice-dir-pw'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'DIRECTORY_FAILED');
+      assert.match(err.message, /^Directory server "ldap:\/\/127\.0\.0\.1:\d+" refused StartTLS or could not be reached: .*(self[- ]signed|certificate)/i);
+      return true;
+    });
   });
 
   it('with the directory down: a clear error, a failed run, IMAP says so; earlier results are kept', async () => {

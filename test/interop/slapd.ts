@@ -1,6 +1,8 @@
 // A private OpenLDAP (Debian slapd) for the directory interop test: slapd.conf in a temporary directory
 // (mdb database, the AD-like schema of test/interop/ldap/ad-like.schema), listening only on
-// ldap://127.0.0.1:<free port>, seeded and changed with ldapadd/ldapmodify/ldapdelete as its root DN.
+// ldap://127.0.0.1:<free port> (StartTLS offered) and ldaps://127.0.0.1:<another>, with a certificate
+// for 127.0.0.1 made here by openssl (caFile = that certificate), seeded and changed with
+// ldapadd/ldapmodify as its root DN.
 // Stopped (and its directory removed) by stop(); nothing is left on port 389.
 import { spawn, execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,10 @@ const ROOT_PW = 'root-secret';
 
 export interface Slapd {
   url: string;
+  /** ldaps:// on its own port. */
+  ldapsUrl: string;
+  /** The server's self-signed certificate (PEM), to trust as a CA. */
+  certFile: string;
   port: number;
   dir: string;
   /** Apply LDIF changes (changetype records) or add entries (plain records) as the root DN. */
@@ -40,12 +46,17 @@ async function freePort(): Promise<number> {
 export async function startSlapd(): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'postern-slapd-'));
   mkdirSync(join(dir, 'db'));
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
   writeFileSync(join(dir, 'slapd.conf'), [
     'include /etc/ldap/schema/core.schema',
     'include /etc/ldap/schema/cosine.schema',
     'include /etc/ldap/schema/inetorgperson.schema',
     `include ${SCHEMA}`,
     `pidfile ${join(dir, 'slapd.pid')}`,
+    `TLSCertificateFile ${certFile}`,
+    `TLSCertificateKeyFile ${keyFile}`,
     'modulepath /usr/lib/ldap',
     'moduleload back_mdb',
     'database mdb',
@@ -61,7 +72,8 @@ export async function startSlapd(): Promise<Slapd> {
   ].join('\n'));
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
-  const child = spawn('/usr/sbin/slapd', ['-d', '0', '-h', url, '-f', join(dir, 'slapd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ldapsUrl = `ldaps://127.0.0.1:${await freePort()}`;
+  const child = spawn('/usr/sbin/slapd', ['-d', '0', '-h', `${url} ${ldapsUrl}`, '-f', join(dir, 'slapd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => { stderr += d; });
@@ -82,7 +94,7 @@ export async function startSlapd(): Promise<Slapd> {
   }
   let stopped = false;
   return {
-    url, port, dir,
+    url, ldapsUrl, certFile, port, dir,
     modify: async (ldif) => void (await ldap('/usr/bin/ldapmodify', [], ldif)),
     add: async (ldif) => void (await ldap('/usr/bin/ldapadd', [], ldif)),
     async stop() {
