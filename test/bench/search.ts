@@ -38,7 +38,9 @@
 //   BENCH_QUERY_RUNS (20, at least 20), BENCH_IMAP_REPEAT (5), BENCH_IMPORT_JOBS (2 CLIs at once),
 //   BENCH_IMPORT_PARALLEL (4 uploads per CLI), BENCH_INDEX_OFF (1; 0 skips the ingest run without the
 //   index), BENCH_AB_ROUNDS (3; 0 skips the A/B), BENCH_AB_MESSAGES (min(10000, N/10)), BENCH_ONLY=ingest-ab
-//   (stop after the A/B), BENCH_DOVECOT (1; 0 skips Dovecot), BENCH_CORPUS_DIR (keep the generated mbox files there
+//   (stop after the A/B), BENCH_ONLY=web (after the API queries, time the web access's result pages and
+//   stop: what `npm run bench:web` runs), BENCH_WEB (1; 0 skips the web timing), BENCH_WEB_BROWSER_RUNS (5 per
+//   shape in Chromium; 0 skips the browser), BENCH_DOVECOT (1; 0 skips Dovecot), BENCH_CORPUS_DIR (keep the generated mbox files there
 //   and reuse them when the shape matches), BENCH_KEEP (1 keeps the work directory), BENCH_TIMEOUT_S
 //   (600 per IMAP command / query); POSTERN_PROFILE=DIR writes the servers' CPU profiles there.
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
@@ -55,6 +57,7 @@ import { freePort, run } from '../interop/harness.ts';
 import { enableImapUser } from '../interop/imap-targets.ts';
 import { RawImap, quote } from './imap-client.ts';
 import { Corpus, DOMAIN, NEEDLES, mboxEntry, type CorpusShape } from './search-corpus.ts';
+import { webQueries, type WebResult } from './web-pages.ts';
 
 // ---------------------------------------------------------------------------------------------- settings
 
@@ -93,6 +96,9 @@ const TIMEOUT_MS = int('BENCH_TIMEOUT_S', 600) * 1000;
 const AB_ROUNDS = int('BENCH_AB_ROUNDS', 3, 0);
 const AB_MESSAGES = int('BENCH_AB_MESSAGES', Math.min(10_000, Math.floor(N / 10)));
 const ONLY_AB = argOrEnv('BENCH_ONLY') === 'ingest-ab';
+const ONLY_WEB = argOrEnv('BENCH_ONLY') === 'web';
+const WITH_WEB = ONLY_WEB || argOrEnv('BENCH_WEB') !== '0';
+const WEB_BROWSER_RUNS = int('BENCH_WEB_BROWSER_RUNS', 5, 0);
 const FULL = 1_000_000;
 const PASSWORD = 'bench-search-pw';
 const SHIPPED_CONFIG = fileURLToPath(new URL('../../config/postern.yaml', import.meta.url));
@@ -720,6 +726,18 @@ async function main(): Promise<void> {
     log(`API queries (${N} messages): ${QUERY_RUNS} timed runs each after one cold call, load ${load()}`);
     const qr = await apiQueries(s.server, s.dataDir, list);
 
+    // 4b. the web access: time to the first result page, over HTTP and in Chromium
+    let web: { results: WebResult[]; signInMs: number; auditor: string } | undefined;
+    if (WITH_WEB) {
+      log(`web access: GET /search as an auditor, ${QUERY_RUNS} runs per shape after one cold call${WEB_BROWSER_RUNS > 0 ? `, then ${WEB_BROWSER_RUNS} page loads in Chromium` : ''}, load ${load()}`);
+      web = await webQueries(s.server, list.filter((x) => !x.extra), QUERY_RUNS, WEB_BROWSER_RUNS);
+      printWeb(web, N);
+      if (ONLY_WEB) {
+        console.log(`\nload at the end ${load()}; total ${elapsed()}`);
+        return;
+      }
+    }
+
     // 5. IMAP: Postern, then Dovecot + fts-xapian, interleaved
     await enableImapUser(s.server.adminPort, s.dataDir, c.bigUser, PASSWORD);
     const probes = imapProbes(c, facts);
@@ -829,6 +847,21 @@ async function main(): Promise<void> {
     if (server) await stopServer(server).catch(() => undefined);
     if (KEEP) console.log(`work directory kept: ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function printWeb(web: { results: WebResult[]; signInMs: number; auditor: string }, n: number): void {
+  console.log(`\n=== web access (plugin web): time to the first result page over ${n.toLocaleString('en')} messages, as auditor ${web.auditor} (every archive); sign-in took ${ms(web.signInMs)} ===`);
+  console.log('  HTTP: GET /search?q=… read to its end with the session cookie; browser: Chromium navigation until `load` with the page in the DOM');
+  console.log(`  ${pad('shape', 24)} ${pad('query', 52)} ${lpad('cold', 8)} ${lpad('p50', 8)} ${lpad('p95', 8)} ${lpad('page', 8)} ${lpad('browser p50', 12)} ${lpad('max', 8)}`);
+  for (const r of web.results) {
+    const q = r.shape.user ? `${r.shape.q} [user=${r.shape.user}]` : r.shape.q;
+    if (r.error && r.runs.length === 0) {
+      console.log(`  ${pad(r.shape.name, 24)} ${pad(q.slice(0, 52), 52)} ERROR ${r.error}`);
+      continue;
+    }
+    const b = r.browser.length > 0 ? `${lpad(ms(median(r.browser)), 12)} ${lpad(ms(Math.max(...r.browser)), 8)}` : `${lpad('—', 12)} ${lpad('—', 8)}`;
+    console.log(`  ${pad(r.shape.name, 24)} ${pad(q.slice(0, 52), 52)} ${lpad(ms(r.cold), 8)} ${lpad(ms(median(r.runs)), 8)} ${lpad(ms(pct(r.runs, 0.95)), 8)} ${lpad(`${(r.bytes / 1024).toFixed(0)} KB`, 8)} ${b}${r.error ? `  (${r.error})` : ''}`);
   }
 }
 
