@@ -1,11 +1,13 @@
 // `postern login [USER]` and `postern logout`: sign in to the admin API as an archive user once and keep
 // the short-lived API session token (POST /api/v1/sessions) for later commands, which then act as that
-// user instead of with the admin token; logout ends the session on the server and forgets it. The
-// password comes from POSTERN_PASSWORD, else a prompt without echo on a terminal, else the first line of
-// standard input. Stores tokens only through session-file.ts (mode 0600).
+// user instead of with the admin token; logout ends the session on the server and forgets it. The user
+// is the argument or asked on a terminal; the password comes from POSTERN_PASSWORD, else a prompt without
+// echo on a terminal, else the first line of standard input. Stores tokens only through session-file.ts
+// (mode 0600).
 import { hostname } from 'node:os';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { AdminClientError, errorOf } from './client.ts';
 import { forgetSession, saveSession, sessionFilePath } from './session-file.ts';
@@ -73,6 +75,20 @@ async function firstLineOfStdin(): Promise<string> {
   return Buffer.concat(parts).toString('utf8').split(/\r?\n/)[0] ?? '';
 }
 
+/** The user to sign in as: the argument, else asked on a terminal. */
+async function userName(given: string | undefined): Promise<string> {
+  if (given) return given;
+  if (!process.stdin.isTTY) throw new AdminClientError('Name the user: postern login USER', null);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const typed = (await rl.question('User: ')).trim();
+    if (typed === '') throw new AdminClientError('No user name given', null);
+    return typed;
+  } finally {
+    rl.close();
+  }
+}
+
 async function password(user: string): Promise<string> {
   const fromEnv = process.env.POSTERN_PASSWORD;
   if (fromEnv) return fromEnv;
@@ -84,9 +100,10 @@ async function password(user: string): Promise<string> {
 export function addSessionCommands(program: Command, target: () => Target): void {
   program.command('login')
     .description(`sign in as an archive user and keep a short-lived API token for later commands (in ${sessionFilePath().replace(/^\/root|^\/home\/[^/]+/, '~')}; password from POSTERN_PASSWORD, a prompt or standard input)`)
-    .argument('<user>', 'archive user name (needs the "login" privilege)')
-    .action(async (user: string) => {
+    .argument('[user]', 'archive user name (needs the "login" privilege); asked when not given')
+    .action(async (given: string | undefined) => {
       const t = target();
+      const user = await userName(given);
       const basic = `Basic ${Buffer.from(`${user}:${await password(user)}`).toString('base64')}`;
       const res = await send(t, 'POST', '/api/v1/sessions', basic, { label: `cli on ${hostname().slice(0, 80)}` });
       if (res.statusCode === 401) {
