@@ -1,4 +1,4 @@
-// `postern export (--user U [--folder F] | --hold CASE | --query Q) --format mbox|eml|zip --output PATH`:
+// `postern export (--user U [--folder F] | --targets MODE … | --hold CASE | --query Q) --format mbox|eml|zip --output PATH`:
 // starts an export on the running server (POST /api/v1/exports), follows its progress, downloads the
 // result here, checks every byte against the SHA-256 the server reported (and, for eml, every message
 // against SHA256SUMS), writes the companions beside it, then deletes the server's copy (--keep leaves
@@ -18,10 +18,11 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import yauzl from 'yauzl';
 import type { ExportFileInfo, ExportFormat, ExportRecord } from '../export/types.ts';
+import { targetOptions, targetsFrom, type TargetFlags } from './target-flags.ts';
 import { AdminClientError, errorOf, type AdminTarget } from './client.ts';
 import { count } from './text.ts';
 
-interface ExportOptions {
+interface ExportOptions extends TargetFlags {
   user?: string;
   folder?: string;
   hold?: string;
@@ -113,9 +114,11 @@ class Api {
   }
 }
 
-function selectionOf(o: ExportOptions): Record<string, string> {
-  const given = [o.user, o.hold, o.query].filter((v) => v !== undefined).length;
-  if (given !== 1) throw new AdminClientError('Give exactly one of --user, --hold or --query', null);
+function selectionOf(o: ExportOptions): Record<string, unknown> {
+  const targets = targetsFrom(o);
+  const given = [o.user, o.hold, o.query, targets].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new AdminClientError('Give exactly one of --user, --hold or --query, or --targets (several archives)', null);
+  if (targets) return { targets };
   if (o.folder !== undefined && o.user === undefined) throw new AdminClientError('--folder is only meaningful with --user', null);
   if (o.hold !== undefined) return { hold: o.hold };
   if (o.query !== undefined) return { query: o.query };
@@ -183,8 +186,8 @@ async function unpack(zipPath: string, dir: string, manifest: ExportFileInfo): P
 const done = (r: ExportRecord): boolean => r.status !== 'queued' && r.status !== 'running';
 
 export function addExportCommands(program: Command, target: () => AdminTarget): void {
-  program.command('export')
-    .description('export archived mail with a manifest, byte-identical: a user (or folder), a legal hold, or a search query')
+  targetOptions(program.command('export'))
+    .description('export archived mail with a manifest, byte-identical: a user (or folder), several users (--targets), a legal hold, or a search query')
     .option('-u, --user <name>', "the user's archive (all folders, or --folder)")
     .option('-f, --folder <folder>', 'with --user: only this folder (INBOX and any letter case work)')
     .option('--hold <name>', 'every entry the legal hold covers, in every archive')

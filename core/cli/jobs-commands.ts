@@ -6,6 +6,7 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { JobRecord, JobResult } from '../jobs/types.ts';
 import { describeTargets, targetsSchema } from '../jobs/targets.ts';
+import { targetOptions, targetsFrom, type TargetFlags } from './target-flags.ts';
 import { AdminClientError, callJson, type AdminTarget } from './client.ts';
 import { count } from './text.ts';
 
@@ -27,30 +28,6 @@ function parseOptions(o: { options?: string; optionsFile?: string }): Record<str
   } catch (err) {
     throw new AdminClientError(`Job options must be a JSON object: ${(err as Error).message}`, null);
   }
-}
-
-interface TargetFlags { targets?: string; targetUser?: string[]; targetGroup?: string }
-
-/** Job targets from --targets/--target-user/--target-group, or undefined when none is given. */
-function targetsFrom(o: TargetFlags): Record<string, unknown> | undefined {
-  const users = (o.targetUser ?? []).flatMap((u) => u.split(';')).map((u) => u.trim()).filter((u) => u !== '');
-  if (o.targets === undefined) {
-    if (users.length || o.targetGroup !== undefined) throw new AdminClientError('--target-user and --target-group need --targets except|only|group', null);
-    return undefined;
-  }
-  const raw = o.targets === 'group' ? { mode: 'group', group: o.targetGroup } : o.targets === 'all' ? { mode: 'all' } : { mode: o.targets, users };
-  const r = targetsSchema.safeParse(raw);
-  if (!r.success) throw new AdminClientError(`Job targets: ${r.error.issues.map((i) => `${i.path.join('.') || o.targets}: ${i.message}`).join('; ')}`, null);
-  return r.data as Record<string, unknown>;
-}
-
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-
-function targetOptions(c: Command): Command {
-  return c
-    .option('--targets <mode>', 'per-user jobs: all (every user with an address), except, only (users from --target-user) or group')
-    .option('--target-user <names>', 'with --targets except|only: user names, ";"-separated or the flag repeated', collect)
-    .option('--target-group <group>', 'with --targets group: the directory group');
 }
 
 function printJob(j: JobRecord): void {

@@ -41,5 +41,6 @@ export async function authorizeExport(archive: ArchiveStore, principal: string, 
   if ('user' in selection && !scope.includes(selection.user)) refuse(`the archive of "${selection.user}"`);
   if ('hold' in selection) refuse('by legal hold (that needs the "auditor" or "admin" privilege)');
   if ('query' in selection && scope.length === 0) refuse('by query');
+  if ('targets' in selection) refuse('several archives by job targets (that needs the "auditor" or "admin" privilege)');
   return scope;
 }

@@ -6,6 +6,7 @@
 // over the archive's records; the exporter writes their output.
 import type { ArchiveEntry, CaptureJournal, CaptureRecord, MessageRecord } from '../storage/types.ts';
 import type { ExportFormat, ExportSelection } from './types.ts';
+import { describeTargets } from '../jobs/targets.ts';
 
 export const MANIFEST_NAME = 'manifest.jsonl';
 export const SUMS_NAME = 'SHA256SUMS';
@@ -131,5 +132,6 @@ export function sumsLine(sha256: string, name: string): string {
 export function describeSelection(s: ExportSelection): string {
   if ('hold' in s) return `hold ${s.hold}`;
   if ('query' in s) return `query ${JSON.stringify(s.query)}`;
+  if ('targets' in s) return `targets: ${describeTargets(s.targets)}`;
   return s.folder !== undefined ? `user ${s.user} folder ${s.folder}` : `user ${s.user}`;
 }

@@ -14,6 +14,7 @@ import { isPosternError } from '../errors.ts';
 import { USER_NAME } from '../storage/types.ts';
 import { ExportsBusyError, type ExportService } from './service.ts';
 import { EXPORT_FORMATS, type ExportSelection } from './types.ts';
+import { targetsSchema } from '../jobs/targets.ts';
 
 export const EXPORT_AREA = 'exports';
 
@@ -22,13 +23,15 @@ const selection = z.strictObject({
   folder: z.string().min(1).max(1000).optional(),
   hold: z.string().min(1).max(64).optional(),
   query: z.string().min(1).max(2000).optional(),
-}).refine((s) => [s.user, s.hold, s.query].filter((v) => v !== undefined).length === 1, 'give exactly one of "user", "hold" or "query"')
+  targets: targetsSchema.optional(),
+}).refine((s) => [s.user, s.hold, s.query, s.targets].filter((v) => v !== undefined).length === 1, 'give exactly one of "user", "hold" or "query", or "targets" (several users\' archives)')
   .refine((s) => s.folder === undefined || s.user !== undefined, '"folder" is only meaningful with "user"');
 const createBody = z.strictObject({ selection, format: z.enum(EXPORT_FORMATS) });
 
 function asSelection(s: z.infer<typeof selection>): ExportSelection {
   if (s.hold !== undefined) return { hold: s.hold };
   if (s.query !== undefined) return { query: s.query };
+  if (s.targets !== undefined) return { targets: s.targets };
   return s.folder !== undefined ? { user: s.user as string, folder: s.folder } : { user: s.user as string };
 }
 

@@ -1,5 +1,5 @@
-// What an export contains: the entries of one user's archive (or one folder), of every archive a legal
-// hold covers, or of a full-text query's hits (through the `search` service, looked up at call time).
+// What an export contains: the entries of one user's archive (or one folder), of the archives job
+// targets name (resolved when the export runs), of every archive a legal hold covers, or of a full-text query's hits (through the `search` service, looked up at call time).
 // Checks a selection before an export is created (user, folder, hold exist; search enabled and the
 // query well-formed) and then yields its entries one at a time, in archive order (user, folder, UID)
 // or the search's order, with bounded memory: folders are read in pages, holds and hits streamed.
@@ -9,6 +9,7 @@ import { holdCovers } from '../compliance/hold-scope.ts';
 import type { AddressRules } from '../router/address-rules.ts';
 import type { ArchiveEntry, ArchiveStore, MessageRecord } from '../storage/types.ts';
 import type { ExportSelection } from './types.ts';
+import { resolveTargets } from '../jobs/targets.ts';
 
 export const SEARCH_DISABLED = 'Full-text search is not enabled (plugin search)';
 const PAGE = 500;
@@ -42,6 +43,11 @@ export function resolveFolderName(wanted: string, known: readonly string[], name
  * unknown user, folder or hold, INVALID_INPUT for a query the search refuses or search not enabled.
  */
 export async function checkSelection(deps: SelectionDeps, sel: ExportSelection, scope: string[] | 'all'): Promise<ExportSelection> {
+  if ('targets' in sel) {
+    // Checked now (an "only" list naming unknown users fails at once); resolved again when the export runs.
+    resolveTargets(sel.targets, await deps.archive.listUsers());
+    return sel;
+  }
   if ('query' in sel) {
     const search = deps.search();
     if (!search) throw new PosternError('INVALID_INPUT', SEARCH_DISABLED);
@@ -74,9 +80,17 @@ async function* userEntries(archive: ArchiveStore, user: string, folder: string 
   for (const f of folders) yield* folderEntries(archive, user, f, signal);
 }
 
+async function* wrap(entries: AsyncIterable<ArchiveEntry>): AsyncGenerator<Selected> {
+  for await (const entry of entries) yield { ok: true, entry, message: null };
+}
+
 /** Every entry of the selection, in order; entries that cannot be read are yielded as failures. */
 export async function* selectEntries(deps: SelectionDeps, sel: ExportSelection, scope: string[] | 'all', signal: AbortSignal): AsyncGenerator<Selected> {
   const { archive } = deps;
+  if ('targets' in sel) {
+    for (const u of resolveTargets(sel.targets, await archive.listUsers())) yield* wrap(userEntries(archive, u.name, undefined, signal));
+    return;
+  }
   if ('user' in sel) {
     for await (const entry of userEntries(archive, sel.user, sel.folder, signal)) yield { ok: true, entry, message: null };
     return;

@@ -1,15 +1,20 @@
 // The export contract: what an export selects, in which format, and the record the API shows
 // (status, counts, the file and manifest with their SHA-256). Shared by the service, the job, the
 // routes and the CLI.
+import type { JobTargets } from '../jobs/targets.ts';
 
 export const EXPORT_FORMATS = ['mbox', 'eml', 'zip'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-/** One user's archive (or one folder of it), every entry a legal hold covers, or a full-text query. */
+/**
+ * One user's archive (or one folder of it), every entry a legal hold covers, a full-text query, or the
+ * archives of several users named by job targets (resolved when the export runs).
+ */
 export type ExportSelection =
   | { user: string; folder?: string }
   | { hold: string }
-  | { query: string };
+  | { query: string }
+  | { targets: JobTargets };
 
 export type ExportStatus = 'queued' | 'running' | 'succeeded' | 'completed-with-errors' | 'failed' | 'cancelled';
 

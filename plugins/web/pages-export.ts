@@ -8,6 +8,7 @@
 import { errorMessage, isPosternError } from '../../core/errors.ts';
 import { selectEntries } from '../../core/export/selection.ts';
 import { EXPORT_FORMATS, type ExportFormat, type ExportRecord, type ExportSelection } from '../../core/export/types.ts';
+import { describeTargets } from '../../core/jobs/targets.ts';
 import { seesHolds } from './access.ts';
 import { formatDate, formatSize, html, notice, page, qs } from './html.ts';
 import { redirect, securityHeaders, sendPage, WebError, type Ctx } from './server.ts';
@@ -31,6 +32,7 @@ function statusText(r: ExportRecord): string {
 function describe(sel: ExportSelection): string {
   if ('query' in sel) return `search "${sel.query}"`;
   if ('hold' in sel) return `legal hold ${sel.hold}`;
+  if ('targets' in sel) return `archives of ${describeTargets(sel.targets)}`;
   return `archive of ${sel.user}${sel.folder ? ` / ${sel.folder}` : ''}`;
 }
 
