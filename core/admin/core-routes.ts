@@ -25,6 +25,7 @@ export const newUserBody = z.strictObject({
   domains: identities.optional(),
   pop3Users: identities.optional(),
   groups: groupNames.optional(),
+  fullName: z.string().max(256).optional(),
 }).refine((u) => u.addresses.length + (u.domains?.length ?? 0) > 0, 'a user needs at least one address or domain');
 export const userChangeBody = z.strictObject({
   addAddresses: identities.optional(),
@@ -35,6 +36,7 @@ export const userChangeBody = z.strictObject({
   removePop3Users: identities.optional(),
   addGroups: groupNames.optional(),
   removeGroups: groupNames.optional(),
+  fullName: z.string().max(256).optional(),
 });
 const messagesQuery = z.object({
   folder: z.string().optional().describe('folder name (default Inbox)'),

@@ -142,10 +142,11 @@ user.command('add <name>')
   .option('-d, --domain <domain>', 'a whole domain this user owns (repeatable)', collect)
   .option('-p, --pop3-user <login>', 'a POP3 login name of this user (repeatable)', collect)
   .option('-g, --group <group>', 'a group the user belongs to (retention rules, IMAP accessGroups; repeatable)', collect)
-  .action(async (name: string, opts: { address?: string[]; domain?: string[]; pop3User?: string[]; group?: string[] }) => {
+  .option('--full-name <name>', "the person's display name")
+  .action(async (name: string, opts: { address?: string[]; domain?: string[]; pop3User?: string[]; group?: string[]; fullName?: string }) => {
     const res = await callJson<{ user: UserRecord }>(target(), 'POST', '/api/v1/users', {
       name, addresses: opts.address ?? [], domains: opts.domain ?? [], pop3Users: opts.pop3User ?? [],
-      ...(opts.group ? { groups: opts.group } : {}),
+      ...(opts.group ? { groups: opts.group } : {}), ...(opts.fullName !== undefined ? { fullName: opts.fullName } : {}),
     });
     process.stdout.write(`Added user ${res.user.name} (${[...res.user.addresses, ...res.user.domains.map((d) => `@${d}`)].join(', ')})\n`);
   });
@@ -159,11 +160,12 @@ user.command('edit <name>')
   .option('--remove-pop3-user <login>', 'remove a POP3 login (repeatable)', collect)
   .option('--add-group <group>', 'add the user to a group (repeatable)', collect)
   .option('--remove-group <group>', 'remove the user from a group (repeatable)', collect)
-  .action(async (name: string, o: Record<string, string[] | undefined>) => {
+  .option('--full-name <name>', "set the person's display name")
+  .action(async (name: string, o: Record<string, string[] | undefined> & { fullName?: string }) => {
     const res = await callJson<{ user: UserRecord }>(target(), 'PATCH', `/api/v1/users/${encodeURIComponent(name)}`, {
       addAddresses: o.addAddress ?? [], removeAddresses: o.removeAddress ?? [], addDomains: o.addDomain ?? [],
       removeDomains: o.removeDomain ?? [], addPop3Users: o.addPop3User ?? [], removePop3Users: o.removePop3User ?? [],
-      addGroups: o.addGroup ?? [], removeGroups: o.removeGroup ?? [],
+      addGroups: o.addGroup ?? [], removeGroups: o.removeGroup ?? [], ...(o.fullName !== undefined ? { fullName: o.fullName } : {}),
     });
     printUser(res.user);
   });
