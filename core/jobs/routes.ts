@@ -50,7 +50,7 @@ async function guarded(fn: () => Promise<RouteReply>): Promise<RouteReply> {
     return await fn();
   } catch (err) {
     if (!isPosternError(err)) throw err;
-    const status = err.code === 'FORBIDDEN' ? 403 : err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAVAILABLE' || err.code === 'SHUTTING_DOWN' ? 503 : 400;
+    const status = err.code === 'FORBIDDEN' ? 403 : err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAVAILABLE' || err.code === 'SHUTTING_DOWN' ? 503 : err.code === 'DIRECTORY_FAILED' ? 502 : 400;
     throw new HttpError(status, err.message);
   }
 }
@@ -106,7 +106,7 @@ export function addJobRoutes(routes: AdminRoutes, jobs: JobService): void {
     const b = validated(runBody, await readJson(ctx.req));
     if (b.list) return { body: { list: await jobs.dryList(name(ctx)) } };
     return { status: 202, body: { job: await jobs.run(name(ctx), 'manual', who(ctx, b.by)) } };
-  }), 'core', { summary: 'Run a job now (202), or with list: true only list what it would process', ...JOBS, body: runBody, responses: { 200: 'the dry list', 202: 'started', 400: 'invalid body', 404: 'no such job', 409: 'already running', 413: 'body too large', 503: 'shutting down' } });
+  }), 'core', { summary: 'Run a job now (202), or with list: true only list what it would process', ...JOBS, body: runBody, responses: { 200: 'the dry list', 202: 'started', 400: 'invalid body', 404: 'no such job', 409: 'already running', 413: 'body too large', 502: 'the dry list needs a server that did not answer (the directory)', 503: 'shutting down' } });
   routes.add('POST', 'jobs/:name/cancel', async (ctx) => guarded(async () => {
     const b = validated(runBody, await readJson(ctx.req));
     return { body: { job: jobs.cancel(name(ctx), who(ctx, b.by)) } };

@@ -264,7 +264,7 @@ describe('directory: LDAP sync and sign-in against OpenLDAP', () => {
     assert.match(await imapLogin(imapPort, 'alice', 'alice-dir-pw'), /^NO \[UNAVAILABLE\]/);
     assert.ok(server.logs.some((l) => /directory server cannot be reached/i.test(l.msg)));
     const dry = await api('POST', 'jobs/directory-sync/run', { list: true });
-    assert.notEqual(dry.status, 200);
+    assert.equal(dry.status, 502);
     assert.match(String(dry.json.error), /cannot be reached/);
     const results = (await api('GET', 'jobs/directory-sync/results')).json.results as JobResult[];
     assert.deepEqual(results.map((x) => x.status), ['completed-with-errors', 'completed-with-errors', 'failed']);
