@@ -50,11 +50,15 @@ function batchedStderr(): LogSink {
 let stderrSink: LogSink | null = null;
 
 function wrap(p: PinoLogger<never>): Logger {
+  // A level below the minimum costs one comparison: nothing is redacted or formatted for it.
+  const at = (level: LogLevel) => (m: string, f?: LogFields): void => {
+    if (p.isLevelEnabled(level)) p[level](f ?? {}, redactText(m));
+  };
   return {
-    debug: (m, f) => p.debug(f ?? {}, redactText(m)),
-    info: (m, f) => p.info(f ?? {}, redactText(m)),
-    warn: (m, f) => p.warn(f ?? {}, redactText(m)),
-    error: (m, f) => p.error(f ?? {}, redactText(m)),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
     // pino formats a child's bindings once, without the bindings formatter: redact them here.
     child: (fields) => wrap(p.child(redactFields(fields))),
   };
