@@ -3,7 +3,8 @@
 // resumed from the per-mailbox checkpoints without duplicates; a master-user batch (SASL PLAIN with
 // the mailbox as authorisation identity, Dovecot `master = yes` passdb) over directory users with
 // targets "all except"; an OAuth2 batch (Google service-account JWT per mailbox, XOAUTH2 against
-// Dovecot's oauth2 passdb, which introspects the token at our loopback IdP); and the source deletion
+// Dovecot's oauth2 passdb, which introspects the token at our loopback IdP; a client-credentials token
+// for a single-mailbox job too); and the source deletion
 // rules (older than N days, skip unread) on a mailbox whose dates and \Seen flags are set per file.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -60,7 +61,7 @@ before(async () => {
   chmodSync(dir, 0o755);
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(dir, 'sa-key.json'), JSON.stringify({ client_email: 'archiver@project.iam', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }) }));
-  idp = await startIdp({ client: { id: 'postern', secret: 'client-secret' }, serviceAccount: { email: 'archiver@project.iam', publicKey } });
+  idp = await startIdp({ client: { id: 'postern', secret: 'client-secret', mailbox: 'mb04' }, serviceAccount: { email: 'archiver@project.iam', publicKey } });
   writeFileSync(join(dir, 'masters'), 'archiver:{PLAIN}master-pw\n', { mode: 0o644 });
   writeFileSync(join(dir, 'oauth2.conf.ext'), idp.dovecotConf(), { mode: 0o644 });
   const now = Date.now();
@@ -163,7 +164,7 @@ test('master-user batch over directory users (all except a list): SASL PLAIN wit
   assert.match(dc.logs(), /Login: user=<mb03>, method=PLAIN/);
 });
 
-test('OAuth2 batch: a service-account token per mailbox (XOAUTH2, introspected by Dovecot), only the listed users', async () => {
+test('OAuth2: a service-account token per mailbox in a batch of only the listed users, a client-credentials token for one mailbox (XOAUTH2, introspected by Dovecot)', async () => {
   await pg.api('POST', '/api/v1/jobs', {
     name: 'oauth', kind: 'import-imap-batch',
     options: { ...server(), mailboxes: 'directory', login: 'name', oauth2: { flow: 'service-account', keyFile: join(dir, 'sa-key.json'), tokenUrl: idp.tokenUrl }, targets: { mode: 'only', users: ['mb01', 'mb02'] } },
@@ -184,6 +185,15 @@ test('OAuth2 batch: a service-account token per mailbox (XOAUTH2, introspected b
   await pg.api('POST', '/api/v1/jobs', {
     name: 'oauth-bad', kind: 'import-imap', options: { ...server(), username: 'mb03', mode: 'single-user', user: 'mb03', oauth2: { flow: 'service-account', keyFile: join(dir, 'other-key.json'), tokenUrl: idp.tokenUrl } },
   });
+  // Client credentials (Microsoft 365 style), the secret from a file: a single-mailbox import job.
+  writeFileSync(join(dir, 'client-secret'), 'client-secret\n');
+  await pg.api('POST', '/api/v1/jobs', {
+    name: 'oauth-app', kind: 'import-imap', options: { ...server(), username: 'mb04', mode: 'single-user', user: 'mb04', oauth2: { flow: 'client-credentials', tokenUrl: idp.tokenUrl, clientId: 'postern', clientSecretFile: join(dir, 'client-secret'), scope: 'imap' } },
+  });
+  const app = await runToEnd('oauth-app');
+  assert.equal(app.status, 'succeeded', JSON.stringify(app));
+  assert.deepEqual(app.counts, { found: PER_MAILBOX + 1, archived: 0, duplicates: PER_MAILBOX + 1, failed: 0 });
+  assert.match(dc.logs(), /Login: user=<mb04>, method=XOAUTH2/);
   const bad = await runToEnd('oauth-bad');
   assert.equal(bad.status, 'failed');
   assert.match(bad.errors.join('\n'), /refused the service-account grant: invalid_grant/);

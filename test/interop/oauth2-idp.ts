@@ -2,7 +2,9 @@
 // here). POST /token issues random bearer tokens by the JWT-bearer grant of a Google service account
 // (RFC 7523: the assertion's RS256 signature is checked with the registered account's public key,
 // its issuer, audience and expiry too; the token acts for the assertion's `sub`, the mailbox) and by
-// the client-credentials grant of one registered client (an application token, bound to no mailbox).
+// the client-credentials grant of one registered client (an application token; its application access
+// policy, as Exchange Online's, limits it to one mailbox, which introspection reports as the username:
+// Dovecot 2.3's oauth2 passdb needs a username from introspection).
 // POST /introspect answers RFC 7662 introspection for Dovecot's oauth2 passdb with the token's
 // mailbox as `username`. Tokens expire after `lifetimeSeconds`. Dovecot's IMAP side stays real.
 import { createVerify, randomBytes, type KeyObject } from 'node:crypto';
@@ -19,7 +21,7 @@ export interface Idp {
 }
 
 export interface IdpClients {
-  client: { id: string; secret: string };
+  client: { id: string; secret: string; mailbox: string };
   serviceAccount: { email: string; publicKey: KeyObject };
 }
 
@@ -59,7 +61,7 @@ export async function startIdp(clients: IdpClients, lifetimeSeconds = 3600): Pro
         const grant = f.get('grant_type');
         if (grant === 'client_credentials') {
           if (f.get('client_id') !== clients.client.id || f.get('client_secret') !== clients.client.secret) return refuse(res, 'invalid_client');
-          return issue(res, '');
+          return issue(res, clients.client.mailbox);
         }
         if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
           const [h, c, sig] = (f.get('assertion') ?? '').split('.');
