@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from 'node:http';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { loadConfig } from '../../core/config/load.ts';
 import { startServer } from '../../core/app/serve.ts';
@@ -26,6 +27,24 @@ interface Operation {
 }
 type Doc = { openapi: string; paths: Record<string, Partial<Record<(typeof METHODS)[number], Operation>>> };
 
+/** One request on its own connection (no keep-alive socket the server may be closing on a loaded machine). */
+function call(port: number, method: string, path: string, auth: string | null, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const req = request({
+      host: '127.0.0.1', port, method, path, agent: false,
+      headers: { ...(auth ? { authorization: auth } : {}), ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
+    }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
 test('the OpenAPI document is valid 3.1 and matches the route table both ways', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'postern-openapi-'));
   const loaded = loadConfig(SHIPPED, {
@@ -35,13 +54,13 @@ test('the OpenAPI document is valid 3.1 and matches the route table both ways', 
   const running = await startServer(loaded, { log: createMemoryLogger('error').logger });
   try {
     const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
-    const base = `http://127.0.0.1:${running.adminPort}`;
-    const get = (path: string, auth = `Bearer ${token}`): Promise<Response> => fetch(base + path, { headers: { authorization: auth } });
+    const port = running.adminPort;
+    const get = (path: string): Promise<{ status: number; text: string }> => call(port, 'GET', path, `Bearer ${token}`);
 
-    assert.equal((await fetch(`${base}/api/v1/openapi.json`)).status, 401, 'the document needs a sign-in like every /api route');
+    assert.equal((await call(port, 'GET', '/api/v1/openapi.json', null)).status, 401, 'the document needs a sign-in like every /api route');
     const res = await get('/api/v1/openapi.json');
     assert.equal(res.status, 200);
-    const doc = (await res.json()) as Doc;
+    const doc = JSON.parse(res.text) as Doc;
     assert.equal(doc.openapi, '3.1.0');
 
     const validator = new Validator();
@@ -72,7 +91,7 @@ test('the OpenAPI document is valid 3.1 and matches the route table both ways', 
     let documented = 0;
     for (const [path, item] of Object.entries(doc.paths)) {
       if (!path.startsWith('/api/v1/')) {
-        const live = await fetch(base + path);
+        const live = await call(port, 'GET', path, null);
         assert.notEqual(live.status, 404, `${path} exists`);
         continue;
       }
@@ -86,8 +105,7 @@ test('the OpenAPI document is valid 3.1 and matches the route table both ways', 
         assert.equal(openApiPath(found.route.pattern), path, `documented ${method.toUpperCase()} ${path} reaches its own route`);
         if (method === 'get') {
           const live = await get('/api/v1/' + parts.map(encodeURIComponent).join('/'));
-          const body = await live.text();
-          assert.ok(!(live.status === 404 && body.includes('No route for')), `GET ${path} is answered by a route (${live.status} ${body.slice(0, 200)})`);
+          assert.ok(!(live.status === 404 && live.text.includes('No route for')), `GET ${path} is answered by a route (${live.status} ${live.text.slice(0, 200)})`);
         }
       }
     }
@@ -96,9 +114,9 @@ test('the OpenAPI document is valid 3.1 and matches the route table both ways', 
     // The body schema in the document is the one that validates: what it requires, the route requires.
     const addUser = doc.paths['/api/v1/users']?.post?.requestBody?.content['application/json']?.schema;
     assert.deepEqual(addUser?.required?.sort(), ['addresses', 'name']);
-    const refused = await fetch(`${base}/api/v1/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ addresses: ['x@example.com'] }) });
+    const refused = await call(port, 'POST', '/api/v1/users', `Bearer ${token}`, { addresses: ['x@example.com'] });
     assert.equal(refused.status, 400);
-    assert.match(((await refused.json()) as { error: string }).error, /"name" is missing/);
+    assert.match((JSON.parse(refused.text) as { error: string }).error, /"name" is missing/);
     assert.equal(routes.match('GET', ['nothing-here']), null);
   } finally {
     await running.shutdown('test');
