@@ -113,9 +113,11 @@ test('READY=1 after the listeners are open, watchdog pings at half WATCHDOG_USEC
   assert.equal(exit.code, 0);
   await waitFor('STOPPING=1', async () => (receiver.texts().includes('STOPPING=1') ? true : undefined), 5000, 20);
   assert.ok(receiver.texts().some((t) => t === 'STATUS=Stopping (SIGTERM)'));
-  const stopAt = receiver.got.find((d) => d.text === 'STOPPING=1')?.at ?? 0;
-  await sleep(700);
-  assert.ok(!receiver.got.some((d) => d.text === 'WATCHDOG=1' && d.at > stopAt + 400), 'pings end with the process');
+  // Once the process is gone nothing more arrives (the helper exits with it).
+  await sleep(1000);
+  const settled = receiver.got.length;
+  await sleep(1000);
+  assert.equal(receiver.got.length, settled, `nothing after exit: ${receiver.texts().slice(settled).join(' | ')}`);
 });
 
 test('an abstract NOTIFY_SOCKET name works; a WATCHDOG_PID of another process means no pings', async () => {
