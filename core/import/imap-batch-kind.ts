@@ -170,10 +170,10 @@ export function imapBatchKind(deps: ImportDeps): JobKind<ImapBatchOptions> {
         const tally = new RunTally(mctx);
         const folders: FolderRow[] = [];
         try {
-          await ensureUser(m);
           const mstate = state.mailboxes[m.login] ?? { folders: {} };
           state.mailboxes[m.login] = mstate;
-          await importMailbox({ ...base, mode: 'single-user', user: m.user }, await m.auth(), deps, mctx, mstate, tally, signal, folders);
+          // A missing user is created only once the login worked.
+          await importMailbox({ ...base, mode: 'single-user', user: m.user }, await m.auth(), deps, mctx, mstate, tally, signal, folders, () => ensureUser(m));
           row.status = tally.counts.failed > 0 || tally.errors.length > 0 ? 'completed-with-errors' : 'succeeded';
         } catch (err) {
           if (signal.aborted) throw err;

@@ -171,13 +171,15 @@ async function loginFor(o: ImapImportOptions, deps: ImportDeps, signal: AbortSig
 
 /**
  * Import one mailbox: log in, then every selected folder from its checkpoint in `state` (saved through
- * ctx.saveState). Folder rows are appended to `folders` as each ends. A folder the server refuses is
- * an error of the run; a lost connection or an abort throws.
+ * ctx.saveState), once `loggedIn` (if given) has resolved after the login. Folder rows are appended to
+ * `folders` as each ends. A folder the server refuses is an error of the run; a lost connection or an
+ * abort throws.
  */
-export async function importMailbox(o: MailboxOptions, auth: MailboxAuth, deps: ImportDeps, ctx: JobRunContext, state: ImapState, tally: RunTally, signal: AbortSignal, folders: FolderRow[]): Promise<void> {
+export async function importMailbox(o: MailboxOptions, auth: MailboxAuth, deps: ImportDeps, ctx: JobRunContext, state: ImapState, tally: RunTally, signal: AbortSignal, folders: FolderRow[], loggedIn?: () => Promise<void>): Promise<void> {
   ctx.progress('connecting', `${o.server}:${o.port}`);
   const { client, done } = await connect(o, auth, signal);
   try {
+    await loggedIn?.();
     for (const f of await selectableFolders(client, o)) {
       if (signal.aborted) throw signal.reason as Error;
       try {

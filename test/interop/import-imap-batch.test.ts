@@ -142,6 +142,7 @@ test('CSV batch of 50 mailboxes, 4 at a time: SIGKILL mid-batch, resume from per
   assert.equal(status.archive.messages, MAILBOXES * PER_MAILBOX);
   const user = await pg.api<{ user: { addresses: string[] } }>('GET', '/api/v1/users/mb07');
   assert.deepEqual(user.user.addresses, ['mb07@example.test'], 'created with the row\'s address');
+  await assert.rejects(pg.api('GET', '/api/v1/users/mb51'), /404/, 'no user is created for a mailbox whose login failed');
 });
 
 test('master-user batch over directory users (all except a list): SASL PLAIN with authzid, new mail only, targets shown', async () => {
