@@ -1,8 +1,8 @@
 // `npm run build` (deploy/build.mjs) into a temp directory, then `postern serve` from the compiled tree,
 // as the systemd unit runs it: the server starts without the TypeScript loader (no .ts file in the
 // tree), plugins, analysis workers and the search index threads load their compiled modules, a message
-// sent with swaks is archived (its subject read in a compiled analysis worker) and listed by the
-// compiled CLI, the default configuration is the repository's config/ (linked), and SIGTERM exits 0.
+// sent with swaks is archived (its subject read in a compiled analysis worker), listed by the compiled
+// CLI and found by a search (compiled index writer and reader threads), the default configuration is the repository's config/ (linked), and SIGTERM exits 0.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -78,6 +78,12 @@ test('postern serve from the compiled tree archives a message, the compiled CLI 
     return out.includes(marker) ? out : undefined;
   }, 60_000, 250);
   assert.match(listed, new RegExp(`^1\t.*\t${marker}$`, 'm'));
+  // Indexed by the compiled search writer thread, found through a compiled reader thread.
+  const found = await waitFor('the message in the search index', async () => {
+    const out = await cliRun(['search', `subject:${marker}`]);
+    return out.includes(marker) ? out : undefined;
+  }, 60_000, 500);
+  assert.match(found, new RegExp(marker));
   assert.doesNotMatch(log, /"level":"error"/, 'no error logged');
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
