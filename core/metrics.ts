@@ -60,6 +60,7 @@ export function createMetrics(opts: { dataDir?: string } = {}) {
     searchIndexed: new Counter({ name: 'postern_search_indexed_messages_total', help: 'Messages added to the full-text index', registers: r }),
     jobRuns: new Counter({ name: 'postern_job_runs_total', help: 'Job runs finished, by job kind and outcome', labelNames: ['kind', 'outcome'], registers: r }),
     jobMessages: new Counter({ name: 'postern_job_messages_total', help: 'Messages handled by job runs (found, archived, duplicates, failed)', labelNames: ['kind', 'result'], registers: r }),
+    importMailboxes: new Counter({ name: 'postern_import_mailboxes_total', help: 'Mailboxes of batch imports finished, by outcome (succeeded, completed-with-errors, failed)', labelNames: ['outcome'], registers: r }),
     pop3Sessions: new Counter({ name: 'postern_pop3_sessions_total', help: 'POP3 proxy sessions ended, by outcome', labelNames: ['outcome'], registers: r }),
     pop3Retrieved: new Counter({ name: 'postern_pop3_retrieved_total', help: 'Messages retrieved through the POP3 proxy and durably captured', registers: r }),
     pop3CapturedBytes: new Counter({ name: 'postern_pop3_captured_bytes_total', help: 'Dot-unstuffed message bytes captured by the POP3 proxy', registers: r }),

@@ -182,6 +182,7 @@ export function imapBatchKind(deps: ImportDeps): JobKind<ImapBatchOptions> {
         } finally {
           Object.assign(row, tally.counts);
           row.errors = tally.errors.slice(0, 20);
+          if (row.status !== 'not run') deps.metrics.importMailboxes.inc({ outcome: row.status });
         }
       };
       let next = 0;

@@ -15,7 +15,7 @@ export function setupImport(app: App): void {
   addImportRoutes(app.service('adminRoutes'), {
     capture, archive, maxBytes: config.smtp.maxMessageSize, folders: { received: config.routing.receivedFolder, sent: config.routing.sentFolder },
   });
-  const deps = { capture, archive, log, mailer: createReportMailer(config.jobReports, log), maxBytes: config.smtp.maxMessageSize, tokens: new OAuth2Tokens() };
+  const deps = { capture, archive, log, mailer: createReportMailer(config.jobReports, log), maxBytes: config.smtp.maxMessageSize, tokens: new OAuth2Tokens(), metrics: app.service('metrics') };
   const jobs = app.service('jobs');
   jobs.registerKind(imapImportKind(deps));
   jobs.registerKind(pop3ImportKind(deps));

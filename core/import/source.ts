@@ -12,6 +12,7 @@ import { USER_NAME, blobIdentity, type ArchiveStore } from '../storage/types.ts'
 import type { JobCounts } from '../jobs/types.ts';
 import type { ReportMailer } from './report-mail.ts';
 import type { OAuth2Tokens } from './oauth2.ts';
+import type { Metrics } from '../metrics.ts';
 
 const yyyymmdd = z.string().regex(/^(\d{8})?$/, 'must be yyyymmdd or empty')
   .refine((s) => !/^\d{8}$/.test(s) || dayStart(s).toISOString().slice(0, 10).replace(/-/g, '') === s, 'is not a calendar date');
@@ -147,6 +148,7 @@ export interface ImportDeps {
   capture: CaptureService;
   /** OAuth2 access tokens of IMAP sources, cached across runs. */
   tokens: OAuth2Tokens;
+  metrics: Pick<Metrics, 'importMailboxes'>;
   archive: ArchiveStore;
   log: Logger;
   mailer: ReportMailer;

@@ -143,6 +143,9 @@ test('CSV batch of 50 mailboxes, 4 at a time: SIGKILL mid-batch, resume from per
   const user = await pg.api<{ user: { addresses: string[] } }>('GET', '/api/v1/users/mb07');
   assert.deepEqual(user.user.addresses, ['mb07@example.test'], 'created with the row\'s address');
   await assert.rejects(pg.api('GET', '/api/v1/users/mb51'), /404/, 'no user is created for a mailbox whose login failed');
+  const metrics = await (await fetch(`http://127.0.0.1:${pg.adminPort}/metrics`)).text();
+  assert.match(metrics, /^postern_import_mailboxes_total\{outcome="failed"\} 1$/m, 'the failed mailbox is counted (since the restart)');
+  assert.match(metrics, /^postern_import_mailboxes_total\{outcome="succeeded"\} 50$/m);
 });
 
 test('master-user batch over directory users (all except a list): SASL PLAIN with authzid, new mail only, targets shown', async () => {
