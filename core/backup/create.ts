@@ -23,6 +23,7 @@ import {
 } from './manifest.ts';
 import { HashedWriter, RecordWriter } from './record-file.ts';
 import { fsyncDir } from './fsync-dir.ts';
+import { SegmentWriter } from './segments.ts';
 import { takeLock } from './lock.ts';
 
 /** A pack is closed and a new one started past this size. */
@@ -79,7 +80,7 @@ export async function createBackup(
     const parentId = listSnapshots(repo).at(-1) ?? null;
     const parent = parentId === null ? null : readManifest(repo, parentId);
     const files: BackupFile[] = [];
-    const rel = (name: 'metadata.rec' | 'chunks.idx' | 'intake.rec') => paths.snapshotFile(id, name);
+    const rel = (name: 'metadata.idx' | 'chunks.idx' | 'intake.rec') => paths.snapshotFile(id, name);
     const at = (name: string) => join(partial, name);
 
     // 1. The intake (acknowledged, not yet archived).
@@ -95,7 +96,7 @@ export async function createBackup(
 
     // 2. The archive, in one snapshot.
     const counts = await copyArchive(source.archive, repo, id, partial, parent, newPacks, progress, onProgress, signal);
-    files.push({ path: rel('metadata.rec'), ...counts.metadata }, { path: rel('chunks.idx'), ...counts.index });
+    files.push({ path: rel('metadata.idx'), ...counts.metadata }, { path: rel('chunks.idx'), ...counts.index }, ...counts.segments);
     for (const pack of counts.packs) {
       const known = counts.newPackFiles.get(pack) ?? parent?.files.find((f) => f.path === pack);
       if (!known) throw new PosternError('BACKUP_CORRUPT', `The parent snapshot "${parentId ?? ''}" references "${pack}" but its manifest does not list it`);
@@ -120,7 +121,7 @@ export async function createBackup(
         archiveKeys: progress.archiveKeys, users: counts.users, messages: counts.messages, entries: counts.entries, blobs: counts.blobs,
         chunks: progress.chunksCopied + progress.chunksReused, chunksCopied: progress.chunksCopied, chunksReused: progress.chunksReused,
         auditRecords: counts.auditRecords, intakeEntries: progress.intakeEntries,
-        bytesWritten: files.filter((f) => !f.path.startsWith('packs/') || newPacks.includes(f.path)).reduce((n, f) => n + f.size, 0),
+        bytesWritten: files.filter((f) => (!f.path.startsWith('packs/') && !f.path.startsWith('segments/')) || newPacks.includes(f.path)).reduce((n, f) => n + f.size, 0) + counts.segmentBytesWritten,
       },
       auditHead: counts.auditHead,
       files,
@@ -152,10 +153,14 @@ function initRepository(repo: string): void {
   mkdirSync(repo, { recursive: true, mode: 0o700 });
   if (!isRepository(repo)) writeFileSync(paths.marker(repo), REPOSITORY_MARKER, { mode: 0o644 });
   mkdirSync(paths.packs(repo), { recursive: true, mode: 0o700 });
+  mkdirSync(paths.segments(repo), { recursive: true, mode: 0o700 });
   mkdirSync(paths.snapshots(repo), { recursive: true, mode: 0o700 });
   // Leftovers of an interrupted backup: never part of a snapshot, removed before the next one.
   for (const name of readdirSync(paths.snapshots(repo))) {
     if (name.endsWith('.partial')) rmSync(join(paths.snapshots(repo), name), { recursive: true, force: true });
+  }
+  for (const name of readdirSync(paths.segments(repo))) {
+    if (name.endsWith('.tmp')) rmSync(join(paths.segments(repo), name), { force: true });
   }
 }
 
@@ -196,7 +201,10 @@ async function copyIntake(source: BackupSource, out: RecordWriter, signal: Abort
 }
 
 interface ArchiveCopy {
+  /** metadata.idx */
   metadata: { size: number; sha256: string };
+  segments: BackupFile[];
+  segmentBytesWritten: number;
   index: { size: number; sha256: string };
   packs: Set<string>;
   newPackFiles: Map<string, BackupFile>;
@@ -212,11 +220,12 @@ async function copyArchive(
   archive: KvEngine, repo: string, id: string, partial: string, parent: BackupManifest | null, newPacks: string[],
   progress: BackupProgress, onProgress: (p: BackupProgress) => void, signal: AbortSignal | undefined,
 ): Promise<ArchiveCopy> {
-  const metadata = await RecordWriter.create(join(partial, 'metadata.rec'));
+  const metadataIndex = await HashedWriter.create(join(partial, 'metadata.idx'));
+  const metadata = new SegmentWriter(repo, metadataIndex);
   const index = await HashedWriter.create(join(partial, 'chunks.idx'));
   const previous = parent ? new ChunkCursor(join(repo, paths.snapshotFile(parent.id, 'chunks.idx'))) : null;
   const result: ArchiveCopy = {
-    metadata: { size: 0, sha256: '' }, index: { size: 0, sha256: '' }, packs: new Set(), newPackFiles: new Map(),
+    metadata: { size: 0, sha256: '' }, segments: [], segmentBytesWritten: 0, index: { size: 0, sha256: '' }, packs: new Set(), newPackFiles: new Map(),
     users: 0, messages: 0, entries: 0, blobs: 0, auditRecords: 0, auditHead: null,
   };
   let pack: RecordWriter | null = null;
@@ -252,7 +261,7 @@ async function copyArchive(
         result.packs.add(location.pack);
         await index.write(Buffer.from(chunkLine(location)));
       } else {
-        await metadata.put(key, value);
+        await metadata.add(key, value);
         progress.archiveKeys++;
         countKey(key, value, result);
       }
@@ -260,14 +269,19 @@ async function copyArchive(
     }
     await closePack();
     await fsyncDir(paths.packs(repo));
-    result.metadata = await metadata.close();
+    await metadata.cut();
+    await fsyncDir(paths.segments(repo));
+    result.metadata = await metadataIndex.close();
+    result.segments = [...metadata.used.values()];
+    result.segmentBytesWritten = metadata.written;
     result.index = await index.close();
-    progress.bytesWritten += result.metadata.size + result.index.size;
+    progress.bytesWritten += result.metadata.size + result.index.size + metadata.written;
     return result;
   } catch (err) {
     await (pack as RecordWriter | null)?.abandon();
-    await metadata.abandon();
+    await metadataIndex.abandon();
     await index.abandon();
+    for (const p of metadata.created) await rm(join(repo, p), { force: true });
     throw err;
   } finally {
     previous?.close();

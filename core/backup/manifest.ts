@@ -2,8 +2,10 @@
 //   REPOSITORY                       marker ("postern-backup-repository 1")
 //   packs/<snapshot>-<n>.pack        blob chunks, written once, shared by later snapshots
 //   snapshots/<id>/manifest.json     written last: a snapshot without it is incomplete and ignored
-//   snapshots/<id>/metadata.rec      every archive key but the chunks (directory, entries, messages,
-//                                    retention, holds, audit chain, jobs)
+//   segments/<sha256>.rec            every archive key but the chunks (directory, entries, messages,
+//                                    retention, holds, audit chain, jobs) in content-addressed segments,
+//                                    shared by later snapshots (segments.ts)
+//   snapshots/<id>/metadata.idx      the segments of this snapshot in key order
 //   snapshots/<id>/chunks.idx        one line per chunk present: "<sha256> <n> <pack> <offset> <length>"
 //   snapshots/<id>/intake.rec        acknowledged messages not archived yet (records and spool files)
 //   snapshots/<id>/files/<name>      small files of the data directory (jobs secret key, audit pointer)
@@ -18,7 +20,7 @@ export const SNAPSHOT_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 const fileEntry = z.object({
-  path: z.string().regex(/^(packs\/[A-Za-z0-9T_.-]+\.pack|snapshots\/[A-Za-z0-9T_.-]+\/(metadata\.rec|chunks\.idx|intake\.rec|files\/[A-Za-z0-9_.-]+))$/),
+  path: z.string().regex(/^(packs\/[A-Za-z0-9T_.-]+\.pack|segments\/[0-9a-f]{64}\.rec|snapshots\/[A-Za-z0-9T_.-]+\/(metadata\.idx|chunks\.idx|intake\.rec|files\/[A-Za-z0-9_.-]+))$/),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(SHA256),
 });
@@ -58,10 +60,11 @@ export const paths = {
   marker: (repo: string) => join(repo, 'REPOSITORY'),
   lock: (repo: string) => join(repo, 'lock'),
   packs: (repo: string) => join(repo, 'packs'),
+  segments: (repo: string) => join(repo, 'segments'),
   pack: (id: string, n: number) => `packs/${id}-${String(n).padStart(4, '0')}.pack`,
   snapshots: (repo: string) => join(repo, 'snapshots'),
   /** Relative paths of a snapshot's files. */
-  snapshotFile: (id: string, name: 'manifest.json' | 'metadata.rec' | 'chunks.idx' | 'intake.rec') => `snapshots/${id}/${name}`,
+  snapshotFile: (id: string, name: 'manifest.json' | 'metadata.idx' | 'chunks.idx' | 'intake.rec') => `snapshots/${id}/${name}`,
   dataFile: (id: string, name: string) => `snapshots/${id}/files/${name}`,
 };
 

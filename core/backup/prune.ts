@@ -1,5 +1,5 @@
 // `postern backup prune DIR --keep N`: removes all but the newest N complete snapshots, then every pack
-// no remaining snapshot lists (packs are shared: one written by an old snapshot stays while a newer one
+// and metadata segment no remaining snapshot lists (packs are shared: one written by an old snapshot stays while a newer one
 // uses it). Snapshots go first, packs after, so an interruption leaves only unreferenced packs, which
 // the next prune removes. Holds the repository lock, so it never races a backup.
 import { readdirSync, rmSync, statSync } from 'node:fs';
@@ -30,8 +30,11 @@ export async function pruneBackup(repo: string, keep: number): Promise<PruneResu
     await fsyncDir(paths.snapshots(repo));
     let removedPacks = 0;
     let freedBytes = 0;
-    for (const name of readdirSync(paths.packs(repo))) {
-      const rel = `packs/${name}`;
+    const shared = [
+      ...readdirSync(paths.packs(repo)).map((name) => `packs/${name}`),
+      ...readdirSync(paths.segments(repo)).map((name) => `segments/${name}`),
+    ];
+    for (const rel of shared) {
       if (used.has(rel)) continue;
       const file = join(repo, rel);
       try {
@@ -40,9 +43,10 @@ export async function pruneBackup(repo: string, keep: number): Promise<PruneResu
         continue;
       }
       rmSync(file, { force: true });
-      removedPacks++;
+      if (rel.startsWith('packs/')) removedPacks++;
     }
     await fsyncDir(paths.packs(repo));
+    await fsyncDir(paths.segments(repo));
     return { removedSnapshots: removed, removedPacks, freedBytes, kept };
   } finally {
     release();

@@ -85,7 +85,7 @@ export class RecordWriter {
 
   /** Append a record; returns the offset of its value in the file. */
   async put(key: string, value: Buffer): Promise<number> {
-    await this.out.write(header(key, value.length));
+    await this.out.write(encodeRecordHeader(key, value.length));
     const at = this.out.offset;
     await this.out.write(value);
     return at;
@@ -93,7 +93,7 @@ export class RecordWriter {
 
   /** Append a record whose value is streamed (a spooled message): exactly `size` bytes must arrive. */
   async putStream(key: string, size: number, source: AsyncIterable<Buffer>): Promise<void> {
-    await this.out.write(header(key, size));
+    await this.out.write(encodeRecordHeader(key, size));
     let got = 0;
     for await (const chunk of source) {
       got += chunk.length;
@@ -112,7 +112,8 @@ export class RecordWriter {
   }
 }
 
-function header(key: string, valueLength: number): Buffer {
+/** The bytes in front of a record's value: key length, key, value length. */
+export function encodeRecordHeader(key: string, valueLength: number): Buffer {
   const k = Buffer.from(key, 'utf8');
   if (k.length > MAX_KEY_BYTES) throw new PosternError('INVALID_INPUT', `A backup record key of ${k.length} bytes is longer than ${MAX_KEY_BYTES}`);
   if (valueLength > MAX_VALUE_BYTES) throw new PosternError('TOO_LARGE', `A backup record value of ${valueLength} bytes is larger than ${MAX_VALUE_BYTES}`);

@@ -17,6 +17,7 @@ import { chooseSnapshot, DATA_FILES, parseChunkLine, paths, readManifest, type B
 import { readRecords, readValueAt } from './record-file.ts';
 import { MAX_CHUNK_BYTES, verifyBackup } from './verify.ts';
 import { fsyncDir } from './fsync-dir.ts';
+import { metadataRecords } from './segments.ts';
 
 /** A batch is written once it holds this many bytes or operations. */
 const BATCH_BYTES = 8 * 1024 * 1024;
@@ -51,7 +52,7 @@ export async function restoreBackup(repoArg: string, options: { dataDir: string;
     await archive.open();
     try {
       const batch = new Batcher(archive);
-      for await (const r of readRecords(join(repo, paths.snapshotFile(id, 'metadata.rec')))) await batch.put(r.key, r.value);
+      for await (const r of metadataRecords(repo, join(repo, paths.snapshotFile(id, 'metadata.idx')))) await batch.put(r.key, r.value);
       await restoreChunks(repo, id, batch);
       await batch.finish();
     } finally {

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { errorMessage } from '../errors.ts';
 import { chooseSnapshot, listSnapshots, parseChunkLine, paths, readManifest, type BackupManifest, type ChunkLocation } from './manifest.ts';
 import { readRecords } from './record-file.ts';
+import { metadataRecords, parseSegmentLine, segmentPath } from './segments.ts';
 import { SPOOL_RECORD_PREFIX } from './create.ts';
 import { INTAKE_KEYS } from '../intake/intake.ts';
 
@@ -63,7 +64,7 @@ async function verifySnapshot(repo: string, id: string, hashed: Map<string, Prom
 
   const packs = new Set(manifest.files.filter((f) => f.path.startsWith('packs/')).map((f) => f.path));
   try {
-    const blobs = await checkMetadata(join(repo, paths.snapshotFile(id, 'metadata.rec')), manifest, add);
+    const blobs = await checkMetadata(repo, join(repo, paths.snapshotFile(id, 'metadata.idx')), manifest, add);
     await checkChunks(repo, join(repo, paths.snapshotFile(id, 'chunks.idx')), packs, blobs, manifest, add);
     await checkIntake(join(repo, paths.snapshotFile(id, 'intake.rec')), manifest, add);
   } catch (err) {
@@ -87,7 +88,12 @@ async function hashFile(path: string): Promise<{ size: number; sha256: string } 
 }
 
 /** Counts and the blob manifests (sha256 → chunk count) in key order. */
-async function checkMetadata(file: string, manifest: BackupManifest, add: (p: string) => void): Promise<Array<[string, number]>> {
+async function checkMetadata(repo: string, indexFile: string, manifest: BackupManifest, add: (p: string) => void): Promise<Array<[string, number]>> {
+  const listed = new Set(manifest.files.map((f) => f.path));
+  for await (const text of createInterface({ input: createReadStream(indexFile), crlfDelay: Infinity })) {
+    const seg = parseSegmentLine(text, 'metadata.idx');
+    if (!listed.has(segmentPath(seg.sha256))) add(`metadata.idx names segment ${seg.sha256.slice(0, 16)}…, which the manifest does not list`);
+  }
   const blobs: Array<[string, number]> = [];
   let keys = 0;
   let messages = 0;
@@ -95,10 +101,10 @@ async function checkMetadata(file: string, manifest: BackupManifest, add: (p: st
   let audit = 0;
   // Byte order, as the engine sorts (UTF-16 order differs for characters outside the BMP).
   let previous = Buffer.alloc(0);
-  for await (const r of readRecords(file)) {
+  for await (const r of metadataRecords(repo, indexFile)) {
     keys++;
     const raw = Buffer.from(r.key, 'utf8');
-    if (keys > 1 && Buffer.compare(raw, previous) <= 0) add(`metadata.rec: key ${keys} is out of order`);
+    if (keys > 1 && Buffer.compare(raw, previous) <= 0) add(`metadata: key ${keys} is out of order`);
     previous = raw;
     const kind = r.key.slice(0, r.key.indexOf('\u0000'));
     if (kind === 'm') messages++;
@@ -110,14 +116,14 @@ async function checkMetadata(file: string, manifest: BackupManifest, add: (p: st
         if (typeof chunks !== 'number' || !Number.isSafeInteger(chunks) || chunks < 0) throw new Error('no chunk count');
         blobs.push([r.key.slice(2), chunks]);
       } catch (err) {
-        add(`metadata.rec: the blob manifest "${r.key.slice(2, 20)}…" cannot be read (${errorMessage(err)})`);
+        add(`metadata: the blob manifest "${r.key.slice(2, 20)}…" cannot be read (${errorMessage(err)})`);
       }
     }
   }
   const c = manifest.counts;
-  if (keys !== c.archiveKeys) add(`metadata.rec holds ${keys} keys; the manifest says ${c.archiveKeys}`);
+  if (keys !== c.archiveKeys) add(`metadata holds ${keys} keys; the manifest says ${c.archiveKeys}`);
   if (messages !== c.messages || entries !== c.entries || blobs.length !== c.blobs || audit !== c.auditRecords) {
-    add(`metadata.rec holds ${messages} messages, ${entries} entries, ${blobs.length} blobs, ${audit} audit records; the manifest says ${c.messages}, ${c.entries}, ${c.blobs}, ${c.auditRecords}`);
+    add(`metadata holds ${messages} messages, ${entries} entries, ${blobs.length} blobs, ${audit} audit records; the manifest says ${c.messages}, ${c.entries}, ${c.blobs}, ${c.auditRecords}`);
   }
   return blobs;
 }
