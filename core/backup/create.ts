@@ -188,7 +188,7 @@ async function copyIntake(source: BackupSource, out: RecordWriter, signal: Abort
       try {
         const { size } = await fh.stat();
         await out.put(key, value);
-        await out.putStream(SPOOL_RECORD_PREFIX + record.id, size, createReadStream('', { fd: fh.fd, autoClose: false }) as AsyncIterable<Buffer>);
+        await out.putStream(SPOOL_RECORD_PREFIX + record.id, size, fh.createReadStream({ start: 0, autoClose: false }) as AsyncIterable<Buffer>);
       } finally {
         await fh.close();
       }
