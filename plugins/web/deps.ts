@@ -42,8 +42,29 @@ export function requireRead(deps: WebDeps, ctx: Ctx, owner: string): Exclude<Rea
   return level;
 }
 
-/** Report a read on the `access` hook (the audit log records reads of others' archives always, own ones per audit.recordMessageAccess). */
+/** How long a viewed message's body frame counts as part of the same view. */
+const VIEW_WINDOW_MS = 60_000;
+const MAX_RECENT_VIEWS = 10_000;
+/** Views reported lately, by viewer and message: the page and its sandboxed HTML frame are one view. */
+const recentViews = new Map<string, number>();
+
+/** Whether this viewer's view of this message was reported within the window (then it is not reported again). */
+function seenLately(key: string, now: number): boolean {
+  const at = recentViews.get(key);
+  if (at !== undefined && now - at < VIEW_WINDOW_MS) return true;
+  recentViews.delete(key);
+  recentViews.set(key, now);
+  if (recentViews.size > MAX_RECENT_VIEWS) recentViews.delete(recentViews.keys().next().value as string);
+  return false;
+}
+
+/**
+ * Report a read on the `access` hook (the audit log records reads of others' archives always, own ones
+ * per audit.recordMessageAccess). A message page and the HTML frame it embeds are one view: the second
+ * request within a minute by the same viewer is not reported again.
+ */
 export async function reportAccess(deps: WebDeps, ctx: Ctx, owner: string, folder: string, uid: number | null, what: 'list' | 'view' | 'download-original' | 'download-attachment'): Promise<void> {
+  if (what === 'view' && seenLately(`${ctx.user.name}\u0000${owner}\u0000${folder}\u0000${uid ?? ''}`, Date.now())) return;
   await deps.hooks.notify('access', { user: ctx.user.name, auditor: owner !== ctx.user.name, target: owner, folder, uid, what, via: 'web' }, deps.log);
 }
 

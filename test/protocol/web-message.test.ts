@@ -162,6 +162,17 @@ describe('web access: message view, sanitised HTML, downloads, search and folder
     assert.ok(records.some((r) => r.action === 'web.view' && r.target === 'alice/Inbox/1' && r.actor === 'alice'));
   });
 
+  it('records a message page and its HTML frame as one view', async () => {
+    await s.file('alice', 'Inbox', Buffer.concat([Buffer.from('X-Copy: for the one-view test\r\n'), Buffer.from(HOSTILE)]));
+    const v = s.client();
+    await v.signIn('alice');
+    const views = async (): Promise<number> => (await auditRecords(s)).filter((r) => r.action === 'web.view' && r.target === 'alice/Inbox/3').length;
+    const before = await views();
+    assert.equal((await v.get('/message?user=alice&folder=Inbox&uid=3')).status, 200);
+    assert.equal((await v.get('/message/html?user=alice&folder=Inbox&uid=3')).status, 200);
+    assert.equal(await views(), before + 1);
+  });
+
   it('shows a clear page for an empty archive', async () => {
     const e = s.client();
     await e.signIn('empty');
