@@ -147,7 +147,7 @@ ${message.flags.length > 0 ? html`<section aria-labelledby="flag-title"><h2 id="
     if (parsed.html === null) throw new WebError(404, 'This message has no HTML body.');
     await reportAccess(deps, ctx, loc.user, loc.folder, loc.uid, 'view');
     const clean = sanitizeMailHtml(parsed.html, inlineImages(raw, 8 * 1024 * 1024));
-    const bytes = Buffer.from(framedDocument(clean.html), 'utf8');
+    const bytes = Buffer.from(framedDocument(clean.html, clean.css), 'utf8');
     ctx.res.writeHead(200, { ...securityHeaders(FRAME_CSP, ctx.secure), 'content-type': 'text/html; charset=utf-8', 'content-length': bytes.length, 'cache-control': 'no-store' });
     ctx.res.end(bytes);
   });

@@ -1,12 +1,13 @@
 // Sanitising an HTML mail body for display (sanitize-html with an allow-list), so that nothing in it runs
-// and nothing is fetched from elsewhere: no scripts, event handlers, forms, frames, objects, <style>,
-// <link>, <meta> or <base>; images only from data: URLs (cid: references to the message's own inline
+// and nothing is fetched from elsewhere: no scripts, event handlers, forms, frames, objects, <link>,
+// <meta> or <base>; <style> sheets only as mail-css.ts reduces them (plain rules, safe declarations); images only from data: URLs (cid: references to the message's own inline
 // images become data: URLs, every other src is removed and the image replaced by its alt text); no
 // srcset or background attributes; inline styles keep only declarations without url(), image-set(),
 // expression(), escapes or @import. Links keep http(s) and mailto and open in a new tab without a
 // referrer. The result is served inside a sandboxed frame under a CSP that blocks remote loads anyway
 // (defence in depth: either alone keeps tracking pixels out). Trusts nothing in the input.
 import sanitizeHtml from 'sanitize-html';
+import { safeStyleSheet, styleSheets } from './mail-css.ts';
 
 const TAGS = [
   'a', 'abbr', 'address', 'article', 'b', 'big', 'blockquote', 'br', 'caption', 'center', 'cite', 'code', 'col', 'colgroup',
@@ -28,6 +29,8 @@ export function safeStyle(style: string): string {
 
 export interface SanitizeResult {
   html: string;
+  /** The mail's own style sheets, reduced to safe rules (mail-css.ts), for the frame's head. */
+  css: string;
   /** Remote images (and other remote references) removed. */
   blocked: number;
 }
@@ -37,7 +40,7 @@ export function sanitizeMailHtml(input: string, images: ReadonlyMap<string, stri
   let blocked = 0;
   const html = sanitizeHtml(input, {
     allowedTags: TAGS,
-    allowedAttributes: { '*': COMMON_ATTRIBUTES, a: ['href', 'name', 'target', 'rel'], span: ['class'], img: ['src', 'alt', 'width', 'height'] },
+    allowedAttributes: { '*': [...COMMON_ATTRIBUTES, 'class'], a: ['href', 'name', 'target', 'rel'], img: ['src', 'alt', 'width', 'height'] },
     allowedSchemes: ['http', 'https', 'mailto'],
     allowedSchemesByTag: { img: ['data'] },
     allowedSchemesAppliedToAttributes: ['href', 'src', 'cite'],
@@ -91,7 +94,9 @@ export function sanitizeMailHtml(input: string, images: ReadonlyMap<string, stri
       },
     },
   });
-  return { html, blocked };
+  const counter = { dropped: 0 };
+  const css = styleSheets(input).map((sheet) => safeStyleSheet(sheet, counter)).filter((x) => x !== '').join('\n');
+  return { html, css, blocked: blocked + counter.dropped };
 }
 
 function decodeURIComponentSafe(s: string): string {
@@ -102,10 +107,11 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-/** The document served inside the sandboxed frame. */
-export function framedDocument(body: string): string {
+/** The document served inside the sandboxed frame; `css` (already reduced, no "<") after our defaults. */
+export function framedDocument(body: string, css = ''): string {
   return '<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">'
     + '<style>body{font-family:system-ui,sans-serif;margin:8px;overflow-wrap:anywhere;color:#111;background:#fff}'
     + 'img{max-width:100%;height:auto}table{max-width:100%}.blocked-image{color:#666;font-style:italic}</style>'
+    + (css !== '' && !css.includes('<') ? `<style>${css}</style>` : '')
     + `</head><body>${body}</body></html>`;
 }

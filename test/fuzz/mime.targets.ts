@@ -6,6 +6,8 @@ import { parseDate, parseDateZone, stripComments } from '../../core/mime/date.ts
 import { MAX_PARTS, Problems, partBody, readNode, walkLeaves } from '../../core/mime/multipart.ts';
 import { transferDecoder } from '../../core/mime/transfer-decoding.ts';
 import { canonicalHash } from '../../core/mime/canonical-hash.ts';
+import { safeStyleSheet } from '../../plugins/web/mail-css.ts';
+import { sanitizeMailHtml } from '../../plugins/web/sanitize.ts';
 import { check, chunked, chunkingsFor, preview, type FuzzGroup } from './target.ts';
 import { headerBlockSeeds, headerValueSeeds, messageSeeds, nastyStrings } from './seeds.ts';
 
@@ -39,6 +41,29 @@ function checkSummary(block: ReturnType<typeof parseHeaderBlock>): void {
 export const group: FuzzGroup = {
   group: 'mime',
   targets: [
+    {
+      // The web access's reduction of a mail's <style> sheets and HTML (plugins/web/mail-css.ts, sanitize.ts):
+      // whatever the input, what is kept can neither load nor run anything.
+      name: 'mime.mail-html-css',
+      seeds: () => [
+        '<style>p{color:red} @import url(http://x); .a{background:url(http://t/p.gif)}</style><p class="a">x</p>',
+        '<html><head><style>@media screen{.x{color:blue}} td>b,h1{font-weight:bold}</style></head><body><img src="http://t/i.gif" alt="i"></body></html>',
+        '<style>a\\3c{color:green}</style><style>/* c */ b{width:expression(alert(1))}</style><script>alert(1)</script>',
+      ].map((t) => Buffer.from(t)),
+      dictionary: ['<style>', '</style>', '{', '}', ';', '@import', '@media', 'url(', 'http://t/', 'expression(', '\\', '/*', '*/', '<', '>', 'class="', 'style="', ':', 'image-set(', '&#'],
+      maxLength: 8192,
+      run(input) {
+        const text = input.toString('utf8');
+        const css = safeStyleSheet(text);
+        for (const rule of css.split('\n').filter((r) => r !== '')) {
+          check(/^[^{}<\\]+\{[^{}<\\]*\}$/.test(rule), 'a kept rule is a plain selector and a declaration block', rule);
+          check(!/url\s*\(|@import|expression\s*\(|image-set/i.test(rule), 'a kept rule loads and runs nothing', rule);
+        }
+        const r = sanitizeMailHtml(text, new Map());
+        check(!/<(script|style|iframe|object|link|meta|base)\b/i.test(r.html), 'no active or styling element in the sanitised HTML', r.html);
+        check(!/url\s*\(|@import/i.test(r.css) && !r.css.includes('<'), 'the kept sheets load nothing and hold no markup', r.css);
+      },
+    },
     {
       name: 'mime.addresses',
       seeds: addressSeeds,

@@ -157,3 +157,25 @@ describe('web sanitising and MIME view', () => {
     assert.equal(partOf(raw, 7), null);
   });
 });
+
+it('a mail\'s <style> sheets keep plain rules with safe declarations; at-rules, url(), escapes and markup go', async () => {
+  const { safeStyleSheet } = await import('../../../../plugins/web/mail-css.ts');
+  const counter = { dropped: 0 };
+  const css = safeStyleSheet(`@import url(http://t.example/a.css);
+    p.note { color: red; background: url(http://t.example/p.gif) }
+    @media screen { .x { color: blue } }
+    @font-face { font-family: x; src: url(http://t.example/f.woff) }
+    td>span , h1 { font-weight: bold }
+    a\\3c { color: green }
+    .y { width: expression(alert(1)) }
+    </style><script>alert(1)</script>
+    .z { color: #333 }`, counter);
+  // .z follows markup: not understood, so dropped with it.
+  assert.equal(css, 'p.note{color: red}\ntd>span , h1{font-weight: bold}');
+  assert.ok(counter.dropped >= 5, `dropped ${counter.dropped}`);
+  const r = sanitizeMailHtml('<html><head><style>.hi { color: red } .bg { background-image: url(http://t.example/x) }</style></head><body><p class="hi">x</p><style>b{color:blue}</style></body></html>', new Map());
+  assert.equal(r.css, '.hi{color: red}\nb{color:blue}');
+  assert.match(r.html, /<p class="hi">x<\/p>/);
+  assert.doesNotMatch(r.html, /<style/);
+  assert.doesNotMatch(r.css, /t\.example/);
+});
