@@ -15,8 +15,9 @@ const SECRET_KEY = /^auth$|pass(word|wd|phrase)?|secret|token|authori[sz]ation|c
 const SECRET_TEXT: Array<[RegExp, string]> = [
   // SMTP "AUTH PLAIN <b64>", "AUTH LOGIN <b64>", IMAP "tag AUTHENTICATE PLAIN <b64>"
   [/\b(AUTH(?:ENTICATE)?\s+[A-Za-z0-9_-]+)[ \t]+\S+/gi, `$1 ${REDACTED}`],
-  // IMAP "tag LOGIN user password"
-  [/^(\S+[ \t]+LOGIN[ \t]+(?:"(?:[^"\\]|\\.)*"|\S+))[ \t]+.*$/gim, `$1 ${REDACTED}`],
+  // IMAP "tag LOGIN user password": exactly two arguments (atoms, quoted strings or a literal's
+  // announcement), so prose such as "POP3 login through the proxy" is left alone.
+  [/^(\S+[ \t]+LOGIN[ \t]+(?:"(?:[^"\\]|\\.)*"|\S+))[ \t]+(?:"(?:[^"\\]|\\.)*"|\{\d+\+?\}|\S+)[ \t]*$/gim, `$1 ${REDACTED}`],
   // POP3 "PASS secret", "APOP user digest"
   [/\b(PASS)[ \t]+\S.*$/gim, `$1 ${REDACTED}`],
   [/\b(APOP[ \t]+\S+)[ \t]+\S+/gi, `$1 ${REDACTED}`],
