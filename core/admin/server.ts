@@ -174,7 +174,8 @@ export class AdminServer {
       : isPosternError(err, 'HELD') ? 423
       : isPosternError(err, 'CONFLICT') ? 409
       : isPosternError(err, 'TOO_LARGE') ? 413
-      : isPosternError(err, 'INVALID_INPUT') ? 400 : 500;
+      : isPosternError(err, 'INVALID_INPUT') ? 400
+      : isPosternError(err, 'UNAVAILABLE') || isPosternError(err, 'SHUTTING_DOWN') ? 503 : 500;
     if (status === 500) this.deps.log.error('Admin request failed', { method, path: url.pathname, err: errorMessage(err) });
     if (res.writableEnded) return; // answered in full already
     if (res.headersSent || res.destroyed) {

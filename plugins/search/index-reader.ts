@@ -1,8 +1,9 @@
 // Reads of the index, asynchronous: IndexReader runs each query on one of its reader threads
 // (reader-worker-main.ts), each with its own read-only connection (WAL: readers never wait for the
 // writer), so a query over a large index never blocks the main thread's event loop (SMTP replies,
-// IMAP, the API keep flowing). A query past its deadline has its thread replaced (SQLite cannot be
-// interrupted from outside) and fails with UNAVAILABLE. inProcessReads() runs them on an IndexDb
+// IMAP, the API keep flowing). A query past its deadline fails with UNAVAILABLE and its thread is
+// replaced at once (SQLite cannot be interrupted from outside: the old thread ends when its query
+// returns; while MAX_ABANDONED such threads remain, new queries are refused rather than piling up). inProcessReads() runs them on an IndexDb
 // directly (tests, tools).
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -27,10 +28,14 @@ export function inProcessReads(db: IndexDb): IndexReads {
 }
 
 interface Pending {
+  worker: Worker;
   resolve: (rows: unknown[]) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
+
+/** Threads left to finish a query past its deadline beyond which new queries are refused. */
+const MAX_ABANDONED = 2;
 
 class ReaderThread {
   private worker: Worker;
@@ -38,6 +43,8 @@ class ReaderThread {
   private nextId = 1;
   private ready: Promise<void>;
   private stopped = false;
+  /** Threads whose query passed its deadline: asked to stop, they end when SQLite returns. */
+  private readonly abandoned = new Set<Worker>();
 
   constructor(private readonly file: string, private readonly deadlineMs: number) {
     [this.worker, this.ready] = this.start();
@@ -63,12 +70,9 @@ class ReaderThread {
       else p.reject(new PosternError(/fts5: syntax error|unterminated string/i.test(reply.error) ? 'INVALID_INPUT' : 'STORAGE_IO', `Search failed: ${reply.error}`));
     });
     const fail = (err: Error): void => {
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(err);
-      }
-      this.pending.clear();
+      this.rejectAll(worker, err);
       started();
+      this.abandoned.delete(worker);
       if (!this.stopped && worker === this.worker) [this.worker, this.ready] = this.start();
     };
     worker.on('error', (err) => fail(new PosternError('STORAGE_IO', `Search reader failed: ${err.message}`)));
@@ -76,32 +80,42 @@ class ReaderThread {
     return [worker, ready];
   }
 
+  private rejectAll(worker: Worker, err: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.worker !== worker) continue;
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(err);
+    }
+  }
+
   async all(sql: string, params: SqlParam[]): Promise<unknown[]> {
     await this.ready;
     if (this.stopped) throw new PosternError('SHUTTING_DOWN', 'The search index is closed');
+    if (this.abandoned.size >= MAX_ABANDONED) throw new PosternError('UNAVAILABLE', 'Search is busy finishing queries that ran too long; try again shortly');
     const worker = this.worker;
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       const timer = setTimeout(() => {
-        // The connection is busy in SQLite: only ending the thread stops it. Queries queued behind it
-        // fail too (they would have waited as long); a new thread takes the next ones.
-        const err = new PosternError('UNAVAILABLE', `Search took longer than ${this.deadlineMs / 1000} s and was stopped; narrow the query`);
-        for (const p of this.pending.values()) {
-          clearTimeout(p.timer);
-          p.reject(err);
+        // SQLite cannot be interrupted from here: the thread is asked to stop (it ends when the query
+        // returns) and a new one takes the next queries. Queries queued behind it fail too (they would
+        // have waited as long).
+        this.rejectAll(worker, new PosternError('UNAVAILABLE', `Search took longer than ${this.deadlineMs / 1000} s and was stopped; narrow the query`));
+        if (worker === this.worker && !this.stopped) {
+          this.abandoned.add(worker);
+          [this.worker, this.ready] = this.start();
+          void worker.terminate().catch(() => undefined);
         }
-        this.pending.clear();
-        void worker.terminate();
       }, this.deadlineMs);
       timer.unref();
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { worker, resolve, reject, timer });
       worker.postMessage({ id, sql, params } satisfies ReaderRequest);
     });
   }
 
   async close(): Promise<void> {
     this.stopped = true;
-    await this.worker.terminate();
+    await Promise.all([this.worker, ...this.abandoned].map((w) => w.terminate().catch(() => undefined)));
   }
 }
 
