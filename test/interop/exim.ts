@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, freePort, makeTempDir, run, waitForPort } from './harness.ts';
+import { REPO, freePort, makeTempDir, run, stopChild, waitForPort } from './harness.ts';
 
 export const SNIPPET = join(REPO, 'deploy', 'exim', 'postern.conf.snippet');
 /**
@@ -141,17 +141,7 @@ export async function startExim(posternPort: number, siteRouters: string): Promi
       if (stopped) return;
       stopped = true;
       try {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = new Promise<void>((r) => child.once('exit', () => r()));
-          child.kill('SIGTERM');
-          let timer: NodeJS.Timeout | undefined;
-          const killed = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 10_000); })]);
-          clearTimeout(timer);
-          if (killed) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-        }
+        await stopChild(child);
       } finally {
         tmp.cleanup();
       }

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, freePort, makeTempDir, runOk, waitForPort } from './harness.ts';
+import { REPO, freePort, makeTempDir, runOk, stopChild, waitForPort } from './harness.ts';
 
 export const HARAKA_BIN = join(REPO, 'node_modules', 'Haraka', 'bin', 'haraka');
 export const PLUGIN_DIR = join(REPO, 'plugins', 'haraka');
@@ -99,17 +99,7 @@ export async function startHaraka(posternIni: string, opts: HarakaOptions): Prom
       if (stopped) return;
       stopped = true;
       try {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = new Promise<void>((r) => child.once('exit', () => r()));
-          child.kill('SIGTERM');
-          let timer: NodeJS.Timeout | undefined;
-          const killed = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 10_000); })]);
-          clearTimeout(timer);
-          if (killed) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-        }
+        await stopChild(child);
       } finally {
         tmp.cleanup();
       }
