@@ -2,7 +2,8 @@
 // (core/compliance/access.ts): everyone reads their own archive; auditors read every archive; holders of
 // `admin` read every archive, but under preview blocking only from/to/subject/date of other users' mail
 // (no body, attachments or original). Web access itself: the user's webAccess flag, a group listed in
-// accessGroups, or the auditor or compliance privilege; never for a disabled user. Pure functions over the user record.
+// accessGroups, or the auditor or compliance privilege; never for a disabled user. Who may export an
+// archive (the button; core/export decides). Pure functions over the user record.
 import type { UserRecord } from '../../core/storage/types.ts';
 
 export interface Viewer {
@@ -36,6 +37,16 @@ export function readLevel(viewer: Viewer, owner: string, previewBlocking: boolea
 /** Whether a viewer may list and search every archive (auditors, administrators). */
 export function seesEveryArchive(viewer: Viewer): boolean {
   return viewer.auditor || viewer.admin;
+}
+
+/**
+ * Whether the viewer may export `owner`'s archive (or a folder of it), as core/export/access.ts decides:
+ * the export privilege and their own archive, or any archive for auditors, and for administrators
+ * unless preview blocking is on. Only decides whether the button is shown; the export service checks again.
+ */
+export function mayExportArchive(viewer: Viewer, owner: string, previewBlocking: boolean): boolean {
+  if (!viewer.export) return false;
+  return owner === viewer.name || viewer.auditor || (viewer.admin && !previewBlocking);
 }
 
 /** The legal-hold cases page: compliance officers and auditors (as the API's GET holds). */

@@ -4,7 +4,7 @@
 // sign-in throttle, sessions in memory, server-rendered pages (search, folders, message view with the
 // HTML body sanitised in a sandboxed frame, downloads, exports, legal holds) under the API's access
 // rules. Adds the admin route behind `postern user web NAME on|off`, registers its port as listener
-// `web`, and offers the `web` service (bound port, sessions) to tests.
+// `web`, and offers the `web` service (bound port, sessions, route table) to tests.
 import type { Credentials } from '../../core/auth/credentials.ts';
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
@@ -30,6 +30,8 @@ export interface WebService {
   /** "http" or "https". */
   scheme(): 'http' | 'https';
   sessions(): number;
+  /** The route table ("METHOD /path"). */
+  routes(): { public: string[]; session: string[] };
 }
 
 declare module '../../core/app/services.ts' {
@@ -92,7 +94,7 @@ export default definePlugin({
     sweeper.unref();
     const tlsReload = app.service('tlsReload');
     if (config.tls.enabled) tlsReload.register('web', config.tls, hostname, (m) => server.setTls(m));
-    app.decorate('web', { port: () => port, scheme: () => (tls ? 'https' : 'http'), sessions: () => sessions.size });
+    app.decorate('web', { port: () => port, scheme: () => (tls ? 'https' : 'http'), sessions: () => sessions.size, routes: () => server.routes() });
     app.onClose(async () => {
       tlsReload.unregister('web');
       clearInterval(sweeper);

@@ -1,11 +1,13 @@
 // Browsing: the archives a user may open (their own; auditors and administrators every user's and the
 // unassigned archive), each archive's folder tree with message counts, and a folder's messages in pages
-// of UIDs (archive.listEntries). Each folder page is reported on the `access` hook ("list").
+// of UIDs (archive.listEntries). Each folder page is reported on the `access` hook ("list"). Those who may
+// export the archive get an export button for the whole archive and for each folder page.
 import { isSystemUser, type ArchiveEntry, type FolderStatus } from '../../core/storage/types.ts';
-import { seesEveryArchive } from './access.ts';
+import { mayExportArchive, seesEveryArchive } from './access.ts';
 import { formatDate, formatSize, html, notice, page, qs, type Html } from './html.ts';
 import { sendPage, WebError, type Ctx } from './server.ts';
 import { layoutUser, reportAccess, requireRead, textParam, type WebDeps } from './deps.ts';
+import { exportForm } from './pages-export.ts';
 
 interface TreeNode {
   name: string;
@@ -43,11 +45,14 @@ function treeHtml(user: string, nodes: TreeNode[]): Html {
 export function addArchivePages(deps: WebDeps): void {
   const { server, archive } = deps;
 
+  const archiveExport = (ctx: Ctx, user: string): Html | string =>
+    mayExportArchive(ctx.viewer, user, deps.previewBlocking) ? exportForm(ctx, { user }, 'Export the whole archive as') : '';
+
   server.add('GET', '/archives', async (ctx: Ctx) => {
     if (!seesEveryArchive(ctx.viewer)) {
       const folders = await archive.folders(ctx.user.name);
       return sendPage(ctx.res, 200, page('Your archive', layoutUser(ctx), html`<h1>Your archive</h1>
-${folders.length === 0 ? notice('info', 'No mail has been archived for you yet.') : treeHtml(ctx.user.name, folderTree(folders))}`, '/archives'), ctx.secure);
+${folders.length === 0 ? notice('info', 'No mail has been archived for you yet.') : html`${treeHtml(ctx.user.name, folderTree(folders))}${archiveExport(ctx, ctx.user.name)}`}`, '/archives'), ctx.secure);
     }
     const names = (await archive.listUsers()).map((u) => u.name);
     if (!names.includes(deps.unmatchedUser)) names.push(deps.unmatchedUser);
@@ -68,7 +73,7 @@ ${deps.previewBlocking && !ctx.viewer.auditor ? notice('info', 'Preview blocking
     const folders = await archive.folders(user);
     const body = folders.length === 0
       ? notice('info', user === ctx.user.name ? 'No mail has been archived for you yet.' : `No mail has been archived for "${user}".`)
-      : treeHtml(user, folderTree(folders));
+      : html`${treeHtml(user, folderTree(folders))}${archiveExport(ctx, user)}`;
     sendPage(ctx.res, 200, page(`Archive of ${user}`, layoutUser(ctx), html`<h1>Archive of ${user}</h1>
 <p><a href="/search${qs({ user })}">Search this archive</a></p>${body}`, '/archives'), ctx.secure);
   });
@@ -99,6 +104,7 @@ ${deps.previewBlocking && !ctx.viewer.auditor ? notice('info', 'Preview blocking
 <tbody>${shown.map(row)}</tbody></table>`;
     sendPage(ctx.res, 200, page(`${folder} · ${user}`, layoutUser(ctx), html`<h1>${folder} <small>of ${user}</small></h1>
 <p class="count">${status.messages} ${status.messages === 1 ? 'message' : 'messages'}, oldest first. <a href="/archive${qs({ user })}">All folders</a></p>
-${body}<nav class="pager" aria-label="Folder pages">${first} ${next} ${newest}</nav>`, '/archives'), ctx.secure);
+${body}<nav class="pager" aria-label="Folder pages">${first} ${next} ${newest}</nav>
+${status.messages > 0 && mayExportArchive(ctx.viewer, user, deps.previewBlocking) ? exportForm(ctx, { user, folder }, 'Export this folder as') : ''}`, '/archives'), ctx.secure);
   });
 }

@@ -1,7 +1,8 @@
-// Exports and legal holds in the browser. An export of a search's hits or of a hold's messages starts
-// the export job of core/export as the signed-in user (the `export` privilege, preview blocking and
-// scope decided there, every export audited), then its page follows the progress (refreshing itself
-// while it runs, no script) and offers the file once it is written. The holds page lists the legal-hold
+// Exports and legal holds in the browser. An export of a search's hits, of a whole archive or one folder
+// of it, or of a hold's messages starts the export job of core/export as the signed-in user (the `export`
+// privilege, preview blocking and scope decided there, every export audited), then its page follows the
+// progress (refreshing itself while it runs, no script) and offers the file once it is written. The
+// export form the search, archive and folder pages show comes from here. The holds page lists the legal-hold
 // cases with the number of messages each covers (counted within a time budget; "at least" past it)
 // for compliance officers, auditors and administrators, with an export button for those who may export
 // by hold (core/export/access.ts).
@@ -10,7 +11,7 @@ import { selectEntries } from '../../core/export/selection.ts';
 import { EXPORT_FORMATS, type ExportFormat, type ExportRecord, type ExportSelection } from '../../core/export/types.ts';
 import { describeTargets } from '../../core/jobs/targets.ts';
 import { seesHolds } from './access.ts';
-import { formatDate, formatSize, html, notice, page, qs } from './html.ts';
+import { formatDate, formatSize, html, notice, page, qs, type Html } from './html.ts';
 import { redirect, securityHeaders, sendPage, WebError, type Ctx } from './server.ts';
 import { layoutUser, textParam, type WebDeps } from './deps.ts';
 import { dispositionOf } from './pages-message.ts';
@@ -36,6 +37,13 @@ function describe(sel: ExportSelection): string {
   return `archive of ${sel.user}${sel.folder ? ` / ${sel.folder}` : ''}`;
 }
 
+/** The export button with its format choice; `fields` say what to export (query, or user and folder). */
+export function exportForm(ctx: Ctx, fields: Record<string, string>, label: string): Html {
+  return html`<form class="inline export" method="post" action="/exports"><input type="hidden" name="_csrf" value="${ctx.session.csrf}">
+${Object.entries(fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
+<label for="format">${label}</label> <select id="format" name="format"><option value="mbox">mbox</option><option value="zip">zip of .eml</option><option value="eml">.eml files (zip)</option></select> <button type="submit">Export</button></form>`;
+}
+
 export function addExportPages(deps: WebDeps): void {
   const { server } = deps;
   const counts = new Map<string, { at: number; n: number; complete: boolean }>();
@@ -49,7 +57,7 @@ export function addExportPages(deps: WebDeps): void {
   server.add('GET', '/exports', async (ctx: Ctx) => {
     const list = service().list(ctx.user.name);
     const body = list.length === 0
-      ? notice('info', ctx.viewer.export ? 'You have no exports. Start one from a search (the Export button under the results).' : 'You have no exports. Exports need the "export" privilege.')
+      ? notice('info', ctx.viewer.export ? 'You have no exports. Start one from a search (the Export button under the results), an archive or a folder.' : 'You have no exports. Exports need the "export" privilege.')
       : html`<table class="list"><thead><tr><th scope="col">Started</th><th scope="col">What</th><th scope="col">Format</th><th scope="col">Status</th><th scope="col">Messages</th></tr></thead>
 <tbody>${list.map((r) => html`<tr><td class="date">${formatDate(r.createdAt)}</td><td><a href="/exports/view${qs({ id: r.id })}">${describe(r.selection)}</a></td><td>${r.format}</td>
 <td class="status-${r.status}">${statusText(r)}</td><td>${r.counts.exported}${r.counts.failed > 0 ? ` (${r.counts.failed} failed)` : ''}</td></tr>`)}</tbody></table>`;
@@ -61,10 +69,14 @@ export function addExportPages(deps: WebDeps): void {
     if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new WebError(400, `Format must be one of ${EXPORT_FORMATS.join(', ')}.`);
     const query = ctx.form.get('query');
     const hold = ctx.form.get('hold');
+    const user = ctx.form.get('user');
+    const folder = ctx.form.get('folder');
     let selection: ExportSelection;
     if (query !== null && query.trim() !== '') selection = { query: query.slice(0, 2000) };
     else if (hold !== null && hold !== '') selection = { hold: textParam(hold, 'hold', 64) };
-    else throw new WebError(400, 'Say what to export: a search query or a legal hold.');
+    else if (user !== null && user !== '') {
+      selection = { user: textParam(user, 'user', 64), ...(folder !== null && folder !== '' ? { folder: textParam(folder, 'folder', 1024) } : {}) };
+    } else throw new WebError(400, 'Say what to export: a search query, an archive or folder, or a legal hold.');
     let rec: ExportRecord;
     try {
       rec = await service().create(ctx.user.name, ctx.remote, selection, format as ExportFormat);

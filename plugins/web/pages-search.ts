@@ -2,7 +2,8 @@
 // to, subject, folder, an attachment marker) newest first, paged with the search's nextCursor. Scope as
 // the search API: one's own archive; auditors and administrators every archive (or one, `user=`), and
 // their searches are audited with the query. Without the search plugin the page says so. An export of
-// the hits starts from here for holders of the `export` privilege.
+// the hits (of the one archive when the search is narrowed to it) starts from here for holders of the
+// `export` privilege.
 import type { SearchHit } from '../../core/app/search-service.ts';
 import { errorMessage, isPosternError } from '../../core/errors.ts';
 import type { MessageRecord } from '../../core/storage/types.ts';
@@ -10,6 +11,7 @@ import { readLevel, seesEveryArchive } from './access.ts';
 import { formatDate, html, notice, page, qs, type Html } from './html.ts';
 import { sendPage, WebError, type Ctx } from './server.ts';
 import { layoutUser, type WebDeps } from './deps.ts';
+import { exportForm } from './pages-export.ts';
 
 const HELP = html`<aside class="help" aria-labelledby="help-title"><h2 id="help-title">Query language</h2>
 <ul>
@@ -89,16 +91,15 @@ ${all ? html`<p class="hint">${only !== null ? html`Searching the archive of ${o
     const total = `${result.total}${result.totalExact ? '' : '+'}`;
     const more = result.nextCursor ? html`<a class="button" rel="next" href="/search${qs({ q, user: only, cursor: result.nextCursor })}">Next page</a>` : '';
     const first = cursor ? html`<a class="button" href="/search${qs({ q, user: only })}">First page</a>` : '';
-    const exportForm = ctx.viewer.export && result.total > 0
-      ? html`<form class="inline" method="post" action="/exports"><input type="hidden" name="_csrf" value="${ctx.session.csrf}"><input type="hidden" name="query" value="${q}">
-<label for="format">Export these results as</label> <select id="format" name="format"><option value="mbox">mbox</option><option value="zip">zip of .eml</option><option value="eml">.eml files (zip)</option></select> <button type="submit">Export</button></form>`
-      : '';
+    // A search narrowed to one archive (user=) exports only that archive's hits, not the whole scope's.
+    const exportQuery = only !== null ? `user:"${only}" (${q})` : q;
+    const exportButton = ctx.viewer.export && result.total > 0 && !only?.includes('"') ? exportForm(ctx, { query: exportQuery }, 'Export these results as') : '';
     const body = result.hits.length === 0
       ? notice('info', cursor ? 'No more results.' : 'No messages match this search.')
       : html`<p class="count" role="status">${total} ${result.total === 1 ? 'message' : 'messages'} found.</p>
 <table class="list"><caption class="sr-only">Search results, newest first</caption>
 <thead><tr><th scope="col">Date</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Folder</th></tr></thead>
-<tbody>${rows}</tbody></table><nav class="pager" aria-label="Result pages">${first} ${more}</nav>${exportForm}`;
+<tbody>${rows}</tbody></table><nav class="pager" aria-label="Result pages">${first} ${more}</nav>${exportButton}`;
     send(200, body);
   });
 }

@@ -84,6 +84,11 @@ export class WebServer {
     this.sessionRoutes.set(`${method} ${path}`, handler);
   }
 
+  /** Every route as "METHOD /path", public ones and those that need a session (tests check each one). */
+  routes(): { public: string[]; session: string[] } {
+    return { public: [...this.publicRoutes.keys()], session: [...this.sessionRoutes.keys()] };
+  }
+
   setTls(material: TlsMaterial): void {
     this.tls = material;
     if (this.server && 'setSecureContext' in this.server) this.server.setSecureContext({ cert: material.cert, key: material.key });
