@@ -1,6 +1,7 @@
 // Web access isolation on a live server, exactly as the admin API decides: a user requesting every
-// route with another user's ids (archive, folder, message, HTML body, original, attachment, search scope,
-// exports, holds) gets 403/404 and never a byte of the other's mail, and finds nothing of it by any
+// route of the server's route table (checked against it, so a new route needs a probe) with another
+// user's ids (archive, folder, message, HTML body, original, attachment, search scope, exports, archive
+// and folder export, holds) gets 403/404 and never a byte of the other's mail, and finds nothing of it by any
 // query; an auditor reads every archive (each read of another's archive audited); an administrator under
 // preview blocking sees only from, to, subject and date of others' mail (body, HTML, attachments and
 // original refused with 403) but all of their own; exports from a search run as the signed-in user
@@ -58,17 +59,47 @@ describe('web access isolation, auditors, preview blocking and exports', () => {
   });
 
   it('refuses every route with another user\'s ids and shows nothing of their mail', async () => {
+    // Bob's own export, whose id Alice then tries.
+    const bob = await signedIn('bob');
+    await bob.get('/search?q=merger');
+    const bobExport = ((await bob.post('/exports', { query: 'merger', format: 'mbox' })).headers.get('location') ?? '').split('=')[1] ?? '';
+    assert.match(bobExport, /^[0-9a-f]{16}$/);
     const alice = await signedIn('alice');
-    const routes = [
-      '/archive?user=bob', '/folder?user=bob&folder=Inbox', ...messageRoutes('bob', 'Inbox', 1), ...messageRoutes('bob', 'Inbox', 999),
-      '/search?q=merger&user=bob', '/holds',
-    ];
-    for (const path of routes) {
-      const r = await alice.get(path);
-      assert.ok(r.status === 403 || r.status === 404, `${path}: ${r.status}`);
-      assert.ok(!r.bytes.includes(SECRET), path);
-      assert.doesNotMatch(r.text, /Secret merger plans/, path);
+    const msg = (path: string): string[] => [...messageRoutes('bob', 'Inbox', 1), ...messageRoutes('bob', 'Inbox', 999)].filter((r) => r.startsWith(`${path}?`));
+    // Every route of the web server, each requested with Bob's ids (must be refused) or, for pages
+    // that take no ids, shown to Alice (must show nothing of Bob's). A route added without a line here fails.
+    const refused: Record<string, Array<string | Record<string, string>>> = {
+      'GET /archive': ['/archive?user=bob'],
+      'GET /folder': ['/folder?user=bob&folder=Inbox'],
+      'GET /message': msg('/message'), 'GET /message/html': msg('/message/html'), 'GET /message/raw': msg('/message/raw'), 'GET /message/part': msg('/message/part'),
+      'GET /search': ['/search?q=merger&user=bob'],
+      'GET /holds': ['/holds'],
+      'GET /exports/view': [`/exports/view?id=${bobExport}`],
+      'GET /exports/file': [`/exports/file?id=${bobExport}`],
+      'POST /exports': [{ user: 'bob' }, { user: 'bob', folder: 'Inbox' }, { hold: 'case-bob' }],
+    };
+    const ownPages = ['GET /', 'GET /account', 'GET /archives', 'GET /exports', 'POST /signout'];
+    const table = s.running.app.service('web').routes();
+    assert.deepEqual([...Object.keys(refused), ...ownPages].sort(), [...table.session].sort(), 'every session route is probed');
+    assert.deepEqual([...table.public].sort(), ['GET /signin', 'POST /signin'], 'public routes take no ids');
+    for (const [route, probes] of Object.entries(refused)) {
+      for (const probe of probes) {
+        await alice.get('/archives');
+        const r = typeof probe === 'string' ? await alice.get(probe) : await alice.post('/exports', { ...probe, format: 'mbox' });
+        const what = `${route} ${JSON.stringify(probe)}`;
+        assert.ok(r.status === 403 || r.status === 404, `${what}: ${r.status}`);
+        assert.ok(!r.bytes.includes(SECRET), what);
+        assert.doesNotMatch(r.text, /Secret merger plans/, what);
+      }
     }
+    for (const route of ownPages) {
+      await alice.get('/archives');
+      const r = route === 'POST /signout' ? await alice.post('/signout') : await alice.get(route.slice(4));
+      assert.ok(r.status === 200 || r.status === 303, `${route}: ${r.status}`);
+      assert.ok(!r.bytes.includes(SECRET), route);
+      assert.doesNotMatch(r.text, /Secret merger plans|bob/, route);
+    }
+    assert.equal((await alice.signIn('alice')).status, 303);
     for (const q of [SECRET, 'merger', 'user:bob', 'from:eve', 'folder:Inbox']) {
       const r = await alice.get(`/search?q=${encodeURIComponent(q)}`);
       assert.equal(r.status, 200, q);
