@@ -1,27 +1,32 @@
 // The web access in a real browser: Debian's chromium driven by puppeteer-core (nothing downloads a
-// browser) at 360 px wide. Signs in, searches, opens a hostile HTML mail whose body tries every way to
-// fetch from elsewhere (tracking pixel, CSS url(), srcset, link, iframe …), downloads the attachment and
-// the original (byte-identical, fetched through the signed-in page), exports the search, and signs out.
+// browser) at 360 px wide. Signs in by keyboard, searches, shows a failed search, reaches and opens a
+// hostile HTML mail by keyboard whose body tries every way to fetch from elsewhere (tracking pixel, CSS
+// url(), srcset, link, iframe …), downloads the attachment and the original (byte-identical, fetched
+// through the signed-in page), reads a message with JavaScript off, exports the search and a folder,
+// checks the desktop layout (help beside the results), signs out, and shows the "session ended" page.
 // Every request the browser makes is intercepted: none may leave for another host. Checks keyboard
 // access (the first Tab reaches the skip link) and that no page scrolls sideways at 360 px. A screenshot
-// of each step lands in the test's temp dir (kept with POSTERN_KEEP_TMP=1; the path is printed).
+// of each step is kept as a test artifact in .tmp/artifacts/web-chromium/ (replaced by the next run).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { mail, PASSWORD, startWebServer, type WebTestServer } from '../protocol/web-client.ts';
 import { HOSTILE, PDF } from '../protocol/web-fixtures.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../.tmp/artifacts/web-chromium/', import.meta.url));
 
 describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false : 'Debian chromium is not installed (test/interop/install-deps.sh)' }, () => {
   let s: WebTestServer;
   let browser: Browser;
   let page: Page;
-  let shots: string;
+  let profile: string;
+  const shots = ARTIFACTS;
   const remote: string[] = [];
   const seen: string[] = [];
   let step = 0;
@@ -36,13 +41,15 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
   };
 
   before(async () => {
-    shots = mkdtempSync(join(tmpdir(), 'postern-web-chromium-'));
+    rmSync(shots, { recursive: true, force: true });
+    mkdirSync(shots, { recursive: true });
+    profile = mkdtempSync(join(tmpdir(), 'postern-web-chromium-'));
     s = await startWebServer([{ name: 'alice', addresses: ['alice@example.com'], privileges: ['export'] }]);
     await s.file('alice', 'Inbox', HOSTILE);
     for (let i = 1; i <= 3; i++) await s.file('alice', 'Inbox', mail({ from: 'Carol <carol@example.net>', to: 'alice@example.com', subject: `Quarterly newsletter ${i}`, body: 'figures' }));
     await s.indexed();
     browser = await puppeteer.launch({
-      executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'], userDataDir: join(shots, 'profile'),
+      executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'], userDataDir: profile,
     });
     page = await browser.newPage();
     await page.setViewport({ width: 360, height: 740 });
@@ -61,8 +68,8 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
   after(async () => {
     await browser?.close();
     await s?.stop();
-    if (process.env['POSTERN_KEEP_TMP']) process.stdout.write(`# screenshots in ${shots}\n`);
-    else rmSync(shots, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true });
+    process.stdout.write(`# screenshots in ${shots}\n`);
   });
 
   it('signs in, searches, opens a hostile mail without any remote request, downloads, exports and signs out', async () => {
@@ -87,7 +94,23 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
     await noSideways('search results');
     await shot('search-results');
 
-    await Promise.all([page.waitForNavigation(), page.click('a[href*="uid=1"]')]);
+    // A failed search: a clear page with the error and its position, the box keeping the query.
+    await page.goto(`${s.base}/search?q=${encodeURIComponent('newsletter OR budget)')}`);
+    assert.match(await page.$eval('.notice.error', (e) => e.textContent ?? ''), /The search failed: .*position 21/);
+    assert.equal(await page.$eval('#q', (e) => (e as HTMLInputElement).value), 'newsletter OR budget)');
+    await noSideways('failed search');
+    await shot('failed-search');
+    await page.goBack();
+
+    // Keyboard only: Tab through the page to the hostile mail's link and open it with Enter.
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => (document.activeElement as HTMLAnchorElement | null)?.href?.includes('uid=1') ?? false);
+    }
+    assert.ok(reached, 'Tab reaches the first result');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    assert.match(page.url(), /\/message\?user=alice&folder=Inbox&uid=1$/);
     const frameHandle = await page.waitForSelector('iframe.mail-html');
     const frame = await frameHandle?.contentFrame();
     assert.ok(frame);
@@ -124,6 +147,17 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
     const attachments = await Promise.all(hrefs.filter((h) => h.includes('/message/part')).map(fetchHex));
     assert.ok(attachments.includes(createHash('sha256').update(PDF).digest('hex')), 'the PDF attachment is byte-identical');
 
+    // The message view is readable without JavaScript (the pages carry no script at all).
+    await page.setJavaScriptEnabled(false);
+    await page.goto(`${s.base}/message?user=alice&folder=Inbox&uid=2`);
+    const noScript = await page.content();
+    assert.match(noScript, /<h1[^>]*>Quarterly newsletter 1<\/h1>/);
+    assert.match(noScript, /<pre class="mail-text">figures/);
+    assert.match(noScript, /carol@example\.net/);
+    assert.doesNotMatch(noScript, /<script/i);
+    await shot('message-without-javascript');
+    await page.setJavaScriptEnabled(true);
+
     // Export the search and follow it to the download link.
     await page.goto(`${s.base}/search?q=newsletter`);
     await Promise.all([page.waitForNavigation(), page.click('form[action="/exports"] button')]);
@@ -132,6 +166,33 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
     const exportHref = await page.$eval('a[href^="/exports/file"]', (a) => (a as HTMLAnchorElement).href);
     assert.ok((await download(exportHref)).length > HOSTILE.length);
 
+    // Export a whole folder: Archives, the folder, its export button.
+    await page.goto(`${s.base}/archives`);
+    await Promise.all([page.waitForNavigation(), page.click('a[href^="/folder"]')]);
+    assert.match(page.url(), /\/folder\?user=alice&folder=Inbox$/);
+    await noSideways('folder');
+    await shot('folder');
+    await Promise.all([page.waitForNavigation(), page.click('form.export button')]);
+    await page.waitForSelector('a[href^="/exports/file"]', { timeout: 30_000 });
+    assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), /Export of archive of alice \/ Inbox/);
+    await shot('folder-export');
+    const folderMbox = (await download(await page.$eval('a[href^="/exports/file"]', (a) => (a as HTMLAnchorElement).href))).toString('utf8');
+    assert.deepEqual([...folderMbox.matchAll(/^Subject: (.*)$/gm)].map((m) => m[1]?.trim()).sort(),
+      ['Hostile newsletter', 'Quarterly newsletter 1', 'Quarterly newsletter 2', 'Quarterly newsletter 3']);
+
+    // On a desktop the query help stands beside the results, and nothing scrolls sideways.
+    await page.setViewport({ width: 1280, height: 800 });
+    await page.goto(`${s.base}/search?q=newsletter`);
+    const layout = await page.evaluate(() => ({
+      width: document.documentElement.scrollWidth,
+      form: document.querySelector('form.search')?.getBoundingClientRect().right ?? 0,
+      help: document.querySelector('aside.help')?.getBoundingClientRect().left ?? 0,
+    }));
+    assert.ok(layout.width <= 1280, `desktop: ${layout.width} px wide`);
+    assert.ok(layout.help >= layout.form, `the help (left ${layout.help}) stands beside the search (right ${layout.form})`);
+    await shot('desktop');
+    await page.setViewport({ width: 360, height: 740 });
+
     await page.goto(`${s.base}/archives`);
     await noSideways('archives');
     await Promise.all([page.waitForNavigation(), page.click('form.signout button')]);
@@ -139,6 +200,14 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
     await shot('signed-out');
     await page.goto(`${s.base}/archives`);
     assert.match(page.url(), /\/signin/);
+    // A cookie naming an ended session: a clear page that offers to sign in again.
+    await page.setCookie({ name: 'postern', value: 'A'.repeat(43), url: s.base });
+    const ended = await page.goto(`${s.base}/archives`);
+    assert.equal(ended?.status(), 401);
+    assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), /Your session has ended/);
+    assert.ok(await page.$('a[href="/signin?next=%2Farchives"]'));
+    await noSideways('session ended');
+    await shot('session-ended');
 
     assert.deepEqual(remote, [], `requests to other hosts: ${remote.join(', ')}`);
     assert.ok(seen.some((u) => u.includes('/message/html')), 'the framed body was loaded');
