@@ -2,7 +2,8 @@
 // and by address, the same refusal for a wrong password, an unknown user and a user without web access,
 // web access by flag, group and privilege, the shared sign-in throttle (429 with Retry-After) and the
 // audit records of web logins, cookie flags, CSRF on every POST (sign-in included) and foreign Origins
-// refused, the security headers on every page, sign-out, a cookie of an ended session, access switched
+// refused, every route of the route table guarded (no session, no CSRF token) and sending the security
+// headers, sign-out, a cookie of an ended session, access switched
 // off through the admin API (postern user web) ending sessions, HTTPS with Secure/__Host- cookies, and
 // a non-loopback host refused at boot without TLS.
 import { after, before, describe, it } from 'node:test';
@@ -66,6 +67,44 @@ describe('web access: sign-in, sessions, CSRF and headers', () => {
     assert.equal(css.status, 200);
     assert.match(css.headers.get('content-type') ?? '', /^text\/css/);
     assertSecurityHeaders(css.headers);
+  });
+
+  it('guards every route of the route table: no session, no CSRF token, security headers on each answer', async () => {
+    const table = s.running.app.service('web').routes();
+    const own: Record<string, string> = {
+      '/archive': '?user=alice', '/folder': '?user=alice&folder=Inbox', '/message': '?user=alice&folder=Inbox&uid=1',
+      '/message/html': '?user=alice&folder=Inbox&uid=1', '/message/raw': '?user=alice&folder=Inbox&uid=1',
+      '/message/part': '?user=alice&folder=Inbox&uid=1&part=1', '/exports/view': '?id=0123456789abcdef',
+      '/exports/file': '?id=0123456789abcdef',
+    };
+    const anonymous = s.client();
+    const alice = s.client();
+    assert.equal((await alice.signIn('alice')).status, 303);
+    assert.ok(table.session.length >= 16, table.session.join(', '));
+    for (const route of table.session) {
+      const [method, path = ''] = route.split(' ');
+      const target = path + (own[path] ?? '');
+      if (method === 'GET') {
+        const r = await anonymous.get(target);
+        assert.equal(r.status, 303, `${route} without a session`);
+        assert.match(r.headers.get('location') ?? '', /^\/signin/, route);
+        const mine = await alice.get(target);
+        assert.ok(mine.status < 500, `${route}: ${mine.status}`);
+        const csp = mine.headers.get('content-security-policy') ?? '';
+        assert.ok(csp.startsWith("default-src 'none'") && !/script-src|'unsafe-eval'/.test(csp), `${route}: ${csp}`);
+        assert.equal(mine.headers.get('x-content-type-options'), 'nosniff', route);
+        assert.equal(mine.headers.get('referrer-policy'), 'no-referrer', route);
+        assert.ok(mine.headers.get('x-frame-options'), route);
+      } else {
+        const r = await anonymous.request('POST', path, { _csrf: 'x' });
+        assert.equal(r.status, 401, `${route} without a session`);
+        await alice.get('/archives');
+        const noToken = await alice.request('POST', path, {});
+        assert.equal(noToken.status, 403, `${route} without the CSRF token`);
+        assertSecurityHeaders(noToken.headers);
+      }
+    }
+    assert.equal((await alice.get('/archives')).status, 200, 'still signed in: no POST went through');
   });
 
   it('signs in by name and by address with HttpOnly, SameSite=Strict cookies, and signs out (CSRF checked)', async () => {
