@@ -185,7 +185,7 @@ export function openCeph(dir: string): Ceph {
       await runOk('radosgw', ['-c', conf, '-n', RGW_NAME], { timeoutMs: 60_000 });
       const deadline = Date.now() + 120_000;
       for (;;) {
-        const answered = await fetch(`${endpoint}/`).then((res) => res.status > 0, () => false);
+        const answered = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(5_000) }).then((res) => res.status > 0, () => false);
         if (answered) return;
         const pid = pidOf(RGW_NAME);
         if (Date.now() > deadline || (pid !== undefined && !isAlive(pid))) throw new Error(`RADOS Gateway not answering on ${endpoint}`);

@@ -34,6 +34,9 @@ before(async () => {
 });
 
 after(async () => {
+  // A failed pause test must not leave the tier's shared engines down for the files after this one.
+  await engines?.postgres.start();
+  await engines?.ceph.startRgw();
   s3?.destroy();
   await db?.drop();
 });

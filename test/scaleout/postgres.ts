@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { freePort, run, runOk } from '../interop/harness.ts';
 import { isAlive, readPidFile, tailFile, waitGone } from './daemon.ts';
 
-export const PG_BIN = process.env.POSTERN_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const PG_BIN = '/usr/lib/postgresql/15/bin';
 const SUPERUSER = 'postern';
 
 export interface PostgresOptions {
