@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { createMetrics } from '../metrics.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { RocksEngine } from '../storage/rocksdb-engine.ts';
+import { createArchiveBackend } from '../storage/archive-backend.ts';
 import { KvArchiveStore } from '../storage/kv-archive.ts';
 import { StorageHealth } from '../storage/storage-health.ts';
 import { aes256gcmCipher, type ChunkCipher } from '../storage/blob-codec.ts';
@@ -74,13 +75,18 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   // before a flush ever writes them. RocksDB's own block compression is off in both databases: intake
   // data is short-lived, and archive blobs are already compressed by the blob codec.
   const storageHealth = new StorageHealth(metrics, log);
-  const archiveEngine = new RocksEngine(join(config.dataDir, 'archive'), {
+  const backend = createArchiveBackend(config, {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
     onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'archive' }, callers),
     ...storageHealth.events('archive'),
+  }, {
+    onPgError: (err) => log.warn('PostgreSQL archive error', { err: err.message }),
+    onDeleteFailure: (sha256, err) => log.warn('An S3 object of a deleted blob stays until the orphan sweep', { sha256, err: err.message }),
   });
+  const archiveEngine = backend.engine;
   const archive = new KvArchiveStore(archiveEngine, {
+    backend: backend.kind,
     codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile),
     retention: {
       policies: configuredPolicies(config.compliance), holdEverything: config.compliance.holdEverything, sentFolder: config.routing.sentFolder,
@@ -133,7 +139,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   try {
     await archive.open();
     app.onClose('core', () => archive.close());
-    storageHealth.track('archive', archiveEngine);
+    if (backend.kind === 'rocksdb') storageHealth.track('archive', backend.engine);
     const auditing = await setupAudit(app, archive, loaded.file);
     setupDirectory(app);
     const compliance = setupCompliance(app);
@@ -148,7 +154,10 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
 
     const existing = await intake.open();
     app.onClose('core', () => intake.close());
-    await setupBackup(app, { archive: archiveEngine, intake: intakeEngine, intakeStore: intake }, VERSION);
+    await setupBackup(app, {
+      archive: archiveEngine, intake: intakeEngine, intakeStore: intake,
+      ...(backend.kind !== 'rocksdb' ? { refuse: 'postern backup copies the embedded archive; a postgres-s3 archive is backed up by PostgreSQL (pg_basebackup and WAL archiving) and by the bucket\'s own versioning and replication (README: Scale-out backend)' } : {}),
+    }, VERSION);
     storageHealth.track('intake', intakeEngine);
     const refreshIntakeGauges = (): void => {
       const c = intake.counts();

@@ -4,7 +4,7 @@
 // can overwrite or remove a record through this interface. Trusts the audit log to encode records;
 // hands back the stored bytes untouched (verification happens in core/audit/log.ts).
 import { PosternError } from '../errors.ts';
-import type { KvEngine } from '../storage/kv.ts';
+import { isShared, type KvEngine } from '../storage/kv.ts';
 import { keys, prefixEnd } from '../storage/kv-keys.ts';
 import type { AuditStore, AuditStoreRecord } from '../storage/types.ts';
 
@@ -12,14 +12,24 @@ const MAX_SEQ = 0xffff_ffff_ffff;
 const MAX_BATCH = 10_000;
 
 export class KvAuditStore implements AuditStore {
-  /** The next seq to append, once known (this process is the only writer of its database). */
+  /** The next seq to append, once known (forgotten when another node of a shared archive appended). */
   private next: number | null = null;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly kv: KvEngine) {}
+  /** An append runs as one step of a shared engine's cluster-wide writer (else as is). */
+  private readonly step: <T>(fn: () => Promise<T>) => Promise<T>;
+
+  constructor(private readonly kv: KvEngine) {
+    this.step = isShared(kv) ? (fn) => kv.shared.serialize(fn) : (fn) => fn();
+  }
+
+  /** Another node appended: the next seq is read again before the next append. */
+  forget(): void {
+    this.next = null;
+  }
 
   append(records: AuditStoreRecord[], head: { seq: number; hash: string }): Promise<void> {
-    const run = this.chain.then(() => this.appendNow(records, head));
+    const run = this.chain.then(() => this.step(() => this.appendNow(records, head)));
     this.chain = run.catch(() => undefined);
     return run;
   }

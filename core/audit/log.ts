@@ -5,10 +5,13 @@
 // seq 1 and names the first missing, reordered, altered or unlinked record. Trusts the store to keep what
 // it appended; trusts nothing it reads back. Hands on AuditRecords (list) and verification results.
 import { createHash } from 'node:crypto';
-import { PosternError } from '../errors.ts';
+import { PosternError, isPosternError } from '../errors.ts';
 import type { AuditStore } from '../storage/types.ts';
 import { GENESIS, decodeRecord, encodeRecord, recordHash, validEvent } from './canonical.ts';
 import type { AuditEvent, AuditLog, AuditRecord, AuditVerifyResult } from './types.ts';
+
+/** Appends tried per batch when another node of a shared archive appended first (CONFLICT). */
+const MAX_APPEND_ATTEMPTS = 5;
 
 export interface AuditLogOptions {
   /** Events waiting for the writer beyond which record() fails fast (UNAVAILABLE). */
@@ -49,6 +52,11 @@ export class ChainedAuditLog implements AuditLog {
   /** Picks up the chain where the store left it: the head marker, or the last stored record. */
   async open(): Promise<void> {
     if (this.state !== 'new') return;
+    await this.resume();
+    this.state = 'open';
+  }
+
+  private async resume(): Promise<void> {
     const head = await this.store.head();
     let last: { seq: number; data: Buffer } | null = null;
     for await (const r of this.store.read({ reverse: true, limit: 1 })) last = r;
@@ -61,7 +69,6 @@ export class ChainedAuditLog implements AuditLog {
       // An unreadable last record still anchors the chain (verify reports it); its bytes stand in for the hash.
       this.lastHash = typeof decoded === 'string' ? createHash('sha256').update(last.data).digest('hex') : decoded.hash;
     }
-    this.state = 'open';
   }
 
   /** The seq of the last durable record (0 for an empty log). */
@@ -98,20 +105,35 @@ export class ChainedAuditLog implements AuditLog {
   private async writeBatch(batch: Pending[]): Promise<void> {
     const started = process.hrtime.bigint();
     const at = this.now().toISOString();
-    let seq = this.lastSeq;
-    let prev = this.lastHash;
-    const records = batch.map((p) => {
-      seq += 1;
-      const body = { ...p.event, seq, at, prev };
-      prev = recordHash(body);
-      return { ...body, hash: prev } as AuditRecord;
-    });
-    try {
-      await this.store.append(records.map((r) => ({ seq: r.seq, data: encodeRecord(r) })), { seq, hash: prev });
-    } catch (err) {
-      this.options.onFailure?.(batch.length, err as Error);
-      for (const p of batch) p.reject(err as Error);
-      return;
+    let seq = 0;
+    let prev = '';
+    let records: AuditRecord[] = [];
+    for (let attempt = 1; ; attempt++) {
+      seq = this.lastSeq;
+      prev = this.lastHash;
+      records = batch.map((p) => {
+        seq += 1;
+        const body = { ...p.event, seq, at, prev };
+        prev = recordHash(body);
+        return { ...body, hash: prev } as AuditRecord;
+      });
+      try {
+        await this.store.append(records.map((r) => ({ seq: r.seq, data: encodeRecord(r) })), { seq, hash: prev });
+        break;
+      } catch (err) {
+        // Another node of a shared archive appended first: chain on from its head and try again.
+        if (isPosternError(err, 'CONFLICT') && attempt < MAX_APPEND_ATTEMPTS) {
+          try {
+            await this.resume();
+            continue;
+          } catch {
+            // fall through: the batch fails with the conflict
+          }
+        }
+        this.options.onFailure?.(batch.length, err as Error);
+        for (const p of batch) p.reject(err as Error);
+        return;
+      }
     }
     this.lastSeq = seq;
     this.lastHash = prev;

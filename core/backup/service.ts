@@ -22,6 +22,8 @@ export interface BackupServiceDeps {
   source: BackupSource;
   log: Logger;
   audit: () => AuditLog | null;
+  /** Why this archive cannot be backed up by `postern backup` (another backend's own tools do it), if so. */
+  refuse?: string;
   /** Called when a backup ends (metrics): outcome and seconds. */
   onFinish?: (ok: boolean, seconds: number, manifest: BackupManifest | null) => void;
 }
@@ -38,6 +40,7 @@ export class BackupService {
   }
 
   start(output: string, by: string): BackupStatus {
+    if (this.deps.refuse) throw new PosternError('FORBIDDEN', this.deps.refuse);
     if (this.running) throw new PosternError('CONFLICT', `A backup to "${this.current?.output ?? ''}" is running; wait for it (GET /api/v1/backups/current)`);
     const repo = checkBackupTarget(output, this.deps.source.dataDir);
     const started = performance.now();

@@ -10,7 +10,7 @@ import type { KvEngine } from '../storage/kv.ts';
 import { addBackupRoutes } from './routes.ts';
 import { BackupService } from './service.ts';
 
-export async function setupBackup(app: App, engines: { archive: KvEngine; intake: KvEngine; intakeStore: Intake }, version: string): Promise<BackupService> {
+export async function setupBackup(app: App, engines: { archive: KvEngine; intake: KvEngine; intakeStore: Intake; refuse?: string }, version: string): Promise<BackupService> {
   const config = app.service('config');
   const metrics = app.service('metrics');
   const service = new BackupService({
@@ -19,6 +19,7 @@ export async function setupBackup(app: App, engines: { archive: KvEngine; intake
       dataDir: config.dataDir, encryptionKeyFile: config.storage.encryptionKeyFile || null, version,
     },
     log: app.service('log').child({ component: 'backup' }),
+    ...(engines.refuse ? { refuse: engines.refuse } : {}),
     audit: () => (app.hasService('audit') ? app.service('audit') : null),
     onFinish: (ok, seconds, manifest) => {
       metrics.backups.inc({ outcome: ok ? 'success' : 'failure' });

@@ -235,6 +235,45 @@ const storageSchema = z.strictObject({
     }).default({ codec: 'brotli', level: 5, minSize: 256 }),
     /** A file holding a 256-bit key (64 hex characters): blobs are then sealed with AES-256-GCM. */
     encryptionKeyFile: z.string().default(''),
+    /**
+     * Where the archive lives: `rocksdb` (embedded, in dataDir/archive) or `postgres-s3` (records in
+     * PostgreSQL, message bytes in an S3 bucket with Object Lock; several nodes may share it).
+     */
+    backend: z.enum(['rocksdb', 'postgres-s3']).default('rocksdb'),
+    /** This node's name in a shared archive (postern status); default: the host name. */
+    node: z.string().regex(/^[A-Za-z0-9._-]{0,64}$/, 'letters, digits, ".", "_" and "-" (at most 64)').default(''),
+    postgres: z.strictObject({
+      /** postgres://user@host:port/database (a password here is allowed but passwordFile keeps it out of the file). */
+      url: z.string().default(''),
+      /** A file holding the password (used when the URL has none). */
+      passwordFile: z.string().default(''),
+      poolSize: z.number().int().min(2).max(100).default(8),
+    }).default({ url: '', passwordFile: '', poolSize: 8 }),
+    s3: z.strictObject({
+      /** http(s)://host:port of the S3-compatible store (Ceph RGW, MinIO, AWS: https://s3.<region>.amazonaws.com). */
+      endpoint: z.string().default(''),
+      region: z.string().min(1).default('us-east-1'),
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lower-case letters, digits, "." and "-")').default('postern-archive'),
+      accessKeyId: z.string().default(''),
+      /** A file holding the secret access key. */
+      secretAccessKeyFile: z.string().default(''),
+      /** Path-style URLs (http://host/bucket/key), as RGW and MinIO on one host need. */
+      forcePathStyle: z.boolean().default(true),
+      /** Create the bucket, with Object Lock, when it does not exist. */
+      createBucket: z.boolean().default(true),
+      timeoutSeconds: z.number().min(1).max(600).default(30),
+    }).default({ endpoint: '', region: 'us-east-1', bucket: 'postern-archive', accessKeyId: '', secretAccessKeyFile: '', forcePathStyle: true, createBucket: true, timeoutSeconds: 30 }),
+  }).superRefine((s, ctx) => {
+    if (s.backend !== 'postgres-s3') return;
+    const need: Array<[string[], string, string]> = [
+      [['postgres', 'url'], s.postgres.url, 'storage.backend postgres-s3 needs a postgres:// URL'],
+      [['s3', 'endpoint'], s.s3.endpoint, 'storage.backend postgres-s3 needs the S3 endpoint'],
+      [['s3', 'accessKeyId'], s.s3.accessKeyId, 'storage.backend postgres-s3 needs an S3 access key id'],
+      [['s3', 'secretAccessKeyFile'], s.s3.secretAccessKeyFile, 'storage.backend postgres-s3 needs a file with the S3 secret access key'],
+    ];
+    for (const [path, value, message] of need) if (value === '') ctx.addIssue({ code: 'custom', path, message });
+    if (s.postgres.url !== '' && !/^postgres(ql)?:\/\//.test(s.postgres.url)) ctx.addIssue({ code: 'custom', path: ['postgres', 'url'], message: 'must start with postgres://' });
+    if (s.s3.endpoint !== '' && !/^https?:\/\/[^\s/]+/.test(s.s3.endpoint)) ctx.addIssue({ code: 'custom', path: ['s3', 'endpoint'], message: 'must be an http:// or https:// URL' });
   });
 
 export const configSchema = z.strictObject({

@@ -4,7 +4,8 @@
 // retention, jobs, audit and integrity roles. See KEYS.md for the layout.
 import { Readable } from 'node:stream';
 import { PosternError } from '../errors.ts';
-import type { KvEngine } from './kv.ts';
+import { isShared, objectLockOf, type CacheDomain, type KvEngine } from './kv.ts';
+import { syncLegalHolds, type LegalHoldSweep } from './object-lock-sweep.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { KvDirectory } from './kv-directory.ts';
 import { renameArchiveOps } from './kv-rename.ts';
@@ -50,7 +51,69 @@ export class KvArchiveStore implements ArchiveStore {
       stats: () => writer.currentStats(),
       getUser: (name) => this.directory.get(name),
       getMessage: (id) => this.getMessage(id),
+      ...(objectLockOf(kv) ? { holdsChanged: async () => void (await this.syncLegalHolds()) } : {}),
     }, options.retention ?? {});
+    if (isShared(kv)) {
+      // Under the writer lock, before a step: what other nodes changed since this node last looked.
+      kv.shared.onStale((domains) => this.reload(domains));
+      // Soon after the fact, for what is read outside any step (routing's directory, IMAP in IDLE).
+      kv.shared.onForeignChange((change) => {
+        const outside = change.domains.filter((d): d is 'directory' | 'retention' => d === 'directory' || d === 'retention');
+        if (outside.length > 0) this.reloadOutside(outside);
+        if (change.folders.length > 0) for (const l of this.foreignEntryListeners) l(change.folders);
+      });
+    }
+  }
+
+  private readonly foreignEntryListeners: Array<(folders: Array<{ user: string; folder: string }>) => void> = [];
+
+  onForeignEntries(listener: (folders: Array<{ user: string; folder: string }>) => void): void {
+    this.foreignEntryListeners.push(listener);
+  }
+
+  private async reload(domains: CacheDomain[]): Promise<void> {
+    if (domains.includes('archive')) await this.writer.reload();
+    if (domains.includes('directory')) await this.directory.load();
+    if (domains.includes('retention')) await this.retentionRole.load();
+    if (domains.includes('audit')) this.auditStore?.forget();
+  }
+
+  /** Directory and hold caches refreshed between steps; a failure leaves them for the next step's check. */
+  private reloadOutside(domains: Array<'directory' | 'retention'>): void {
+    void (async () => {
+      if (domains.includes('directory')) await this.directory.load();
+      if (domains.includes('retention')) await this.retentionRole.load();
+    })().catch(() => undefined);
+  }
+
+  private sweeping: Promise<LegalHoldSweep> | null = null;
+  private sweepAgain = false;
+
+  /**
+   * WORM stores only: sets the legal-hold flag on the objects of every blob a hold covers and clears it on
+   * the rest (object-lock-sweep.ts). Calls made while a sweep runs share one more sweep after it.
+   */
+  async syncLegalHolds(): Promise<LegalHoldSweep> {
+    const lock = objectLockOf(this.kv);
+    if (!lock) return { blobs: 0, set: 0, cleared: 0 };
+    if (this.sweeping) {
+      this.sweepAgain = true;
+      const current = this.sweeping;
+      await current.catch(() => undefined);
+      if (this.sweeping && this.sweeping !== current) return this.sweeping;
+    }
+    const run = async (): Promise<LegalHoldSweep> => {
+      let result: LegalHoldSweep;
+      do {
+        this.sweepAgain = false;
+        result = await syncLegalHolds(this.kv, lock, (user, m) => this.retentionRole.legallyHeld(user, m), (id) => this.getMessage(id));
+      } while (this.sweepAgain);
+      return result;
+    };
+    this.sweeping = run().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
   }
 
   retention(): RetentionStore {
@@ -225,6 +288,7 @@ export class KvArchiveStore implements ArchiveStore {
   }
 
   private auditStore: KvAuditStore | null = null;
+
   audit(): AuditStore {
     return (this.auditStore ??= new KvAuditStore(this.kv));
   }
@@ -234,6 +298,8 @@ export class KvArchiveStore implements ArchiveStore {
   }
 
   async stats(): Promise<ArchiveStats> {
-    return { users: (await this.directory.list()).filter((u) => !isSystemUser(u.name)).length, ...this.writer.currentStats() };
+    // A shared archive's counters move with every node's commits: read the stored ones.
+    const counters = isShared(this.kv) ? await this.writer.storedStats() : this.writer.currentStats();
+    return { users: (await this.directory.list()).filter((u) => !isSystemUser(u.name)).length, ...counters };
   }
 }

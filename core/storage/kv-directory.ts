@@ -3,7 +3,7 @@
 // Changes are serialised and written in one synced batch each, so no identity ever has two owners.
 // Users carry their full name and, for accounts the directory sync keeps, the DN and directory id.
 import { PosternError } from '../errors.ts';
-import type { KvEngine, KvOp } from './kv.ts';
+import { isShared, type KvEngine, type KvOp } from './kv.ts';
 import { keys, prefixEnd } from './kv-keys.ts';
 import { ADDRESS, DOMAIN, GROUP_NAME, PRIVILEGES, USER_NAME, USER_SOURCES, addressKey, normalizeAddress, type NewUser, type Privilege, type UserChange, type UserRecord } from './types.ts';
 
@@ -16,7 +16,12 @@ export class KvDirectory {
   private readonly index: Record<Identity, Map<string, string>> = { address: new Map(), domain: new Map(), pop3: new Map() };
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly kv: KvEngine) {}
+  /** A change runs as one step of a shared engine's cluster-wide writer (else as is). */
+  private readonly step: <T>(fn: () => Promise<T>) => Promise<T>;
+
+  constructor(private readonly kv: KvEngine) {
+    this.step = isShared(kv) ? (fn) => kv.shared.serialize(fn) : (fn) => fn();
+  }
 
   async load(): Promise<void> {
     for (const m of Object.values(this.index)) m.clear();
@@ -35,7 +40,7 @@ export class KvDirectory {
 
   /** Directory changes are rare; serialise them so two changes cannot claim one identity. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn);
+    const run = this.chain.then(() => this.step(fn));
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -6,7 +6,7 @@
 // Trusts: the KvArchiveStore host (writer exclusivity, folder/stats caches); validates everything else.
 // Hands on: KvOps for commits, and results/errors (HELD, NOT_FOUND, FORBIDDEN, INVALID_INPUT).
 import { PosternError } from '../errors.ts';
-import type { KvEngine, KvOp } from './kv.ts';
+import { objectLockOf, type KvEngine, type KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
 import { addressKey, type ArchiveEntry, type ArchiveStats, type MessageRecord, type RetentionStore, type UserRecord } from './types.ts';
 import { computeRetention, extendOnly, isoInstant, validatePolicy } from '../compliance/retention-rules.ts';
@@ -31,6 +31,8 @@ export interface RetentionHost {
   stats(): Stats;
   getUser(name: string): Promise<UserRecord | null>;
   getMessage(id: string): Promise<MessageRecord | null>;
+  /** After a hold was created or released, or hold-everything switched (WORM stores sync their legal holds). */
+  holdsChanged?(): Promise<void>;
 }
 
 export interface RetentionOptions {
@@ -182,16 +184,34 @@ export class KvRetention implements RetentionStore {
         if (current.purgeAfter !== null) ops.push({ type: 'del', key: keys.purgeIndex(current.purgeAfter, ref.user, ref.folder, ref.uid) });
         if (next.purgeAfter !== null) ops.push({ type: 'put', key: keys.purgeIndex(next.purgeAfter, ref.user, ref.folder, ref.uid), value: Buffer.alloc(0) });
       }
-      await this.host.kv.write(ops, { sync: true });
+      const lock = objectLockOf(this.host.kv);
+      const message = lock ? await this.messageOf(ref) : null;
+      if (lock && message) {
+        await lock.writeProtected(ops, { sync: true }, [{ sha256: message.blobId, chunks: Math.max(1, Math.ceil(message.size / (1024 * 1024))), retainUntil, legalHold: false }]);
+      } else {
+        await this.host.kv.write(ops, { sync: true });
+      }
       return next;
     });
+  }
+
+  private async messageOf(ref: EntryRef): Promise<MessageRecord | null> {
+    const raw = await this.host.kv.get(keys.entry(ref.user, ref.folder, ref.uid));
+    return raw ? this.host.getMessage(parse<ArchiveEntry>(raw).messageId) : null;
+  }
+
+  /** Whether hold-everything or an active legal hold covers an entry of this user holding this message. */
+  legallyHeld(user: string, message: MessageRecord): boolean {
+    if (this.everything || this.options.holdEverything) return true;
+    for (const h of this.holds.values()) if (h.releasedAt === null && holdCovers(h.scope, user, message, this.addressRules())) return true;
+    return false;
   }
 
   // ---- holds ------------------------------------------------------------------------------------
 
   async createHold(input: NewHold): Promise<HoldRecord> {
     const h = validateNewHold(input);
-    return this.host.exclusive(async () => {
+    return this.afterHoldChange(this.host.exclusive(async () => {
       const existing = this.holds.get(h.name);
       if (existing && existing.releasedAt === null) throw new PosternError('CONFLICT', `Hold "${h.name}" already exists`);
       const record: HoldRecord = {
@@ -201,18 +221,24 @@ export class KvRetention implements RetentionStore {
       await this.host.kv.write([{ type: 'put', key: keys.legalHold(h.name), value: json(record) }], { sync: true });
       this.holds.set(h.name, record);
       return record;
-    });
+    }));
+  }
+
+  private async afterHoldChange<T>(change: Promise<T>): Promise<T> {
+    const result = await change;
+    await this.host.holdsChanged?.();
+    return result;
   }
 
   async releaseHold(name: string, by: string): Promise<HoldRecord> {
-    return this.host.exclusive(async () => {
+    return this.afterHoldChange(this.host.exclusive(async () => {
       const h = this.holds.get(name);
       if (!h || h.releasedAt !== null) throw new PosternError('NOT_FOUND', `No active hold "${name}"`);
       const record: HoldRecord = { ...h, releasedAt: new Date().toISOString(), releasedBy: by };
       await this.host.kv.write([{ type: 'put', key: keys.legalHold(name), value: json(record) }], { sync: true });
       this.holds.set(name, record);
       return record;
-    });
+    }));
   }
 
   async listHolds(options: { includeReleased?: boolean } = {}): Promise<HoldRecord[]> {
@@ -224,10 +250,10 @@ export class KvRetention implements RetentionStore {
   }
 
   async setHoldEverything(on: boolean, by: string): Promise<void> {
-    return this.host.exclusive(async () => {
+    return this.afterHoldChange(this.host.exclusive(async () => {
       await this.host.kv.write([{ type: 'put', key: keys.holdEverything(), value: json({ on, by, at: new Date().toISOString() }) }], { sync: true });
       this.everything = on;
-    });
+    }));
   }
 
   async holdEverything(): Promise<{ stored: boolean; configured: boolean }> {

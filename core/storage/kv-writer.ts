@@ -7,7 +7,7 @@
 // Hands on: CommitResults (or the error of one commit, or of the whole group when the write fails).
 import type { Readable } from 'node:stream';
 import { PosternError } from '../errors.ts';
-import type { KvEngine, KvOp } from './kv.ts';
+import { isShared, objectLockOf, type BlobProtection, type KvEngine, type KvOp } from './kv.ts';
 import { keys } from './kv-keys.ts';
 import type { KvRetention } from './kv-retention.ts';
 import { encodeChunk, encodeChunkAsync, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
@@ -57,18 +57,33 @@ export class KvArchiveWriter {
   private stats_: StoredStats | null = null;
   /** Deletions and hold changes waiting for the writer (run alone, between commit groups). */
   private readonly exclusiveTasks: Array<() => Promise<void>> = [];
+  /** Each group and exclusive task runs as one step of a shared engine's cluster-wide writer (else as is). */
+  private readonly step: <T>(fn: () => Promise<T>) => Promise<T>;
 
   constructor(
     private readonly kv: KvEngine,
     private readonly codec: BlobCodecOptions,
     private readonly cipher: ChunkCipher | undefined,
     private readonly host: WriterHost,
-  ) {}
+  ) {
+    this.step = isShared(kv) ? (fn) => kv.shared.serialize(fn) : (fn) => fn();
+  }
+
+  /** Another node changed folders and counters: drop what this one cached (called under the writer lock). */
+  async reload(): Promise<void> {
+    this.folderCache.clear();
+    await this.loadStats();
+  }
 
   /** Reads the stored counters (call once the engine is open). */
   async loadStats(): Promise<void> {
+    this.stats_ = await this.storedStats();
+  }
+
+  /** The counters as stored now (the last durable batch of any node). */
+  async storedStats(): Promise<StoredStats> {
     const raw = await this.kv.get(keys.stats());
-    this.stats_ = { messages: 0, entries: 0, blobs: 0, blobBytes: 0, flagged: 0, ...(raw ? parse<Partial<StoredStats>>(raw) : {}) };
+    return { messages: 0, entries: 0, blobs: 0, blobBytes: 0, flagged: 0, ...(raw ? parse<Partial<StoredStats>>(raw) : {}) };
   }
 
   /** Whether nothing is queued or being written. */
@@ -79,7 +94,7 @@ export class KvArchiveWriter {
   /** Run fn in the writer: no commit group or other exclusive task runs meanwhile. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.exclusiveTasks.push(() => fn().then(resolve, reject));
+      this.exclusiveTasks.push(() => this.step(fn).then(resolve, reject));
       this.pump();
     });
   }
@@ -160,7 +175,12 @@ export class KvArchiveWriter {
     if (this.queue.length === 0) return;
     this.writing = true;
     const group = this.queue.splice(0, 256);
-    this.writeGroup(group).finally(() => {
+    // A step that could not start (the cluster's database unreachable) fails the whole group; a group
+    // that ran has settled its commits already, so rejecting again changes nothing.
+    this.step(() => this.writeGroup(group)).catch((err: unknown) => {
+      this.folderCache.clear();
+      for (const q of group) q.reject(err as Error);
+    }).finally(() => {
       this.writing = false;
       this.pump();
     });
@@ -182,7 +202,9 @@ export class KvArchiveWriter {
           results.push(err as Error);
         }
       }
-      await this.kv.write(groupOps(g), { sync: true });
+      const lock = objectLockOf(this.kv);
+      if (lock) await lock.writeProtected(groupOps(g), { sync: true }, this.protections(g));
+      else await this.kv.write(groupOps(g), { sync: true });
     } catch (err) {
       this.folderCache.clear();
       for (const q of group) q.reject(err as Error);
@@ -195,6 +217,21 @@ export class KvArchiveWriter {
       if (r instanceof Error) q.reject(r);
       else q.resolve(r);
     });
+  }
+
+  /** What the group's entries ask of their blobs' stored bytes: the longest retention, and legal holds. */
+  private protections(g: Group): BlobProtection[] {
+    const out: BlobProtection[] = [];
+    for (const filed of g.filed.values()) {
+      if (!filed) continue;
+      const message = g.messages.get(filed.entry.messageId);
+      if (!message) continue;
+      const legalHold = this.host.retention().legallyHeld(filed.entry.user, message);
+      const retainUntil = filed.retention?.retainUntil ?? null;
+      if (retainUntil === null && !legalHold) continue;
+      out.push({ sha256: message.blobId, chunks: Math.max(1, Math.ceil(message.size / CHUNK_SIZE)), retainUntil, legalHold });
+    }
+    return out;
   }
 
   async folderState(user: string, folder: string, pending: Map<string, FolderState>): Promise<FolderState> {

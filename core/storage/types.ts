@@ -294,6 +294,11 @@ export interface ArchiveStore {
   integrity(): IntegrityReader;
   /** The retention role: policies, per-entry retention, legal holds, and the only way to delete mail. */
   retention(): RetentionStore;
+  /**
+   * Folders that gained entries through another node of a shared archive (postgres-s3), heard within
+   * about a second; the embedded archive has one process and never calls it.
+   */
+  onForeignEntries?(listener: (folders: Array<{ user: string; folder: string }>) => void): void;
 }
 
 /**
