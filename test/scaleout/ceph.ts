@@ -73,6 +73,8 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+# One monitor: commit map changes at once instead of batching them for 1 s (RGW's first start makes ~15).
+paxos propose interval = 0.05
 osd crush chooseleaf type = 0
 mon osd full ratio = .99
 mon osd nearfull ratio = .98

@@ -66,11 +66,8 @@ function passwdField(user: string, field: 2 | 3): string {
 const userUid = (user: string): string => passwdField(user, 2);
 const userGid = (user: string): string => passwdField(user, 3);
 
-export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgres> {
-  if (!existsSync(join(PG_BIN, 'initdb'))) throw new Error(`PostgreSQL 15 is not installed in "${PG_BIN}" (run test/scaleout/install-deps.sh)`);
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'postern-pg-'));
-  mkdirSync(dir, { recursive: true });
-  if (existsSync(join(dir, 'state.json'))) throw new Error(`"${dir}" already holds a cluster: use openPostgres()`);
+/** Makes the cluster's files in `dir` (nothing runs yet): run/ and data/ owned by the server's OS user, state.json. */
+async function initCluster(dir: string, state: State): Promise<void> {
   chmodSync(dir, 0o755);
   const runDir = join(dir, 'run');
   mkdirSync(runDir);
@@ -80,12 +77,13 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   if (asRoot() && (await run('runuser', ['-u', 'postgres', '--', 'test', '-w', runDir])).code !== 0) {
     throw new Error(`OS user postgres cannot reach "${runDir}": every parent directory needs search (x) permission for others`);
   }
-  const state: State = { port: await freePort(), password: randomBytes(18).toString('base64url'), database: opts.database ?? 'postern' };
   const pwFile = join(runDir, 'pw');
   writeFileSync(pwFile, `${state.password}\n`, { mode: 0o600 });
   ownByServerUser(pwFile);
   try {
-    await pgRun('initdb', ['-D', join(dir, 'data'), '-U', SUPERUSER, `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--data-checksums', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions']);
+    // --no-sync only skips flushing initdb's own files at the end (2 s here): the page cache survives any
+    // process crash a test causes, and the server itself runs with fsync on.
+    await pgRun('initdb', ['-D', join(dir, 'data'), '-U', SUPERUSER, `--pwfile=${pwFile}`, '--auth=scram-sha-256', '--data-checksums', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions', '--no-sync']);
   } finally {
     rmSync(pwFile, { force: true });
   }
@@ -101,6 +99,20 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     '',
   ].join('\n'));
   writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
+}
+
+export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgres> {
+  if (!existsSync(join(PG_BIN, 'initdb'))) throw new Error(`PostgreSQL 15 is not installed in "${PG_BIN}" (run test/scaleout/install-deps.sh)`);
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'postern-pg-'));
+  mkdirSync(dir, { recursive: true });
+  if (existsSync(join(dir, 'state.json'))) throw new Error(`"${dir}" already holds a cluster: use openPostgres()`);
+  const state: State = { port: await freePort(), password: randomBytes(18).toString('base64url'), database: opts.database ?? 'postern' };
+  try {
+    await initCluster(dir, state);
+  } catch (err) {
+    if (process.env.POSTERN_KEEP_TMP !== '1') rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const cluster = openPostgres(dir);
   try {
     await cluster.start();
