@@ -17,6 +17,7 @@ echo "test/scaleout/run.sh: dependencies ready after $((SECONDS - t0)) s"
 # Node 20 does not expand globs and runs 0 tests when given no files: list them explicitly.
 files=(
   test/scaleout/engines.test.ts
+  test/scaleout/conformance.test.ts
 )
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "test/scaleout/run.sh: missing test file $f" >&2; exit 1; }
