@@ -2,7 +2,8 @@
 // archive only; auditors and administrators with it any archive (every export is audited); under
 // preview blocking administrators, and the admin token, may not export other users' mail (they read
 // only headers there), so they export only their own archive and the token nothing. Exports by legal
-// hold span archives and need the right to read all of them. Returns the archives a query may hit.
+// hold span archives and need the right to read all of them; picked messages need the right to export
+// every archive they come from. Returns the archives a query may hit.
 import { PosternError } from '../errors.ts';
 import { TOKEN_PRINCIPAL, privilegesOf } from '../compliance/access.ts';
 import type { ArchiveStore } from '../storage/types.ts';
@@ -39,6 +40,9 @@ export async function authorizeExport(archive: ArchiveStore, principal: string, 
     throw new PosternError('FORBIDDEN', `"${principal}" may export only their own archive, not ${what}`);
   };
   if ('user' in selection && !scope.includes(selection.user)) refuse(`the archive of "${selection.user}"`);
+  if ('messages' in selection) {
+    for (const user of new Set(selection.messages.map((p) => p.user))) if (!scope.includes(user)) refuse(`the archive of "${user}"`);
+  }
   if ('hold' in selection) refuse('by legal hold (that needs the "auditor" or "admin" privilege)');
   if ('query' in selection && scope.length === 0) refuse('by query');
   if ('targets' in selection) refuse('several archives by job targets (that needs the "auditor" or "admin" privilege)');

@@ -133,5 +133,9 @@ export function describeSelection(s: ExportSelection): string {
   if ('hold' in s) return `hold ${s.hold}`;
   if ('query' in s) return `query ${JSON.stringify(s.query)}`;
   if ('targets' in s) return `targets: ${describeTargets(s.targets)}`;
+  if ('messages' in s) {
+    const shown = s.messages.slice(0, 3).map((p) => `${p.user}/${p.folder}/${p.uid}`).join(', ');
+    return `${s.messages.length} picked ${s.messages.length === 1 ? 'message' : 'messages'} (${shown}${s.messages.length > 3 ? ', …' : ''})`;
+  }
   return s.folder !== undefined ? `user ${s.user} folder ${s.folder}` : `user ${s.user}`;
 }

@@ -1,5 +1,5 @@
 // Admin API routes of exports (/api/v1/…), each checking its own access (the area is reserved):
-//   POST   exports                 {selection: {user, folder?} | {hold} | {query}, format: mbox|eml|zip} → 202 {export}
+//   POST   exports                 {selection: {user, folder?} | {hold} | {query} | {targets} | {messages: [{user, folder, uid}]}, format: mbox|eml|zip} → 202 {export}
 //   GET    exports                 the caller's exports (the admin token: every export)
 //   GET    exports/:id             status, counts, file and manifest SHA-256 (creator, or the admin token)
 //   GET    exports/:id/file        the export file, streamed (creator only; audited)
@@ -13,7 +13,7 @@ import type { AdminRoutes, RouteContext, RouteDoc, RouteReply } from '../admin/r
 import { isPosternError } from '../errors.ts';
 import { USER_NAME } from '../storage/types.ts';
 import { ExportsBusyError, type ExportService } from './service.ts';
-import { EXPORT_FORMATS, type ExportSelection } from './types.ts';
+import { EXPORT_FORMATS, MAX_PICKS, type ExportSelection } from './types.ts';
 import { targetsSchema } from '../jobs/targets.ts';
 
 export const EXPORT_AREA = 'exports';
@@ -24,7 +24,10 @@ const selection = z.strictObject({
   hold: z.string().min(1).max(64).optional(),
   query: z.string().min(1).max(2000).optional(),
   targets: targetsSchema.optional(),
-}).refine((s) => [s.user, s.hold, s.query, s.targets].filter((v) => v !== undefined).length === 1, 'give exactly one of "user", "hold" or "query", or "targets" (several users\' archives)')
+  messages: z.array(z.strictObject({
+    user: z.string().regex(USER_NAME, 'must be a user name'), folder: z.string().min(1).max(1000), uid: z.number().int().min(1).max(0xffffffff),
+  })).min(1).max(MAX_PICKS).optional(),
+}).refine((s) => [s.user, s.hold, s.query, s.targets, s.messages].filter((v) => v !== undefined).length === 1, 'give exactly one of "user", "hold" or "query", "targets" (several users\' archives) or "messages" (picked entries)')
   .refine((s) => s.folder === undefined || s.user !== undefined, '"folder" is only meaningful with "user"');
 const createBody = z.strictObject({ selection, format: z.enum(EXPORT_FORMATS) });
 
@@ -32,6 +35,7 @@ function asSelection(s: z.infer<typeof selection>): ExportSelection {
   if (s.hold !== undefined) return { hold: s.hold };
   if (s.query !== undefined) return { query: s.query };
   if (s.targets !== undefined) return { targets: s.targets };
+  if (s.messages !== undefined) return { messages: s.messages };
   return s.folder !== undefined ? { user: s.user as string, folder: s.folder } : { user: s.user as string };
 }
 

@@ -1,14 +1,14 @@
 // What an export contains: the entries of one user's archive (or one folder), of the archives job
-// targets name (resolved when the export runs), of every archive a legal hold covers, or of a full-text query's hits (through the `search` service, looked up at call time).
-// Checks a selection before an export is created (user, folder, hold exist; search enabled and the
-// query well-formed) and then yields its entries one at a time, in archive order (user, folder, UID)
+// targets name (resolved when the export runs), of every archive a legal hold covers, of a full-text query's hits (through the `search` service, looked up at call time),
+// or of messages picked one by one. Checks a selection before an export is created (user, folder, hold,
+// each picked entry exist; search enabled and the query well-formed) and then yields its entries one at a time, in archive order (user, folder, UID)
 // or the search's order, with bounded memory: folders are read in pages, holds and hits streamed.
 import { PosternError } from '../errors.ts';
 import type { SearchService } from '../app/search-service.ts';
 import { holdCovers } from '../compliance/hold-scope.ts';
 import type { AddressRules } from '../router/address-rules.ts';
 import type { ArchiveEntry, ArchiveStore, MessageRecord } from '../storage/types.ts';
-import type { ExportSelection } from './types.ts';
+import { MAX_PICKS, type ExportPick, type ExportSelection } from './types.ts';
 import { resolveTargets } from '../jobs/targets.ts';
 
 export const SEARCH_DISABLED = 'Full-text search is not enabled (plugin search)';
@@ -58,6 +58,22 @@ export async function checkSelection(deps: SelectionDeps, sel: ExportSelection, 
     if (!(await deps.archive.retention().getHold(sel.hold))) throw new PosternError('NOT_FOUND', `Hold "${sel.hold}" does not exist`);
     return sel;
   }
+  if ('messages' in sel) {
+    const seen = new Set<string>();
+    const picks: ExportPick[] = [];
+    for (const p of sel.messages) {
+      const key = `${p.user}\u0000${p.folder}\u0000${p.uid}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      picks.push({ user: p.user, folder: p.folder, uid: p.uid });
+    }
+    if (picks.length === 0) throw new PosternError('INVALID_INPUT', 'No messages were picked');
+    if (picks.length > MAX_PICKS) throw new PosternError('INVALID_INPUT', `At most ${MAX_PICKS} messages can be picked for one export, not ${picks.length}`);
+    for (const p of picks) {
+      if (!(await deps.archive.getEntry(p.user, p.folder, p.uid))) throw new PosternError('NOT_FOUND', `User "${p.user}" has no message with UID ${p.uid} in folder "${p.folder}"`);
+    }
+    return { messages: picks };
+  }
   const folders = (await deps.archive.folders(sel.user)).map((f) => f.folder);
   if (folders.length === 0 && !(await deps.archive.getUser(sel.user))) throw new PosternError('NOT_FOUND', `User "${sel.user}" does not exist and has no archive`);
   if (sel.folder === undefined) return { user: sel.user };
@@ -93,6 +109,16 @@ export async function* selectEntries(deps: SelectionDeps, sel: ExportSelection, 
   }
   if ('user' in sel) {
     for await (const entry of userEntries(archive, sel.user, sel.folder, signal)) yield { ok: true, entry, message: null };
+    return;
+  }
+  if ('messages' in sel) {
+    for (const p of sel.messages) {
+      signal.throwIfAborted();
+      if (scope !== 'all' && !scope.includes(p.user)) continue; // never outside the requester's archives
+      const entry = await archive.getEntry(p.user, p.folder, p.uid);
+      if (entry) yield { ok: true, entry, message: null };
+      else yield { ok: false, user: p.user, folder: p.folder, uid: p.uid, error: 'The picked entry is no longer in the archive' };
+    }
     return;
   }
   if ('hold' in sel) {

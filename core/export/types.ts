@@ -6,15 +6,27 @@ import type { JobTargets } from '../jobs/targets.ts';
 export const EXPORT_FORMATS = ['mbox', 'eml', 'zip'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
+/** One archived message picked by hand: an entry of a user's folder. */
+export interface ExportPick {
+  user: string;
+  folder: string;
+  uid: number;
+}
+
+/** At most this many picked messages in one export. */
+export const MAX_PICKS = 1000;
+
 /**
- * One user's archive (or one folder of it), every entry a legal hold covers, a full-text query, or the
- * archives of several users named by job targets (resolved when the export runs).
+ * One user's archive (or one folder of it), every entry a legal hold covers, a full-text query, the
+ * archives of several users named by job targets (resolved when the export runs), or messages picked
+ * one by one (a selection in the web access).
  */
 export type ExportSelection =
   | { user: string; folder?: string }
   | { hold: string }
   | { query: string }
-  | { targets: JobTargets };
+  | { targets: JobTargets }
+  | { messages: ExportPick[] };
 
 export type ExportStatus = 'queued' | 'running' | 'succeeded' | 'completed-with-errors' | 'failed' | 'cancelled';
 

@@ -7,7 +7,7 @@ import { mayExportArchive, seesEveryArchive } from './access.ts';
 import { formatDate, formatSize, html, notice, page, qs, type Html } from './html.ts';
 import { sendPage, WebError, type Ctx } from './server.ts';
 import { layoutUser, reportAccess, requireRead, textParam, type WebDeps } from './deps.ts';
-import { exportForm } from './pages-export.ts';
+import { exportForm, pickBox } from './pages-export.ts';
 
 interface TreeNode {
   name: string;
@@ -91,7 +91,8 @@ ${deps.previewBlocking && !ctx.viewer.auditor ? notice('info', 'Preview blocking
     const entries = await archive.listEntries(user, folder, { afterUid: after, limit: size + 1 });
     const shown = entries.slice(0, size);
     await reportAccess(deps, ctx, user, folder, null, 'list');
-    const row = (e: ArchiveEntry): Html => html`<tr><td class="uid">${e.uid}</td><td class="date">${formatDate(e.date)}</td><td class="from">${e.from || '—'}</td>
+    const picking = mayExportArchive(ctx.viewer, user, deps.previewBlocking);
+    const row = (e: ArchiveEntry): Html => html`<tr>${picking ? html`<td class="pick">${pickBox(user, folder, e.uid, e.subject)}</td>` : ''}<td class="uid">${e.uid}</td><td class="date">${formatDate(e.date)}</td><td class="from">${e.from || '—'}</td>
 <td class="subject"><a href="/message${qs({ user, folder, uid: e.uid })}">${e.subject || '(no subject)'}</a></td><td class="size">${formatSize(e.size)}</td></tr>`;
     const last = shown[shown.length - 1];
     const next = entries.length > size && last ? html`<a class="button" rel="next" href="/folder${qs({ user, folder, after: last.uid })}">Next ${size}</a>` : '';
@@ -100,11 +101,11 @@ ${deps.previewBlocking && !ctx.viewer.auditor ? notice('info', 'Preview blocking
     const body = shown.length === 0
       ? notice('info', after > 0 ? 'No more messages in this folder.' : 'This folder is empty.')
       : html`<table class="list"><caption class="sr-only">Messages in ${folder}, oldest first</caption>
-<thead><tr><th scope="col">UID</th><th scope="col">Date</th><th scope="col">From</th><th scope="col">Subject</th><th scope="col">Size</th></tr></thead>
+<thead><tr>${picking ? html`<th scope="col"><span class="sr-only">Select</span></th>` : ''}<th scope="col">UID</th><th scope="col">Date</th><th scope="col">From</th><th scope="col">Subject</th><th scope="col">Size</th></tr></thead>
 <tbody>${shown.map(row)}</tbody></table>`;
     sendPage(ctx.res, 200, page(`${folder} · ${user}`, layoutUser(ctx), html`<h1>${folder} <small>of ${user}</small></h1>
 <p class="count">${status.messages} ${status.messages === 1 ? 'message' : 'messages'}, oldest first. <a href="/archive${qs({ user })}">All folders</a></p>
 ${body}<nav class="pager" aria-label="Folder pages">${first} ${next} ${newest}</nav>
-${status.messages > 0 && mayExportArchive(ctx.viewer, user, deps.previewBlocking) ? exportForm(ctx, { user, folder }, 'Export this folder as') : ''}`, '/archives'), ctx.secure);
+${shown.length > 0 && picking ? exportForm(ctx, { user, folder }, 'Export this folder as', true) : ''}`, '/archives'), ctx.secure);
   });
 }

@@ -8,7 +8,7 @@
 // by hold (core/export/access.ts).
 import { errorMessage, isPosternError } from '../../core/errors.ts';
 import { selectEntries } from '../../core/export/selection.ts';
-import { EXPORT_FORMATS, type ExportFormat, type ExportRecord, type ExportSelection } from '../../core/export/types.ts';
+import { EXPORT_FORMATS, MAX_PICKS, type ExportFormat, type ExportPick, type ExportRecord, type ExportSelection } from '../../core/export/types.ts';
 import { describeTargets } from '../../core/jobs/targets.ts';
 import { seesHolds } from './access.ts';
 import { formatDate, formatSize, html, notice, page, qs, type Html } from './html.ts';
@@ -34,14 +34,40 @@ function describe(sel: ExportSelection): string {
   if ('query' in sel) return `search "${sel.query}"`;
   if ('hold' in sel) return `legal hold ${sel.hold}`;
   if ('targets' in sel) return `archives of ${describeTargets(sel.targets)}`;
+  if ('messages' in sel) return `${sel.messages.length} selected ${sel.messages.length === 1 ? 'message' : 'messages'}`;
   return `archive of ${sel.user}${sel.folder ? ` / ${sel.folder}` : ''}`;
 }
 
-/** The export button with its format choice; `fields` say what to export (query, or user and folder). */
-export function exportForm(ctx: Ctx, fields: Record<string, string>, label: string): Html {
-  return html`<form class="inline export" method="post" action="/exports"><input type="hidden" name="_csrf" value="${ctx.session.csrf}">
+/** The id of the export form, which the pick checkboxes of a result or folder list belong to. */
+export const EXPORT_FORM_ID = 'export';
+
+/** A checkbox that picks one message for "Export selected" (it belongs to the export form by its id). */
+export function pickBox(user: string, folder: string, uid: number, subject: string): Html {
+  return html`<input type="checkbox" name="pick" value="${`${uid}:${user}:${folder}`}" form="${EXPORT_FORM_ID}" aria-label="Select “${subject || '(no subject)'}”">`;
+}
+
+/**
+ * The export button with its format choice; `fields` say what to export (query, or user and folder).
+ * With `picks` the form also has "Export selected", which exports only the checked messages.
+ */
+export function exportForm(ctx: Ctx, fields: Record<string, string>, label: string, picks = false): Html {
+  return html`<form class="inline export" id="${EXPORT_FORM_ID}" method="post" action="/exports"><input type="hidden" name="_csrf" value="${ctx.session.csrf}">
 ${Object.entries(fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
-<label for="format">${label}</label> <select id="format" name="format"><option value="mbox">mbox</option><option value="zip">zip of .eml</option><option value="eml">.eml files (zip)</option></select> <button type="submit">Export</button></form>`;
+<label for="format">${label}</label> <select id="format" name="format"><option value="mbox">mbox</option><option value="zip">zip of .eml</option><option value="eml">.eml files (zip)</option></select> <button type="submit">Export</button>
+${picks ? html` <button type="submit" name="picked" value="1">Export selected</button>` : ''}</form>`;
+}
+
+/** Picked messages from the form ("UID:USER:FOLDER" each; user names hold no colon), else a 400. */
+function picksOf(form: URLSearchParams): ExportPick[] {
+  const values = form.getAll('pick');
+  if (values.length === 0) throw new WebError(400, 'Select the messages to export first (the boxes in the list).');
+  if (values.length > MAX_PICKS) throw new WebError(400, `At most ${MAX_PICKS} messages can be exported as a selection.`);
+  return values.map((v) => {
+    const m = /^(\d{1,10}):([a-z0-9_][a-z0-9._-]{0,63}):([^\u0000-\u001f]{1,1024})$/.exec(v);
+    const uid = Number(m?.[1]);
+    if (!m || uid < 1 || uid > 0xffffffff) throw new WebError(400, 'A selected message is not valid; reload the page and try again.');
+    return { user: m[2] as string, folder: m[3] as string, uid };
+  });
 }
 
 export function addExportPages(deps: WebDeps): void {
@@ -72,7 +98,8 @@ export function addExportPages(deps: WebDeps): void {
     const user = ctx.form.get('user');
     const folder = ctx.form.get('folder');
     let selection: ExportSelection;
-    if (query !== null && query.trim() !== '') selection = { query: query.slice(0, 2000) };
+    if (ctx.form.get('picked') === '1') selection = { messages: picksOf(ctx.form) };
+    else if (query !== null && query.trim() !== '') selection = { query: query.slice(0, 2000) };
     else if (hold !== null && hold !== '') selection = { hold: textParam(hold, 'hold', 64) };
     else if (user !== null && user !== '') {
       selection = { user: textParam(user, 'user', 64), ...(folder !== null && folder !== '' ? { folder: textParam(folder, 'folder', 1024) } : {}) };

@@ -7,11 +7,11 @@
 import type { SearchHit } from '../../core/app/search-service.ts';
 import { errorMessage, isPosternError } from '../../core/errors.ts';
 import type { MessageRecord } from '../../core/storage/types.ts';
-import { readLevel, seesEveryArchive } from './access.ts';
+import { mayExportArchive, readLevel, seesEveryArchive } from './access.ts';
 import { formatDate, html, notice, page, qs, type Html } from './html.ts';
 import { sendPage, WebError, type Ctx } from './server.ts';
 import { layoutUser, type WebDeps } from './deps.ts';
-import { exportForm } from './pages-export.ts';
+import { exportForm, pickBox } from './pages-export.ts';
 
 const HELP = html`<aside class="help" aria-labelledby="help-title"><h2 id="help-title">Query language</h2>
 <ul>
@@ -43,9 +43,9 @@ async function hasAttachments(deps: WebDeps, message: MessageRecord): Promise<bo
   return /^content-type:\s*multipart\/mixed/im.test(block);
 }
 
-function resultRow(hit: SearchHit, to: string, attach: boolean, showUser: boolean): Html {
+function resultRow(hit: SearchHit, to: string, attach: boolean, showUser: boolean, pick: boolean | null): Html {
   const href = `/message${qs({ user: hit.user, folder: hit.folder, uid: hit.uid })}`;
-  return html`<tr><td class="date">${formatDate(hit.date)}</td><td class="from">${hit.from || '—'}</td><td class="to">${to || '—'}</td>
+  return html`<tr>${pick === null ? '' : html`<td class="pick">${pick ? pickBox(hit.user, hit.folder, hit.uid, hit.subject) : ''}</td>`}<td class="date">${formatDate(hit.date)}</td><td class="from">${hit.from || '—'}</td><td class="to">${to || '—'}</td>
 <td class="subject"><a href="${href}">${hit.subject || '(no subject)'}</a>${attach ? html` <span class="tag clip" title="Has attachments">attachment</span>` : ''}</td>
 <td class="folder">${showUser ? `${hit.user} / ` : ''}${hit.folder}</td></tr>`;
 }
@@ -82,23 +82,24 @@ ${all ? html`<p class="hint">${only !== null ? html`Searching the archive of ${o
         details: { query: q, hits: result.total, via: 'web' },
       });
     }
+    const picking = ctx.viewer.export && result.total > 0;
     const rows = await Promise.all(result.hits.map(async (hit) => {
       const message = await deps.archive.getMessage(hit.messageId);
       const full = readLevel(ctx.viewer, hit.user, deps.previewBlocking) === 'full';
       const attach = full && message ? await hasAttachments(deps, message).catch(() => false) : false;
-      return resultRow(hit, message?.to ?? '', attach, all && only === null);
+      return resultRow(hit, message?.to ?? '', attach, all && only === null, picking ? mayExportArchive(ctx.viewer, hit.user, deps.previewBlocking) : null);
     }));
     const total = `${result.total}${result.totalExact ? '' : '+'}`;
     const more = result.nextCursor ? html`<a class="button" rel="next" href="/search${qs({ q, user: only, cursor: result.nextCursor })}">Next page</a>` : '';
     const first = cursor ? html`<a class="button" href="/search${qs({ q, user: only })}">First page</a>` : '';
     // A search narrowed to one archive (user=) exports only that archive's hits, not the whole scope's.
     const exportQuery = only !== null ? `user:"${only}" (${q})` : q;
-    const exportButton = ctx.viewer.export && result.total > 0 && !only?.includes('"') ? exportForm(ctx, { query: exportQuery }, 'Export these results as') : '';
+    const exportButton = ctx.viewer.export && result.total > 0 && !only?.includes('"') ? exportForm(ctx, { query: exportQuery }, 'Export these results as', true) : '';
     const body = result.hits.length === 0
       ? notice('info', cursor ? 'No more results.' : 'No messages match this search.')
       : html`<p class="count" role="status">${total} ${result.total === 1 ? 'message' : 'messages'} found.</p>
 <table class="list"><caption class="sr-only">Search results, newest first</caption>
-<thead><tr><th scope="col">Date</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Folder</th></tr></thead>
+<thead><tr>${picking ? html`<th scope="col"><span class="sr-only">Select</span></th>` : ''}<th scope="col">Date</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Folder</th></tr></thead>
 <tbody>${rows}</tbody></table><nav class="pager" aria-label="Result pages">${first} ${more}</nav>${exportButton}`;
     send(200, body);
   });

@@ -16,7 +16,8 @@ import { hasWebAccess, seesHolds, viewerOf, type Viewer } from './access.ts';
 import { html, notice, page, type Html } from './html.ts';
 import { sameText, type SessionStore, type WebSession } from './sessions.ts';
 
-export const FORM_LIMIT = 16 * 1024;
+/** Enough for a page of picked messages (pageSize at most 500). */
+export const FORM_LIMIT = 64 * 1024;
 
 export interface Ctx {
   req: IncomingMessage;

@@ -47,7 +47,7 @@ function client(srv: () => TestServer, token: () => string) {
     return { status: res.status, json, bytes, headers: res.headers };
   };
   /** Start an export and wait for its end; the finished record. */
-  const run = async (selection: Record<string, string>, format: string, a: Auth = 'token'): Promise<ExportRecord> => {
+  const run = async (selection: Record<string, unknown>, format: string, a: Auth = 'token'): Promise<ExportRecord> => {
     const r = await api('POST', 'exports', { selection, format }, a);
     assert.equal(r.status, 202, JSON.stringify(r.json));
     const id = (r.json.export as ExportRecord).id;
@@ -194,6 +194,26 @@ describe('exports (preview blocking off, search plugin on)', () => {
     const rec = await run({ user: 'alice', folder: 'work/projects' }, 'zip');
     const names = [...(await zipEntries(await file(rec, 'file'))).keys()];
     assert.deepEqual(names, ['alice/Work/Projects/1.eml', 'manifest.jsonl', 'SHA256SUMS']);
+  });
+
+  test('picked messages: exactly those entries in the order given, duplicates once, only from archives the requester may export', async () => {
+    const picks = [{ user: 'alice', folder: 'Work/Projects', uid: 1 }, { user: 'alice', folder: 'Inbox', uid: 2 }, { user: 'alice', folder: 'Work/Projects', uid: 1 }];
+    const rec = await run({ messages: picks }, 'zip', 'alice');
+    assert.equal(rec.status, 'succeeded', rec.errors.join('; '));
+    assert.deepEqual(rec.selection, { messages: picks.slice(0, 2) });
+    assert.deepEqual([...(await zipEntries(await file(rec, 'file', 'alice'))).keys()], ['alice/Work/Projects/1.eml', 'alice/Inbox/2.eml', 'manifest.jsonl', 'SHA256SUMS']);
+    const post = (selection: unknown, who: Auth): Promise<{ status: number; json: Record<string, unknown> }> => api('POST', 'exports', { selection, format: 'mbox' }, who);
+    const other = await post({ messages: [{ user: 'carol', folder: 'Inbox', uid: 1 }, { user: 'alice', folder: 'Inbox', uid: 1 }] }, 'carol');
+    assert.equal(other.status, 403);
+    assert.match(String(other.json.error), /may export only their own archive, not the archive of "alice"/);
+    const missing = await post({ messages: [{ user: 'alice', folder: 'Inbox', uid: 99 }] }, 'alice');
+    assert.equal(missing.status, 404);
+    assert.match(String(missing.json.error), /User "alice" has no message with UID 99 in folder "Inbox"/);
+    for (const selection of [{ messages: [] }, { messages: [{ user: 'alice', folder: 'Inbox', uid: 0 }] }, { user: 'alice', messages: [{ user: 'alice', folder: 'Inbox', uid: 1 }] }]) {
+      assert.equal((await post(selection, 'alice')).status, 400, JSON.stringify(selection));
+    }
+    const auditor = await run({ messages: [{ user: 'bob', folder: 'Inbox', uid: 1 }, { user: 'alice', folder: 'Inbox', uid: 1 }] }, 'mbox', 'audrey');
+    assert.equal(auditor.counts.exported, 2);
   });
 
   test('by legal hold: every covered entry of every archive, with the manifest SHA-256 in the audit log', async () => {

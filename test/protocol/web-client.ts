@@ -25,7 +25,8 @@ export class WebClient {
 
   constructor(readonly base: string) {}
 
-  async request(method: 'GET' | 'POST', path: string, form?: Record<string, string>, headers: Record<string, string> = {}): Promise<WebResponse> {
+  /** A form as a record, or as URLSearchParams when a field repeats (picked messages). */
+  async request(method: 'GET' | 'POST', path: string, form?: Record<string, string> | URLSearchParams, headers: Record<string, string> = {}): Promise<WebResponse> {
     const h: Record<string, string> = { ...headers };
     if (this.jar.size > 0) h['cookie'] = [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
     let body: string | undefined;
@@ -61,7 +62,12 @@ export class WebClient {
   }
 
   /** POST a form with the CSRF token of the last page. */
-  post(path: string, form: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<WebResponse> {
+  post(path: string, form: Record<string, string> | URLSearchParams = {}, headers: Record<string, string> = {}): Promise<WebResponse> {
+    if (form instanceof URLSearchParams) {
+      const withToken = new URLSearchParams(form);
+      withToken.set('_csrf', this.csrf());
+      return this.request('POST', path, withToken, headers);
+    }
     return this.request('POST', path, { _csrf: this.csrf(), ...form }, headers);
   }
 

@@ -65,7 +65,7 @@ describe('web access: export a whole archive or a folder', () => {
   it('exports one\'s own whole archive and one folder of it, each with exactly its messages', async () => {
     const alice = await signedIn('alice');
     const archives = await alice.get('/archives');
-    assert.match(archives.text, /<form class="inline export" method="post" action="\/exports">/);
+    assert.match(archives.text, /<form class="inline export" id="export" method="post" action="\/exports">/);
     assert.match(archives.text, /name="user" value="alice"/);
     assert.match(archives.text, /Export the whole archive as/);
     const whole = await finished(alice, await alice.post('/exports', { user: 'alice', format: 'mbox' }));
@@ -177,6 +177,54 @@ describe('web access: export a whole archive or a folder', () => {
     await dave.get('/archives');
     const ownEmpty = await dave.post('/exports', { user: 'dave', format: 'mbox' });
     assert.equal(ownEmpty.status, 303, 'his own archive (empty here) he may export');
+  });
+
+  it('exports only the messages picked in a result or folder list, within what the user may export', async () => {
+    const alice = await signedIn('alice');
+    const results = await alice.get('/search?q=budget');
+    const boxes = [...results.text.matchAll(/<input type="checkbox" name="pick" value="([^"]+)" form="export"/g)].map((m) => m[1] as string);
+    assert.deepEqual(boxes.sort(), ['1:alice:Inbox', '1:alice:Sent', '2:alice:Inbox']);
+    assert.match(results.text, /<form class="inline export" id="export"[^]*name="picked" value="1">Export selected<\/button>/);
+    const picked = await finished(alice, await alice.post('/exports', { query: 'budget', picked: '1', pick: '2:alice:Inbox', format: 'mbox' }));
+    assert.match(picked.page.text, /Export of 1 selected message</);
+    assert.deepEqual(subjects((await alice.get(`/exports/file?id=${picked.id}`)).bytes), ['Alice inbox two']);
+    // Several picks in one form (the folder page's boxes), the same one twice counted once.
+    const folder = await alice.get('/folder?user=alice&folder=Inbox');
+    assert.match(folder.text, /value="1:alice:Inbox" form="export"/);
+    const two = await finished(alice, await alice.post('/exports', new URLSearchParams([['user', 'alice'], ['folder', 'Inbox'], ['picked', '1'], ['format', 'mbox'],
+      ['pick', '1:alice:Inbox'], ['pick', '2:alice:Inbox'], ['pick', '1:alice:Inbox']])));
+    assert.match(two.page.text, /2 exported of 2 selected/);
+    assert.deepEqual(subjects((await alice.get(`/exports/file?id=${two.id}`)).bytes), ['Alice inbox one', 'Alice inbox two']);
+
+    // Bob's message by any pick: one answer, nothing exported; bad picks are refused before anything runs.
+    await alice.get('/archives');
+    for (const pick of ['1:bob:Inbox', '1:bob:Projects/2026', '1:nobody-here:Inbox']) {
+      const r = await alice.post('/exports', { picked: '1', pick, format: 'mbox' });
+      assert.equal(r.status, 403, pick);
+      assert.match(r.text, /may export only their own archive/);
+      assert.ok(!r.bytes.includes(BOB_SECRET));
+    }
+    assert.equal((await alice.post('/exports', { picked: '1', pick: '99:alice:Inbox', format: 'mbox' })).status, 404);
+    for (const pick of ['', 'x:alice:Inbox', '0:alice:Inbox', '1:Alice:Inbox', '1:alice:', '1:alice:In\u0001box']) {
+      const r = await alice.post('/exports', { picked: '1', pick, format: 'mbox' });
+      assert.equal(r.status, 400, JSON.stringify(pick));
+    }
+    assert.equal((await alice.post('/exports', { picked: '1', query: 'budget', format: 'mbox' })).status, 400, 'no boxes checked');
+
+    // An administrator under preview blocking gets no box for others' mail and cannot pick it.
+    const dave = await signedIn('dave');
+    const blocked = await dave.get('/search?q=budget');
+    assert.match(blocked.text, /Bob private/);
+    assert.doesNotMatch(blocked.text, /name="pick"/);
+    const refused = await dave.post('/exports', { picked: '1', pick: '1:bob:Inbox', format: 'mbox' });
+    assert.equal(refused.status, 403);
+    assert.match(refused.text, /Preview blocking is on/);
+    // An auditor picks across archives.
+    const carol = await signedIn('carol');
+    await carol.get('/search?q=budget');
+    const acrossDone = await finished(carol, await carol.post('/exports', new URLSearchParams([['picked', '1'], ['format', 'mbox'], ['pick', '1:alice:Sent'], ['pick', '1:bob:Inbox']])));
+    assert.deepEqual(subjects((await carol.get(`/exports/file?id=${acrossDone.id}`)).bytes), ['Alice sent one', 'Bob private']);
+    assert.ok((await audit()).some((r) => r.action === 'export.request' && r.actor === 'carol' && /^2 picked messages \(alice\/Sent\/1, bob\/Inbox\/1\)$/.test(r.target)));
   });
 
   it('exports a search narrowed to one archive with only that archive\'s hits', async () => {

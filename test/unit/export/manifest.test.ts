@@ -77,5 +77,7 @@ test('selections read as one short text', () => {
   assert.equal(describeSelection({ user: 'alice' }), 'user alice');
   assert.equal(describeSelection({ user: 'alice', folder: 'Inbox' }), 'user alice folder Inbox');
   assert.equal(describeSelection({ hold: 'case-1' }), 'hold case-1');
+  assert.equal(describeSelection({ messages: [{ user: 'alice', folder: 'Inbox', uid: 3 }] }), '1 picked message (alice/Inbox/3)');
+  assert.equal(describeSelection({ messages: [1, 2, 3, 4].map((uid) => ({ user: 'bob', folder: 'A/B', uid })) }), '4 picked messages (bob/A/B/1, bob/A/B/2, bob/A/B/3, …)');
   assert.equal(describeSelection({ query: 'from:"a b"' }), 'query "from:\\"a b\\""');
 });
