@@ -23,8 +23,9 @@ export interface S3Coordinates {
 }
 
 /**
- * The S3 client options the postgres-s3 backend uses against RGW, as measured with Ceph 16.2.15 and
- * @aws-sdk/client-s3 3.1178 (engines.test.ts checks them):
+ * The S3 client options the postgres-s3 backend uses against RGW (the same as S3BlobStore's client in
+ * core/storage/s3-blob-store.ts: keep them in step), as measured with Ceph 16.2.15 and @aws-sdk/client-s3
+ * 3.1178 (engines.test.ts checks them):
  * - forcePathStyle: RGW on 127.0.0.1 has no DNS name for virtual-hosted buckets.
  * - region "us-east-1" (or "default", the zonegroup's own name): RGW accepts SigV4 signed for either;
  *   any other region makes CreateBucket fail with InvalidLocationConstraint.
@@ -41,7 +42,8 @@ export function s3ClientConfig(c: S3Coordinates): S3ClientConfig {
     credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
+    maxAttempts: 2,
+    requestHandler: { requestTimeout: 30_000, connectionTimeout: 5_000 },
   };
 }
 
