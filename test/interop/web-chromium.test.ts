@@ -2,7 +2,8 @@
 // browser) at 360 px wide. Signs in by keyboard, searches, shows a failed search, reaches and opens a
 // hostile HTML mail by keyboard whose body tries every way to fetch from elsewhere (tracking pixel, CSS
 // url(), srcset, link, iframe …), downloads the attachment and the original (byte-identical, fetched
-// through the signed-in page), reads a message with JavaScript off, exports the search and a folder,
+// through the signed-in page), reads a message with JavaScript off, exports the search, two checked
+// messages and a folder,
 // checks the desktop layout (help beside the results), signs out, and shows the "session ended" page.
 // Every request the browser makes is intercepted: none may leave for another host. Checks keyboard
 // access (the first Tab reaches the skip link) and that no page scrolls sideways at 360 px. A screenshot
@@ -165,6 +166,18 @@ describe('web access in headless Chromium', { skip: existsSync(CHROMIUM) ? false
     await shot('export');
     const exportHref = await page.$eval('a[href^="/exports/file"]', (a) => (a as HTMLAnchorElement).href);
     assert.ok((await download(exportHref)).length > HOSTILE.length);
+
+    // Export a selection: two boxes of the result list (they belong to the export form below the table).
+    await page.goto(`${s.base}/search?q=newsletter`);
+    await page.click('input[name="pick"][value="1:alice:Inbox"]');
+    await page.focus('input[name="pick"][value="3:alice:Inbox"]');
+    await page.keyboard.press('Space');
+    await Promise.all([page.waitForNavigation(), page.click('button[name="picked"]')]);
+    await page.waitForSelector('a[href^="/exports/file"]', { timeout: 30_000 });
+    assert.match(await page.$eval('h1', (e) => e.textContent ?? ''), /Export of 2 selected messages/);
+    await shot('selection-export');
+    const pickedMbox = (await download(await page.$eval('a[href^="/exports/file"]', (a) => (a as HTMLAnchorElement).href))).toString('utf8');
+    assert.deepEqual([...pickedMbox.matchAll(/^Subject: (.*)$/gm)].map((m) => m[1]?.trim()).sort(), ['Hostile newsletter', 'Quarterly newsletter 2']);
 
     // Export a whole folder: Archives, the folder, its export button.
     await page.goto(`${s.base}/archives`);
