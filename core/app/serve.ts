@@ -1,7 +1,7 @@
 // Boots the gateway: config → logger → storage → intake → plugins → queue manager → listeners, and
 // shuts it down in the reverse order on SIGTERM/SIGINT (stop accepting, finish in-flight
 // transactions, let the archiving window drain, flush, exit 0).
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../log.ts';
@@ -9,9 +9,10 @@ import { createMetrics } from '../metrics.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { RocksEngine } from '../storage/rocksdb-engine.ts';
 import { createArchiveBackend } from '../storage/archive-backend.ts';
+import { Cluster } from '../storage/cluster.ts';
+import { archiveStoreOptions } from '../storage/archive-store-options.ts';
 import { KvArchiveStore } from '../storage/kv-archive.ts';
 import { StorageHealth } from '../storage/storage-health.ts';
-import { aes256gcmCipher, type ChunkCipher } from '../storage/blob-codec.ts';
 import { Intake, type IntakeRecord } from '../intake/intake.ts';
 import { QueueManager } from '../intake/queue-manager.ts';
 import { createCaptureService } from '../intake/capture.ts';
@@ -38,7 +39,7 @@ import { installProcessGuard } from './process-guard.ts';
 import { HookRegistry } from './hooks.ts';
 import { setupJobs } from '../jobs/setup.ts';
 import { setupAudit } from '../audit/setup.ts';
-import { configuredPolicies, setupCompliance } from '../compliance/setup.ts';
+import { setupCompliance } from '../compliance/setup.ts';
 import { setupImport } from '../import/setup.ts';
 import { setupBackup } from '../backup/setup.ts';
 import { setupExport } from '../export/setup.ts';
@@ -85,15 +86,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     onDeleteFailure: (sha256, err) => log.warn('An S3 object of a deleted blob stays until the orphan sweep', { sha256, err: err.message }),
   });
   const archiveEngine = backend.engine;
-  const archive = new KvArchiveStore(archiveEngine, {
-    backend: backend.kind,
-    codec: config.storage.compression, ...cipherFrom(config.storage.encryptionKeyFile),
-    retention: {
-      policies: configuredPolicies(config.compliance), holdEverything: config.compliance.holdEverything, sentFolder: config.routing.sentFolder,
-      // Holds and policies compare addresses as the router files them (sub-addresses, local-part case).
-      addressRules: { localPartCase: config.routing.localPartCase, subaddressSeparator: config.routing.subaddressSeparator },
-    },
-  });
+  const archive = new KvArchiveStore(archiveEngine, archiveStoreOptions(config, backend.kind));
   const intakeEngine = new RocksEngine(join(config.dataDir, 'intake'), {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
@@ -131,7 +124,11 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     throw new PosternError('UNAVAILABLE', 'The archiving queue is not running yet');
   };
   app.decorate('capture', createCaptureService(intake, (record, inline) => enqueue(record, inline)));
-  const jobs = setupJobs(app, archive);
+  // A shared archive: this node's row in the cluster, and one run per scheduled slot cluster-wide.
+  const cluster = backend.kind === 'postgres-s3'
+    ? new Cluster(backend.engine.meta, backend.node, VERSION, (err) => log.warn('Cluster heartbeat failed', { err: err.message }))
+    : null;
+  const jobs = setupJobs(app, archive, cluster ? (job, slot) => cluster.claimSlot(job, slot) : undefined);
   setupImport(app);
 
   // A boot that fails half way (a bad job in the configuration) releases what it registered to close:
@@ -243,6 +240,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
             archive: await archive.stats(),
             flagged: await archive.listFlagged(100),
             durability: { refusingWrites: storageHealth.failing(), lostWrites: storageHealth.losses() },
+            ...(cluster ? { nodes: await cluster.nodes() } : {}),
             unrouted: { user: config.routing.unmatchedUser, messages: (await archive.folders(config.routing.unmatchedUser)).reduce((n, f) => n + f.messages, 0) },
           };
         },
@@ -252,6 +250,10 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     if (adminTls) tlsReload.register('admin', config.admin.tls, hostname, (m) => admin.setTls(m));
     tlsReload.watch();
     app.onClose('core', () => tlsReload.unwatch());
+    if (cluster) {
+      await cluster.start(() => ({ smtp: smtpPort, pop3: pop3Port, pop3s: pop3sPort, relay: relayPort, admin: adminPort, ...Object.fromEntries(listenerPorts) }));
+      app.onClose('cluster', () => cluster.stop());
+    }
     ready = true;
     log.info('Postern is ready', { version: VERSION, dataDir: config.dataDir, smtpPort, pop3Port, pop3sPort, relayPort, adminPort, listeners: Object.fromEntries(listenerPorts), config: loaded.file ?? '(defaults)' });
 
@@ -278,19 +280,6 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     await app.close().catch(() => undefined);
     throw err;
   }
-}
-
-/** The blob cipher from a key file (64 hex characters = 256 bits), or none when no file is configured. */
-function cipherFrom(file: string): { cipher?: ChunkCipher } {
-  if (file === '') return {};
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new PosternError('CONFIG_INVALID', `Encryption key file "${file}" cannot be read: ${(err as Error).message}`);
-  }
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new PosternError('CONFIG_INVALID', `Encryption key file "${file}" must hold 64 hex characters (a 256-bit key)`);
-  return { cipher: aes256gcmCipher(Buffer.from(text, 'hex')) };
 }
 
 /** Users listed in the config are added at start when missing; existing users are left as they are. */

@@ -23,6 +23,7 @@ import { addExportCommands } from './export-commands.ts';
 import { addSearchCommands } from './search-commands.ts';
 import { addSessionCommands } from './session-commands.ts';
 import { addBackupCommands } from './backup-commands.ts';
+import { addMigrateCommands } from './migrate-commands.ts';
 import { resolveFolder, type FolderNames } from './folders.ts';
 import { count } from './text.ts';
 
@@ -239,6 +240,7 @@ program.command('status')
       flagged: Array<{ messageId: string; flags: string[]; archivedAt: string; subject: string }>;
       unrouted: { user: string; messages: number };
       durability: { refusingWrites: string[]; lostWrites: Array<{ store: string; batches: number; detectedAt: string }> };
+      nodes?: Array<{ name: string; host: string; pid: number; version: string; seenAt: string; alive: boolean; self: boolean }>;
     }>(t, 'GET', '/api/v1/status');
     if (opts.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     const lines = [
@@ -249,6 +251,10 @@ program.command('status')
       `Archive:   ${count(s.archive.users, 'user')}, ${count(s.archive.messages, 'message')}, ${count(s.archive.entries, 'entry', 'entries')}, ${count(s.archive.blobs, 'blob')} (${count(s.archive.blobBytes, 'byte')})`,
       `Unrouted:  ${count(s.unrouted.messages, 'message')} in "${s.unrouted.user}" (matched no known user; npx postern archive list ${s.unrouted.user})`,
     ];
+    for (const n of s.nodes ?? []) {
+      const ago = Math.max(0, Math.round((Date.now() - Date.parse(n.seenAt)) / 1000));
+      lines.push(`Node:      ${n.name}${n.self ? ' (this one)' : ''} on ${n.host} pid ${n.pid}, ${n.version}, ${n.alive ? 'alive' : 'NOT SEEN'} (last seen ${ago}s ago)`);
+    }
     for (const store of s.durability.refusingWrites) {
       lines.push(`Storage:   the ${store} database refuses writes after a failed write (full disk?) until it has been reopened; mail is answered 451 meanwhile`);
     }
@@ -280,6 +286,7 @@ addSessionCommands(program, () => {
   return { url: adminUrl(config, opts.url), insecure: config.admin.tls.cert !== '' };
 });
 addBackupCommands(program, target);
+addMigrateCommands(program, () => loadConfig(configFile(program.opts<GlobalOptions>())).config);
 
 try {
   await program.parseAsync(process.argv);

@@ -54,6 +54,12 @@ export interface RocksEngineOptions {
   compression?: boolean;
   /** Upper bound on ops merged into one group commit. */
   maxGroupOps?: number;
+  /**
+   * Opened only to be read by a tool that must exclude the server (postern migrate): the database is
+   * opened for writing, which takes RocksDB's LOCK file so no server can open it meanwhile, but the
+   * ledger is neither checked nor written and every write is refused.
+   */
+  exclusiveReader?: boolean;
   /** Called with the number of callers each synced batch carried (for metrics). */
   onGroupCommit?: (callers: number, seconds: number) => void;
   /** A write failed: writes are refused until the database has been reopened. */
@@ -94,6 +100,11 @@ export class RocksEngine implements KvEngine {
     mkdirSync(this.location, { recursive: true });
     this.closed = false;
     this.db = await this.openDb();
+    if (this.options.exclusiveReader) {
+      this.seq = decodeSeq((await this.getManyFrom(this.db, [SEQ_KEY]))[0] ?? null);
+      this.ledgerSeq = this.seq;
+      return;
+    }
     await this.checkLedger(readLedger(this.ledgerFile).seq);
     this.ledgerTimer = setInterval(() => void this.saveLedger(), LEDGER_INTERVAL_MS);
     this.ledgerTimer.unref();
@@ -134,6 +145,11 @@ export class RocksEngine implements KvEngine {
       writeLedger(this.ledgerFile, this.seq);
     }
     this.ledgerSeq = this.seq;
+  }
+
+  /** The sequence number of the last synced batch in the database (it moves with every synced write). */
+  syncedSequence(): number {
+    return this.seq;
   }
 
   /** Losses of acknowledged writes noticed at open or reopen (kept in the database). */
@@ -282,6 +298,7 @@ export class RocksEngine implements KvEngine {
 
   write(ops: KvOp[], options: { sync: boolean }): Promise<void> {
     if (ops.length === 0) return Promise.resolve();
+    if (this.options.exclusiveReader) return Promise.reject(new PosternError('STORAGE_IO', `Database "${this.location}" is open read-only (exclusive reader); nothing may be written to it`));
     // An unsynced write made while a synced group is being written rides the next group (one batch
     // call and one write-ahead log record fewer; synced is only stronger). Otherwise it goes at once.
     if (!options.sync && !this.writing) return this.unsynced(ops);
