@@ -45,6 +45,7 @@ import { freePort } from '../interop/harness.ts';
 import { ADDRESS, PASSWORD, USER, corpusSample, enableImapUser, folderCount, posternConfig, smtpSend } from '../interop/imap-targets.ts';
 import { RawImap, quote } from './imap-client.ts';
 import { gcHook, idleMemory } from './imap-memory.ts';
+import { HEADER_FIELDS, HEADER_RANGE, SUBJECT_WORDS, Tally, merged, picker, rate, spread, syncCycle, type Op, type RunResult } from './imap-mix.ts';
 import { prng as rng } from '../helpers/prng.ts';
 
 const N = envInt('IMAP_BENCH_MESSAGES', 300);
@@ -54,11 +55,7 @@ const ROUNDS = envInt('IMAP_BENCH_ROUNDS', 3);
 const IDLE = envInt('IMAP_BENCH_IDLE', 1000, true);
 const SCENARIOS = (process.env.IMAP_BENCH_SCENARIOS ?? 'persistent,tls,churn,body-search').split(',').map((s) => s.trim()).filter(Boolean);
 const POSTERN_ONLY = process.env.IMAP_BENCH_TARGETS === 'postern';
-const HEADER_RANGE = 50;
-const SUBJECT_WORDS = ['money', 'linux', 'free', 'update', 'perl', 'razor', 'business', 'spam'];
-const FROM_WORDS = ['yahoo', 'example', 'linux', 'net', 'spamassassin', 'john', 'com', 'org'];
 const BODY_WORDS = ['unsubscribe', 'remove', 'mailing', 'software', 'credit', 'python', 'hello', 'kernel'];
-const HEADER_FIELDS = 'BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID CONTENT-TYPE)]';
 
 type Scenario = 'persistent' | 'tls' | 'churn' | 'body-search';
 const KNOWN: Scenario[] = ['persistent', 'tls', 'churn', 'body-search'];
@@ -72,41 +69,6 @@ function envInt(name: string, dflt: number, zeroOk = false): number {
 }
 
 
-type Op = { kind: string; text: string };
-
-function picker(r: () => number, count: number): { at: () => number; range: (n: number) => string; pick: (l: string[]) => string } {
-  return {
-    at: () => 1 + Math.floor(r() * count),
-    range: (n) => {
-      const start = 1 + Math.floor(r() * Math.max(1, count - n + 1));
-      return `${start}:${Math.min(count, start + n - 1)}`;
-    },
-    pick: (l) => l[Math.floor(r() * l.length)]!,
-  };
-}
-
-/** One sync cycle of a mail client on a long session (the persistent and tls scenarios). */
-function syncCycle(r: () => number, count: number): Op[] {
-  const { at, range, pick } = picker(r, count);
-  const searches = [
-    () => `SEARCH SUBJECT ${quote(pick(SUBJECT_WORDS))}`,
-    () => `SEARCH FROM ${quote(pick(FROM_WORDS))}`,
-    () => 'SEARCH UNSEEN',
-  ];
-  return [
-    { kind: 'LIST', text: 'LIST "" "*"' },
-    { kind: 'STATUS', text: 'STATUS INBOX (MESSAGES UIDNEXT UNSEEN)' },
-    { kind: 'SELECT', text: 'SELECT INBOX' },
-    { kind: 'FETCH flags', text: 'UID FETCH 1:* (UID FLAGS)' },
-    { kind: 'FETCH headers', text: `FETCH ${range(HEADER_RANGE)} (UID RFC822.SIZE FLAGS INTERNALDATE ${HEADER_FIELDS})` },
-    { kind: 'FETCH envelope', text: `FETCH ${range(10)} (ENVELOPE BODYSTRUCTURE)` },
-    { kind: 'FETCH body', text: `FETCH ${at()} (BODY.PEEK[])` },
-    { kind: 'FETCH body', text: `FETCH ${at()} (BODY.PEEK[TEXT])` },
-    { kind: 'SEARCH header', text: searches[Math.floor(r() * searches.length)]!() },
-    { kind: 'NOOP', text: 'NOOP' },
-  ];
-}
-
 /** What a client does on a short session after LOGIN (the churn scenario). */
 function churnCycle(r: () => number, count: number): Op[] {
   const { range } = picker(r, count);
@@ -115,14 +77,6 @@ function churnCycle(r: () => number, count: number): Op[] {
     { kind: 'FETCH flags', text: 'UID FETCH 1:* (UID FLAGS)' },
     { kind: 'FETCH headers', text: `FETCH ${range(HEADER_RANGE)} (UID RFC822.SIZE FLAGS INTERNALDATE ${HEADER_FIELDS})` },
   ];
-}
-
-interface RunResult {
-  seconds: number;
-  total: number;
-  bytes: number;
-  perKind: Map<string, { n: number; ms: number }>;
-  errors: string[];
 }
 
 async function login(port: number, tls = false): Promise<RawImap> {
@@ -146,31 +100,6 @@ async function warm(port: number): Promise<void> {
     await c.ok('LOGOUT');
   } finally {
     c.close();
-  }
-}
-
-class Tally {
-  readonly perKind = new Map<string, { n: number; ms: number }>();
-  readonly errors: string[] = [];
-  total = 0;
-  bytes = 0;
-  async run(c: RawImap, op: Op): Promise<void> {
-    const t0 = performance.now();
-    const res = await c.command(op.text);
-    const ms = performance.now() - t0;
-    if (res.status !== 'OK') {
-      if (this.errors.length < 10) this.errors.push(`${op.text}: ${res.status} ${res.text}`);
-      return;
-    }
-    this.count(op.kind, ms, res.bytes);
-  }
-  count(kind: string, ms: number, bytes: number): void {
-    this.total++;
-    this.bytes += bytes;
-    const k = this.perKind.get(kind) ?? { n: 0, ms: 0 };
-    k.n++;
-    k.ms += ms;
-    this.perKind.set(kind, k);
   }
 }
 
@@ -261,24 +190,6 @@ async function imaptestRun(bin: string, port: number, variant: 'persistent' | 't
   }
   // Mean latency is msecs over OK commands (timed counts equal OK counts in this read-only mix).
   return { seconds: rows.length, total, bytes: 0, perKind, errors };
-}
-
-const rate = (r: RunResult): number => r.total / r.seconds;
-function spread(xs: number[], digits = 1): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return `${s[0]!.toFixed(digits)} / ${med.toFixed(digits)} / ${s.at(-1)!.toFixed(digits)}`;
-}
-
-function merged(runs: RunResult[]): Map<string, { n: number; ms: number }> {
-  const out = new Map<string, { n: number; ms: number }>();
-  for (const r of runs) for (const [k, v] of r.perKind) {
-    const o = out.get(k) ?? { n: 0, ms: 0 };
-    o.n += v.n;
-    o.ms += v.ms;
-    out.set(k, o);
-  }
-  return out;
 }
 
 function report(scenario: Scenario, p: RunResult[], d: RunResult[]): void {
