@@ -27,7 +27,7 @@ const selection = z.strictObject({
   messages: z.array(z.strictObject({
     user: z.string().regex(USER_NAME, 'must be a user name'), folder: z.string().min(1).max(1000), uid: z.number().int().min(1).max(0xffffffff),
   })).min(1).max(MAX_PICKS).optional(),
-}).refine((s) => [s.user, s.hold, s.query, s.targets, s.messages].filter((v) => v !== undefined).length === 1, 'give exactly one of "user", "hold" or "query", "targets" (several users\' archives) or "messages" (picked entries)')
+}).refine((s) => [s.user, s.hold, s.query, s.targets, s.messages].filter((v) => v !== undefined).length === 1, 'give exactly one of "user", "hold" or "query", or "targets" (several users\' archives), or "messages" (picked entries)')
   .refine((s) => s.folder === undefined || s.user !== undefined, '"folder" is only meaningful with "user"');
 const createBody = z.strictObject({ selection, format: z.enum(EXPORT_FORMATS) });
 
