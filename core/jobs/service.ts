@@ -34,6 +34,11 @@ export interface JobServiceDeps {
   secrets: SecretBox;
   /** Jobs the API may define (configuration jobs count too); default MAX_JOBS. */
   maxJobs?: number;
+  /**
+   * A shared archive's arbiter of scheduled runs: true for the one node that may run this slot (the job
+   * and the instant its schedule named). Without it every scheduled slot runs here.
+   */
+  claimSlot?: (job: string, slot: string) => Promise<boolean>;
 }
 
 export class JobService implements JobRegistry {
@@ -379,6 +384,21 @@ export class JobService implements JobRegistry {
     this.arm(name).catch((err: unknown) => this.deps.log.error('Job could not be scheduled', { job: name, err: errorMessage(err) }));
   }
 
+  /** A scheduled slot: run it, unless another node of a shared archive claimed it first. */
+  private async runSlot(name: string, at: Date): Promise<void> {
+    if (this.deps.claimSlot && !(await this.deps.claimSlot(name, at.toISOString()))) {
+      this.deps.log.info('Scheduled run taken by another node', { job: name, slot: at.toISOString() });
+      // That node's run moves lastRunAt; the next slot is computed from the stored record.
+      // Counted as run here too (in memory), so this slot is not offered again while that record lags.
+      const stored = (await this.deps.store.getJob(name)) ?? this.records.get(name);
+      const slot = at.toISOString();
+      if (stored && this.records.has(name)) this.records.set(name, { ...stored, lastRunAt: stored.lastRunAt !== null && stored.lastRunAt > slot ? stored.lastRunAt : slot });
+      this.rearm(name);
+      return;
+    }
+    await this.run(name, 'schedule', 'scheduler');
+  }
+
   private async arm(name: string): Promise<void> {
     clearTimeout(this.timers.get(name));
     this.timers.delete(name);
@@ -402,7 +422,7 @@ export class JobService implements JobRegistry {
         this.rearm(name);
         return;
       }
-      this.run(name, 'schedule', 'scheduler').catch((err: unknown) => {
+      void this.runSlot(name, at).catch((err: unknown) => {
         this.deps.log.warn('Scheduled job did not start', { job: name, err: errorMessage(err) });
         this.rearm(name);
       });

@@ -6,11 +6,12 @@ import { addJobRoutes } from './routes.ts';
 import { SecretBox } from './secrets.ts';
 import { JobService } from './service.ts';
 
-export function setupJobs(app: App, archive: ArchiveStore): JobService {
+export function setupJobs(app: App, archive: ArchiveStore, claimSlot?: (job: string, slot: string) => Promise<boolean>): JobService {
   const config = app.service('config');
   const jobs = new JobService({
     store: archive.jobs(), log: app.service('log').child({ component: 'jobs' }), metrics: app.service('metrics'),
     secrets: SecretBox.inDataDir(config.dataDir),
+    ...(claimSlot ? { claimSlot } : {}),
   });
   app.decorate('jobs', jobs);
   addJobRoutes(app.service('adminRoutes'), jobs);

@@ -28,7 +28,7 @@ export interface PgKvEngineOptions {
   password?: string;
   /** Connections in the pool (the writer holds one while it writes; readers share the rest). */
   poolSize?: number;
-  /** This node's name in notifications (its own are ignored). */
+  /** This node's name (PostgreSQL's application_name, seen in pg_stat_activity). */
   node?: string;
   /** A failure to reach PostgreSQL, for logs and metrics (the operation itself throws STORAGE_IO). */
   onError?: (err: Error) => void;
@@ -51,6 +51,8 @@ const keyBuf = (k: string): Buffer => Buffer.from(k, 'utf8');
 
 export class PgKvEngine implements KvEngine {
   readonly node: string;
+  /** This process in notifications (its own are ignored); unique even when two nodes share a name. */
+  private readonly instance = randomBytes(8).toString('hex');
   private pool: Pool | null = null;
   private listener: pg.Client | null = null;
   private listenTimer: NodeJS.Timeout | null = null;
@@ -253,7 +255,7 @@ export class PgKvEngine implements KvEngine {
   private notices(domains: CacheDomain[], folders: Array<[string, string]>): string[] {
     const out: string[] = [];
     let batch: Array<[string, string]> = [];
-    const encode = (f: Array<[string, string]>): string => JSON.stringify({ n: this.node, d: domains, f } satisfies Notice);
+    const encode = (f: Array<[string, string]>): string => JSON.stringify({ n: this.instance, d: domains, f } satisfies Notice);
     for (const f of folders) {
       if (encode([...batch, f]).length > MAX_PAYLOAD && batch.length > 0) {
         out.push(encode(batch));
@@ -345,7 +347,7 @@ export class PgKvEngine implements KvEngine {
       } catch {
         return;
       }
-      if (notice.n === this.node) return;
+      if (notice.n === this.instance) return;
       this.emitForeign({ domains: notice.d.filter((d) => (CACHE_DOMAINS as readonly string[]).includes(d)), folders: notice.f.map(([user, folder]) => ({ user, folder })) });
     });
     try {

@@ -50,6 +50,8 @@ export default definePlugin({
     app.on('stored', ({ entries }) => {
       indexes.added(entries);
     });
+    // A shared archive (postgres-s3): mail archived by another node wakes this node's sessions too.
+    archive.onForeignEntries?.((folders) => indexes.added(folders));
     let bound: ImapPorts = { port: null, tlsPort: null };
     const notifyAccess = async (user: UserRecord): Promise<string> => {
       if (!config.notify.enabled) return 'not sent (notify.enabled is false)';
