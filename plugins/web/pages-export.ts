@@ -10,6 +10,7 @@ import { errorMessage, isPosternError } from '../../core/errors.ts';
 import { selectEntries } from '../../core/export/selection.ts';
 import { EXPORT_FORMATS, MAX_PICKS, type ExportFormat, type ExportPick, type ExportRecord, type ExportSelection } from '../../core/export/types.ts';
 import { describeTargets } from '../../core/jobs/targets.ts';
+import { USER_NAME } from '../../core/storage/types.ts';
 import { seesHolds } from './access.ts';
 import { formatDate, formatSize, html, notice, page, qs, type Html } from './html.ts';
 import { redirect, securityHeaders, sendPage, WebError, type Ctx } from './server.ts';
@@ -63,9 +64,9 @@ function picksOf(form: URLSearchParams): ExportPick[] {
   if (values.length === 0) throw new WebError(400, 'Select the messages to export first (the boxes in the list).');
   if (values.length > MAX_PICKS) throw new WebError(400, `At most ${MAX_PICKS} messages can be exported as a selection.`);
   return values.map((v) => {
-    const m = /^(\d{1,10}):([a-z0-9_][a-z0-9._-]{0,63}):([^\u0000-\u001f]{1,1024})$/.exec(v);
+    const m = /^(\d{1,10}):([^:]{1,64}):([^\u0000-\u001f]{1,1024})$/.exec(v);
     const uid = Number(m?.[1]);
-    if (!m || uid < 1 || uid > 0xffffffff) throw new WebError(400, 'A selected message is not valid; reload the page and try again.');
+    if (!m || !USER_NAME.test(m[2] as string) || uid < 1 || uid > 0xffffffff) throw new WebError(400, 'A selected message is not valid; reload the page and try again.');
     return { user: m[2] as string, folder: m[3] as string, uid };
   });
 }
@@ -83,7 +84,7 @@ export function addExportPages(deps: WebDeps): void {
   server.add('GET', '/exports', async (ctx: Ctx) => {
     const list = service().list(ctx.user.name);
     const body = list.length === 0
-      ? notice('info', ctx.viewer.export ? 'You have no exports. Start one from a search (the Export button under the results), an archive or a folder.' : 'You have no exports. Exports need the "export" privilege.')
+      ? notice('info', ctx.viewer.export ? 'You have no exports. Start one from a search (the Export button under the results), an archive, a folder, or messages ticked in a list.' : 'You have no exports. Exports need the "export" privilege.')
       : html`<table class="list"><thead><tr><th scope="col">Started</th><th scope="col">What</th><th scope="col">Format</th><th scope="col">Status</th><th scope="col">Messages</th></tr></thead>
 <tbody>${list.map((r) => html`<tr><td class="date">${formatDate(r.createdAt)}</td><td><a href="/exports/view${qs({ id: r.id })}">${describe(r.selection)}</a></td><td>${r.format}</td>
 <td class="status-${r.status}">${statusText(r)}</td><td>${r.counts.exported}${r.counts.failed > 0 ? ` (${r.counts.failed} failed)` : ''}</td></tr>`)}</tbody></table>`;
