@@ -34,7 +34,7 @@ export function addMigrateCommands(program: Command, loadedConfig: () => Config)
           'Verification:',
           ...rep.records.filter((t) => t.source.count > 0 || t.target.count > 0 || !t.ok).map((t) => `  ${t.ok ? 'ok' : 'DIFFERS'}\t${t.table}\t${t.source.count} → ${t.target.count}\t${t.target.sha256.slice(0, 16)}`),
           `  ${rep.objects.mismatched === 0 ? 'ok' : 'DIFFERS'}\tobjects\t${count(rep.objects.count, 'object')} of ${count(rep.objects.blobs, 'blob')} re-read (${rep.objects.bytes} bytes), every blob's decoded SHA-256 checked`,
-          `  ${rep.objects.retentionMissing === 0 ? 'ok' : 'DIFFERS'}\tretention\t${count(rep.objects.retentionChecked, 'retained object')} checked for its COMPLIANCE retain-until`,
+          `  ${rep.objects.retentionMissing === 0 ? 'ok' : 'DIFFERS'}\tretention\t${count(rep.objects.retentionChecked, 'retained object')} each checked for its COMPLIANCE retain-until`,
           ...rep.problems.map((p) => `  problem: ${p}`),
           rep.ok
             ? 'The target matches the source. Set storage.backend: postgres-s3 and start the server on the same dataDir (its intake drains into the new archive), then run `postern verify` and `postern audit verify`.'

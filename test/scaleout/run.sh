@@ -18,6 +18,7 @@ echo "test/scaleout/run.sh: dependencies ready after $((SECONDS - t0)) s"
 files=(
   test/scaleout/engines.test.ts
   test/scaleout/conformance.test.ts
+  test/scaleout/migrate.test.ts
   test/scaleout/nodes.test.ts
 )
 for f in "${files[@]}"; do
