@@ -54,7 +54,7 @@ export function addSearchCommands(program: Command, target: () => AdminTarget): 
       } while (cursor && hits.length < limit);
       if (o.json) return void process.stdout.write(JSON.stringify({ total, totalExact: exact, hits }, null, 2) + '\n');
       for (const h of hits) process.stdout.write(`${h.user}\t${h.folder}\t${h.uid}\t${h.date ?? '-'}\t${clean(h.from)}\t${clean(h.subject)}\n`);
-      process.stderr.write(`${count(hits.length, 'hit')} shown of ${exact ? '' : 'at least '}${total}\n`);
+      process.stderr.write(`${count(hits.length, 'hit')} shown of ${exact ? '' : 'about '}${total}\n`);
     });
 
   search.command('status')

@@ -242,27 +242,28 @@ export async function searchCommand(s: Session, cmd: ParsedCommand, uid: boolean
 
   const matches = async (seq: number): Promise<boolean> => {
     const c: Candidate = { seq, uid: view[seq - 1] as number };
-    for (const p of prefilters) if (c.uid <= p.through && !p.uids.has(c.uid)) return false;
     for (const k of keys) if (!(await evaluate(k, c))) return false;
     return true;
   };
+  // Messages the index ruled out are dropped here in one synchronous pass (no await per message);
+  // only the rest are evaluated.
+  const todo: number[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    const u = view[seq - 1] as number;
+    if (!prefilters.some((p) => u <= p.through && !p.uids.has(u))) todo.push(seq);
+  }
   const found: number[] = [];
   const slice = new TimeSlice();
   // Keys that read storage are evaluated for a window of messages at once, so the storage reads of
   // one message overlap with those of the next (a cold mailbox costs round trips, not CPU); answers
   // are collected in sequence order. Bounded: at most WINDOW messages are loaded at a time.
   const window = keys.some((k) => cost(k) >= 2) ? SEARCH_WINDOW : 1;
-  for (let start = 1; start <= count; start += window) {
+  for (let i = 0; i < todo.length; i += window) {
     if (s.isClosed || s.selected !== sel) break;
     if (slice.due()) await slice.yield();
-    const end = Math.min(count, start + window - 1);
-    if (window === 1) {
-      if (await matches(start)) found.push(uid ? (view[start - 1] as number) : start);
-      continue;
-    }
-    const seqs = Array.from({ length: end - start + 1 }, (_, i) => start + i);
-    const ok = await Promise.all(seqs.map(matches));
-    for (let i = 0; i < seqs.length; i++) if (ok[i]) found.push(uid ? (view[(seqs[i] as number) - 1] as number) : (seqs[i] as number));
+    const seqs = todo.slice(i, i + window);
+    const ok = window === 1 ? [await matches(seqs[0] as number)] : await Promise.all(seqs.map(matches));
+    for (let j = 0; j < seqs.length; j++) if (ok[j]) found.push(uid ? (view[(seqs[j] as number) - 1] as number) : (seqs[j] as number));
   }
   s.out.line(`* SEARCH${found.length > 0 ? ' ' + found.join(' ') : ''}`);
   return `${uid ? 'UID ' : ''}SEARCH completed`;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /** Bump when the schema or what is indexed changes: an index of another version is rebuilt. */
-export const SCHEMA_VERSION = '3';
+export const SCHEMA_VERSION = '4';
 
 /** A document's searchable columns. */
 export const COLUMNS = ['head', 'rawhdr', 'body', 'sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'] as const;
@@ -30,6 +30,26 @@ export function tableOf(column: Column): Table {
   return (TABLES.fts as readonly Column[]).includes(column) ? 'fts' : 'hdr';
 }
 export type Table = keyof typeof TABLES;
+
+/**
+ * Document ids are ordered by the message's Date header: the second since the epoch (0 when unknown or
+ * earlier) times DOC_SLOT plus a sequence number within that second. FTS5 hands out its matches in rowid
+ * order and stops when the reader stops, so a newest-first search walks the matches from the top and
+ * ends after a page instead of ranking every match (query-driver.ts). More than DOC_SLOT messages with
+ * the same second take the next free id above (their order among later seconds is then approximate).
+ */
+export const DOC_SLOT = 2 ** 20;
+const MAX_DOC_SECOND = 2 ** 33 - 1;
+
+/** The first document id of the second a Date header (epoch ms, 0 = unknown) falls in. */
+export function docIdBase(date: number): number {
+  return Math.min(MAX_DOC_SECOND, Math.max(0, Math.floor(date / 1000))) * DOC_SLOT;
+}
+
+/** The Date (epoch ms, at the start of its second) a document id stands for. */
+export function docIdDate(id: number): number {
+  return Math.floor(id / DOC_SLOT) * 1000;
+}
 
 /** One message's searchable data as the indexer writes it. */
 export interface IndexDocument {
@@ -55,6 +75,7 @@ export interface IndexedEntry {
 
 export interface HitRow {
   id: number;
+  doc: number;
   user: string;
   folder: string;
   uid: number;
@@ -110,7 +131,9 @@ export class IndexDb {
     const d = this.db;
     this.stmts = {
       docId: d.prepare<[string], { id: number; complete: number }>('SELECT id, complete FROM docs WHERE message_id = ?'),
-      insertDoc: d.prepare('INSERT INTO docs (message_id, date, size, attach, complete, failure, from_text, subject, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insertDoc: d.prepare('INSERT INTO docs (id, message_id, date, size, attach, complete, failure, from_text, subject, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      lastInSlot: d.prepare<[number, number], { id: number | null }>('SELECT max(id) AS id FROM docs WHERE id >= ? AND id < ?'),
+      lastDoc: d.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM docs'),
       insertFts: d.prepare(`INSERT INTO fts (rowid, ${TABLES.fts.join(', ')}) VALUES (?, ${TABLES.fts.map(() => '?').join(', ')})`),
       insertHdr: d.prepare(`INSERT INTO hdr (rowid, ${TABLES.hdr.join(', ')}) VALUES (?, ${TABLES.hdr.map(() => '?').join(', ')})`),
       insertEntry: d.prepare('INSERT OR IGNORE INTO entries (user, folder, uid, doc, date) VALUES (?, ?, ?, ?, ?)'),
@@ -147,6 +170,7 @@ export class IndexDb {
         id INTEGER PRIMARY KEY, user TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, doc INTEGER NOT NULL,
         date INTEGER NOT NULL, UNIQUE (user, folder, uid));
       CREATE INDEX IF NOT EXISTS entries_doc ON entries (doc);
+      CREATE INDEX IF NOT EXISTS entries_folder_doc ON entries (user, folder, doc, uid);
       CREATE INDEX IF NOT EXISTS entries_user_date ON entries (user, date, id);
       CREATE INDEX IF NOT EXISTS entries_date ON entries (date, id);
       CREATE INDEX IF NOT EXISTS docs_incomplete ON docs (id) WHERE complete = 0;
@@ -181,9 +205,10 @@ export class IndexDb {
     this.db.transaction(() => {
       for (const doc of docs) {
         if (this.stmts.docId.get(doc.messageId)) continue;
-        const info = this.stmts.insertDoc.run(doc.messageId, doc.date, doc.size, doc.hasAttachment ? 1 : 0, doc.complete ? 1 : 0, doc.failure, doc.from, doc.subject, Date.now());
-        this.stmts.insertFts.run(info.lastInsertRowid, ...TABLES.fts.map((c) => clean(doc.text[c])));
-        this.stmts.insertHdr.run(info.lastInsertRowid, ...TABLES.hdr.map((c) => clean(doc.text[c])));
+        const id = this.nextDocId(doc.date);
+        this.stmts.insertDoc.run(id, doc.messageId, doc.date, doc.size, doc.hasAttachment ? 1 : 0, doc.complete ? 1 : 0, doc.failure, doc.from, doc.subject, Date.now());
+        this.stmts.insertFts.run(id, ...TABLES.fts.map((c) => clean(doc.text[c])));
+        this.stmts.insertHdr.run(id, ...TABLES.hdr.map((c) => clean(doc.text[c])));
       }
       for (const e of entries) {
         const doc = this.stmts.docId.get(e.messageId);
@@ -191,6 +216,14 @@ export class IndexDb {
       }
       this.stmts.setCursor.run(user, folder, through);
     })();
+  }
+
+  /** A free document id in the second of `date` (DOC_SLOT); past a full second, the next id after the newest. */
+  private nextDocId(date: number): number {
+    const base = docIdBase(date);
+    const next = (this.stmts.lastInSlot.get(base, base + DOC_SLOT)?.id ?? base - 1) + 1;
+    if (next < base + DOC_SLOT) return next;
+    return (this.stmts.lastDoc.get()?.id ?? 0) + 1;
   }
 
   /** Indexed UIDs of a folder after `afterUid`, in order (reconcile). */

@@ -8,23 +8,30 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { PosternError } from '../../core/errors.ts';
+import Database from 'better-sqlite3';
 import type { IndexDb } from './index-db.ts';
+import { walk, type WalkRequest, type WalkResult } from './walk.ts';
 
 export type SqlParam = string | number;
 
 export interface IndexReads {
   all<T>(sql: string, params: SqlParam[]): Promise<T[]>;
+  /** A newest-first search walk (walk.ts). */
+  walk(req: WalkRequest): Promise<WalkResult>;
 }
 
-export interface ReaderRequest {
-  id: number;
-  sql: string;
-  params: SqlParam[];
-}
+export type ReaderRequest = { id: number; sql: string; params: SqlParam[] } | { id: number; walk: WalkRequest };
 export type ReaderReply = { id: number; ok: true; rows: unknown[] } | { id: number; ok: false; error: string };
 
 export function inProcessReads(db: IndexDb): IndexReads {
-  return { all: async <T>(sql: string, params: SqlParam[]) => db.db.prepare<SqlParam[], T>(sql).all(...params) };
+  let driverDb: Database.Database | null = null;
+  return {
+    all: async <T>(sql: string, params: SqlParam[]) => db.db.prepare<SqlParam[], T>(sql).all(...params),
+    walk: async (req) => {
+      driverDb ??= new Database(db.db.name, { readonly: true, fileMustExist: true });
+      return walk(driverDb, db.db, req, (on, sql) => on.prepare(sql));
+    },
+  };
 }
 
 interface Pending {
@@ -90,6 +97,14 @@ class ReaderThread {
   }
 
   async all(sql: string, params: SqlParam[]): Promise<unknown[]> {
+    return this.send({ sql, params });
+  }
+
+  async walk(req: WalkRequest): Promise<WalkResult> {
+    return (await this.send({ walk: req }))[0] as WalkResult;
+  }
+
+  private async send(body: { sql: string; params: SqlParam[] } | { walk: WalkRequest }): Promise<unknown[]> {
     await this.ready;
     if (this.stopped) throw new PosternError('SHUTTING_DOWN', 'The search index is closed');
     if (this.abandoned.size >= MAX_ABANDONED) throw new PosternError('UNAVAILABLE', 'Search is busy finishing queries that ran too long; try again shortly');
@@ -109,7 +124,7 @@ class ReaderThread {
       }, this.deadlineMs);
       timer.unref();
       this.pending.set(id, { worker, resolve, reject, timer });
-      worker.postMessage({ id, sql, params } satisfies ReaderRequest);
+      worker.postMessage({ id, ...body } satisfies ReaderRequest);
     });
   }
 
@@ -129,8 +144,15 @@ export class IndexReader implements IndexReads {
 
   /** On the thread with the fewest queries waiting. */
   async all<T>(sql: string, params: SqlParam[]): Promise<T[]> {
-    const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
-    return (await thread.all(sql, params)) as T[];
+    return (await this.idlest().all(sql, params)) as T[];
+  }
+
+  async walk(req: WalkRequest): Promise<WalkResult> {
+    return this.idlest().walk(req);
+  }
+
+  private idlest(): ReaderThread {
+    return this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
   }
 
   async close(): Promise<void> {

@@ -58,13 +58,13 @@ function dayStart(day: string): number {
 }
 
 /** An FTS5 expression over one table. */
-interface TextExpr {
+export interface TextExpr {
   table: Table;
   expr: string;
 }
 
 /** The per-table expressions of a term about message text; null for other terms. Throws for a term too short to look up. */
-function termExprs(node: QueryNode): TextExpr[] | null {
+export function termExprs(node: QueryNode): TextExpr[] | null {
   if (node.kind !== 'term' || node.field === 'folder' || node.field === 'user') return null;
   if (termTooShort(node.value)) {
     throw new PosternError('INVALID_INPUT', `Query error at position ${node.pos + 1}: "${node.value}" is too short; search text needs at least ${MIN_TERM_CHARS} characters`);
@@ -73,7 +73,7 @@ function termExprs(node: QueryNode): TextExpr[] | null {
 }
 
 /** One FTS5 expression for a subtree made only of text terms joined by AND/OR that all look in one table; null otherwise. */
-function textExpr(node: QueryNode): TextExpr | null {
+export function textExpr(node: QueryNode): TextExpr | null {
   if (node.kind === 'term') {
     const exprs = termExprs(node);
     return exprs?.length === 1 ? (exprs[0] as TextExpr) : null;

@@ -89,7 +89,7 @@ ${all ? html`<p class="hint">${only !== null ? html`Searching the archive of ${o
       const attach = full && message ? await hasAttachments(deps, message).catch(() => false) : false;
       return resultRow(hit, message?.to ?? '', attach, all && only === null, picking ? mayExportArchive(ctx.viewer, hit.user, deps.previewBlocking) : null);
     }));
-    const total = `${result.total}${result.totalExact ? '' : '+'}`;
+    const total = `${result.totalExact ? '' : 'About '}${result.total}`;
     const more = result.nextCursor ? html`<a class="button" rel="next" href="/search${qs({ q, user: only, cursor: result.nextCursor })}">Next page</a>` : '';
     const first = cursor ? html`<a class="button" href="/search${qs({ q, user: only })}">First page</a>` : '';
     // A search narrowed to one archive (user=) exports only that archive's hits, not the whole scope's.

@@ -1,6 +1,8 @@
 // The query compiler against a plain evaluation: generated queries (AND/OR/NOT of field and text
 // terms, folders, sizes) over a small generated index must find exactly the entries a direct
 // substring test of each column finds, however the compiler groups text terms into FTS5 expressions.
+// Paged with small bounds, the newest-first walk (query-driver.ts, walk.ts) and the full evaluation it
+// falls back to must together give the same entries, newest first, with an exact or estimated total.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +29,9 @@ const docs: Doc[] = [];
 let dir: string;
 let db: IndexDb;
 let search: IndexSearch;
+/** The same index with tiny bounds: walks stop early, estimate totals and fall back to the full evaluation. */
+let tight: IndexSearch;
+const TIGHT = { countUpTo: 5, maxDocs: 12 };
 
 before(() => {
   const rnd = prng(7);
@@ -46,6 +51,7 @@ before(() => {
   }
   const archive = { getEntry: async (_u: string, folder: string, uid: number) => (docs[uid - 1]?.folder === folder ? { messageId: `m${uid - 1}` } : null) } as unknown as ArchiveStore;
   search = new IndexSearch(db, archive, inProcessWrites(db), inProcessReads(db));
+  tight = new IndexSearch(db, archive, inProcessWrites(db), inProcessReads(db), TIGHT);
 });
 after(() => {
   db.close();
@@ -99,4 +105,48 @@ test('hand-picked shapes: several exclusions, mixed OR, NOT of groups, folders a
 
 test('compiled queries find exactly what a direct evaluation finds', async () => {
   await fc.assert(fc.asyncProperty(query, check), { numRuns: 300, seed: 20261207 });
+});
+
+/** Every page of a query at `limit` hits; the first page's total. */
+async function pages(on: IndexSearch, text: string, limit: number): Promise<{ uids: number[]; total: number; exact: boolean }> {
+  const uids: number[] = [];
+  let cursor: string | undefined;
+  let first: { total: number; exact: boolean } | undefined;
+  for (let n = 0; n < 200; n++) {
+    const page = await on.search(text, { users: 'all', limit, ...(cursor ? { cursor } : {}) });
+    first ??= { total: page.total, exact: page.totalExact };
+    uids.push(...page.hits.map((h) => h.uid));
+    if (!page.nextCursor) return { uids, ...first };
+    cursor = page.nextCursor;
+  }
+  throw new Error(`${text}: more than 200 pages`);
+}
+
+test('paged with small bounds: newest first, nothing lost or repeated, totals exact or estimated past the bound', async () => {
+  let estimated = 0;
+  await fc.assert(fc.asyncProperty(query, fc.integer({ min: 1, max: 6 }), async (node, limit) => {
+    const text = describeQuery(node);
+    // Later dates have higher UIDs here: newest first is UID descending.
+    const want = docs.map((d, i) => (matches(node, d) ? i + 1 : 0)).filter((u) => u > 0).reverse();
+    const got = await pages(tight, text, limit);
+    assert.deepEqual(got.uids, want, text);
+    if (got.exact) assert.equal(got.total, want.length, text);
+    else {
+      estimated++;
+      assert.ok(want.length > limit && got.total >= TIGHT.countUpTo, `${text}: an estimate only past a full page and the bound (${got.total}, ${want.length} matches)`);
+    }
+  }), { numRuns: 200, seed: 20261208 });
+  assert.ok(estimated > 0, 'some totals were estimated');
+});
+
+test('a broad word stops early with an estimate near the truth; a narrow one is counted exactly', async () => {
+  const want = docs.filter((d) => COLUMNS.some((c) => d.text[c].includes('alpha'))).length;
+  const broad = await tight.search('alpha', { users: 'all', limit: 3 });
+  assert.equal(broad.totalExact, false);
+  assert.ok(broad.total >= want / 2 && broad.total <= want * 2, `estimate ${broad.total} for ${want}`);
+  const exact = await search.search('alpha', { users: 'all', limit: 3 });
+  assert.equal(exact.totalExact, true);
+  assert.equal(exact.total, want);
+  const narrow = await tight.search('subject:alpha body:bravo from:charlie', { users: 'all', limit: 50 });
+  assert.equal(narrow.totalExact, true);
 });
