@@ -1,8 +1,12 @@
 // The queue manager: feeds intake entries to the archiving pipeline through a bounded active window.
 // Success removes the entry; a temporary failure defers it with exponential backoff; an entry that
-// cannot be processed (corrupt data, or too many attempts) is quarantined, counted and kept.
+// cannot be processed (corrupt data, or too many attempts) is quarantined, counted and kept. A storage
+// engine that cannot be reached (core/storage/unavailable.ts) is not the entry's fault: such a failure
+// defers it without counting an attempt, on a backoff capped at OUTAGE_MAX_DELAY_SECONDS, so archiving
+// resumes by itself soon after the engine returns and no outage, however long, quarantines mail.
 import type { Logger } from '../log.ts';
 import { errorMessage, isPosternError } from '../errors.ts';
+import { isStorageUnavailable } from '../storage/unavailable.ts';
 import type { Intake, IntakeRecord } from './intake.ts';
 
 export interface QueueOptions {
@@ -28,6 +32,8 @@ export interface QueueOptions {
 const DEFAULT_MAX_INLINE_BYTES = 32 * 1024 * 1024;
 /** Intake records read per step of a rescan. */
 const RESCAN_PAGE = 1000;
+/** Longest wait between retries of an entry while its storage is unreachable (retryMaxSeconds may be shorter). */
+export const OUTAGE_MAX_DELAY_SECONDS = 60;
 
 /** Archive one entry; `{ quarantine }` when it was archived raw-only and its entry must be kept, quarantined. */
 export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void | { quarantine: string }>;
@@ -67,6 +73,8 @@ export class QueueManager {
   private yieldTimer: NodeJS.Timeout | null = null;
   private idleWaiters: Array<() => void> = [];
   private readonly maxReady: number;
+  /** Consecutive storage-unavailable failures per entry (in memory: a restart begins the backoff anew). */
+  private readonly outages = new Map<string, number>();
 
   constructor(
     private readonly intake: Intake,
@@ -244,6 +252,7 @@ export class QueueManager {
         return;
       }
       await this.intake.remove(record);
+      this.outages.delete(record.id);
       this.events.onOutcome?.('archived', record);
     } catch (err) {
       await marked;
@@ -254,6 +263,8 @@ export class QueueManager {
   }
 
   private async fail(record: IntakeRecord, err: unknown): Promise<void> {
+    if (isStorageUnavailable(err)) return this.waitForStorage(record, err);
+    this.outages.delete(record.id);
     const attempts = record.attempts + 1;
     const permanent = isPosternError(err, 'INTAKE_CORRUPT');
     try {
@@ -278,5 +289,22 @@ export class QueueManager {
       this.log.error('Recording an intake failure failed; the entry is retried from memory', { intakeId: record.id, attempts, retryInSeconds: delay, err: errorMessage(stateErr) });
       this.events.onOutcome?.('deferred', record, err);
     }
+  }
+
+  /** The archive could not be reached: defer without counting an attempt (the entry is not at fault). */
+  private async waitForStorage(record: IntakeRecord, err: unknown): Promise<void> {
+    const streak = (this.outages.get(record.id) ?? 0) + 1;
+    this.outages.set(record.id, streak);
+    const delay = Math.min(this.options.retryMaxSeconds, OUTAGE_MAX_DELAY_SECONDS, this.options.retryBaseSeconds * 2 ** Math.min(streak - 1, 20));
+    const nextAttemptAt = Date.now() + delay * (0.8 + Math.random() * 0.4) * 1000;
+    try {
+      const next = await this.intake.setState(record, 'deferred', { attempts: record.attempts, lastError: errorMessage(err), nextAttemptAt });
+      this.deferred.set(next.id, next);
+    } catch (stateErr) {
+      this.deferred.set(record.id, { ...record, nextAttemptAt });
+      this.log.error('Recording an intake failure failed; the entry is retried from memory', { intakeId: record.id, err: errorMessage(stateErr) });
+    }
+    if (streak === 1) this.log.warn('The archive storage is unreachable; entry deferred until it returns (not counted as an attempt)', { intakeId: record.id, err: errorMessage(err) });
+    this.events.onOutcome?.('deferred', record, err);
   }
 }
