@@ -21,6 +21,7 @@ files=(
   test/scaleout/migrate.test.ts
   test/scaleout/nodes.test.ts
   test/scaleout/object-lock.test.ts
+  test/scaleout/shared-archive.test.ts
 )
 for f in "${files[@]}"; do
   [ -f "$f" ] || { echo "test/scaleout/run.sh: missing test file $f" >&2; exit 1; }
