@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export function createMetrics(opts: { dataDir?: string } = {}) {
   const registry = new Registry();
   const r = [registry];
+  /** Where the intake's oldest waiting entry is read from at scrape time (set by serve). */
+  const intakeOldest: { source: (() => Promise<number | null>) | null } = { source: null };
   const m = {
     registry,
     connections: new Counter({ name: 'postern_connections_total', help: 'Connections accepted by a listener', labelNames: ['listener'], registers: r }),
@@ -18,6 +20,12 @@ export function createMetrics(opts: { dataDir?: string } = {}) {
     bareLineEndings: new Counter({ name: 'postern_bare_line_ending_messages_total', help: 'Messages that contained a bare CR or LF', labelNames: ['listener'], registers: r }),
     intakeDepth: new Gauge({ name: 'postern_intake_depth_messages', help: 'Messages in the intake not yet archived (active + deferred)', registers: r }),
     intakeDeferred: new Gauge({ name: 'postern_intake_deferred_messages', help: 'Messages waiting for a retry after a temporary failure', registers: r }),
+    intakeOldestAge: new Gauge({
+      name: 'postern_intake_oldest_age_seconds', help: 'Age of the oldest message in the intake waiting to be archived (active or deferred; 0 when none): rises while the archive storage is unreachable', registers: r,
+      async collect() { const at = intakeOldest.source ? await intakeOldest.source() : null; this.set(at === null ? 0 : Math.max(0, (Date.now() - at) / 1000)); },
+    }),
+    /** Sets how postern_intake_oldest_age_seconds finds the oldest waiting entry's receipt time (epoch ms). */
+    setIntakeOldestSource(fn: () => Promise<number | null>): void { intakeOldest.source = fn; },
     intakeCorrupt: new Gauge({ name: 'postern_intake_corrupt_messages', help: 'Messages quarantined because they could not be processed', registers: r }),
     intakeQuarantined: new Gauge({ name: 'postern_intake_quarantined_messages', help: 'Intake entries quarantined (kept, listed by postern status) after exceeding their processing budget, failing for good or being in flight at two unclean stops', registers: r }),
     storageWriteFailures: new Counter({ name: 'postern_storage_write_failures_total', help: 'Database writes that failed (full disk, I/O error); writes are refused until the database is reopened', labelNames: ['store'], registers: r }),

@@ -156,6 +156,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
       ...(backend.kind !== 'rocksdb' ? { refuse: 'postern backup copies the embedded archive; a postgres-s3 archive is backed up by PostgreSQL (pg_basebackup and WAL archiving) and by the bucket\'s own versioning and replication (README: Scale-out backend)' } : {}),
     }, VERSION);
     storageHealth.track('intake', intakeEngine);
+    metrics.setIntakeOldestSource(() => intake.oldestWaiting());
     const refreshIntakeGauges = (): void => {
       const c = intake.counts();
       metrics.intakeDepth.set(c.active + c.deferred);

@@ -324,6 +324,18 @@ export class Intake {
     return out;
   }
 
+  /**
+   * When the oldest entry waiting to be archived (active or deferred) was received, in epoch ms; null
+   * when none waits. Ids sort by arrival, so this is the first such record; at most `scan` are read.
+   */
+  async oldestWaiting(scan = 10_000): Promise<number | null> {
+    for await (const [, v] of this.kv.entries({ gte: REC, lt: prefixEnd(REC), limit: scan })) {
+      const r = JSON.parse(v.toString('utf8')) as IntakeRecord;
+      if (r.state === 'active' || r.state === 'deferred') return Date.parse(r.receivedAt);
+    }
+    return null;
+  }
+
   /** The inline bytes of a small message (null for spooled ones). */
   async inlineData(record: IntakeRecord): Promise<Buffer | null> {
     if (record.storage === 'file') return null;
