@@ -144,6 +144,18 @@ describe('loadConfig', () => {
     assert.deepEqual(problems.map((p) => [p.where, p.path]), [[`${file}:5:3`, 'intake.maxAttempts']]);
   });
 
+  it('names each setting storage.backend postgres-s3 still needs, and a malformed URL at its line', () => {
+    const file = yamlFile(['storage:', '  backend: postgres-s3', '  postgres:', '    url: mysql://db/archive', '  s3:', '    bucket: archive']);
+    const { problems } = problemsOf(file);
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p]));
+    assert.deepEqual(Object.keys(byPath).sort(), ['storage.postgres.url', 'storage.s3.accessKeyId', 'storage.s3.endpoint', 'storage.s3.secretAccessKeyFile']);
+    assert.equal(byPath['storage.postgres.url']?.where, `${file}:4:5`);
+    assert.match(byPath['storage.postgres.url']?.message ?? '', /postgres:\/\//);
+    assert.match(byPath['storage.s3.endpoint']?.message ?? '', /S3 endpoint/);
+    // The embedded default needs none of them.
+    assert.equal(loadConfig(yamlFile(['storage:', '  backend: rocksdb']), {}).config.storage.backend, 'rocksdb');
+  });
+
   it('reports an invalid enum value in a flow mapping at its line', () => {
     const file = yamlFile(['smtp:', '  port: 25', 'log: { level: verbose }']);
     const { problems } = problemsOf(file);
