@@ -81,7 +81,7 @@ export class KvArchiveStore implements ArchiveStore {
   /** Directory and hold caches refreshed between steps; a failure leaves them for the next step's check. */
   private reloadOutside(domains: Array<'directory' | 'retention'>): void {
     void (async () => {
-      if (domains.includes('directory')) await this.directory.load();
+      if (domains.includes('directory')) await this.directory.reload();
       if (domains.includes('retention')) await this.retentionRole.load();
     })().catch(() => undefined);
   }

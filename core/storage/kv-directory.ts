@@ -28,6 +28,13 @@ export class KvDirectory {
     for (const u of await this.list()) this.indexUser(u, u.name);
   }
 
+  /** load() queued behind this node's own changes, so a reload never interleaves with one. */
+  reload(): Promise<void> {
+    const run = this.chain.then(() => this.load());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   private indexUser(u: UserRecord, owner: string | null): void {
     const set = (kind: Identity, k: string): void => {
       if (owner === null) this.index[kind].delete(k);
