@@ -38,6 +38,7 @@ import { SignInThrottle } from '../auth/sign-in-throttle.ts';
 import { installProcessGuard } from './process-guard.ts';
 import { HookRegistry } from './hooks.ts';
 import { setupJobs } from '../jobs/setup.ts';
+import { blobSweepJobKind } from '../storage/blob-sweep-job.ts';
 import { setupAudit } from '../audit/setup.ts';
 import { setupCompliance } from '../compliance/setup.ts';
 import { setupImport } from '../import/setup.ts';
@@ -130,6 +131,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     : null;
   const jobs = setupJobs(app, archive, cluster ? (job, slot) => cluster.claimSlot(job, slot) : undefined);
   setupImport(app);
+  if (backend.kind === 'postgres-s3') app.service('jobs').registerKind(blobSweepJobKind(backend.engine, log.child({ component: 'blob-sweep' })));
 
   // A boot that fails half way (a bad job in the configuration) releases what it registered to close:
   // databases, analysis workers, what plugins opened; they do not keep the process (or a test) alive.

@@ -33,6 +33,16 @@ export interface ObjectProtection {
   legalHold: boolean;
 }
 
+/** One stored version (or delete marker) of a blob chunk's object. */
+export interface BlobVersion {
+  key: string;
+  sha256: string;
+  n: number;
+  versionId: string;
+  /** Epoch milliseconds. */
+  lastModified: number;
+}
+
 const PREFIX = 'blobs/';
 
 /** The object holding chunk n of a blob. */
@@ -144,6 +154,40 @@ export class S3BlobStore {
       if (!page.IsTruncated) return out;
       keyMarker = page.NextKeyMarker;
       versionMarker = page.NextVersionIdMarker;
+    }
+  }
+
+  /**
+   * Every version and delete marker under `blobs/` (pages of up to 1000), each with its chunk and when
+   * it was written: what the orphan sweep walks.
+   */
+  async *listBlobVersions(): AsyncIterable<BlobVersion> {
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: PREFIX, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      } catch (err) {
+        throw s3Error(err, `listing the objects of "${this.bucket}"`);
+      }
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        const chunk = v.Key ? parseObjectKey(v.Key) : null;
+        if (chunk && v.Key && v.VersionId) yield { key: v.Key, ...chunk, versionId: v.VersionId, lastModified: v.LastModified?.getTime() ?? 0 };
+      }
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
+    }
+  }
+
+  /** Removes one version of an object for good; HELD when Object Lock refuses it. */
+  async deleteVersion(key: string, versionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId }));
+    } catch (err) {
+      if (statusOf(err) === 403) throw new PosternError('HELD', `The S3 store refuses to delete ${key} version ${versionId}: it is under Object Lock retention or legal hold`, { cause: err });
+      throw s3Error(err, `DELETE of ${key} version ${versionId}`);
     }
   }
 

@@ -20,6 +20,7 @@ files=(
   test/scaleout/conformance.test.ts
   test/scaleout/migrate.test.ts
   test/scaleout/nodes.test.ts
+  test/scaleout/faults.test.ts
   test/scaleout/object-lock.test.ts
   test/scaleout/shared-archive.test.ts
 )
