@@ -17,9 +17,10 @@ export function addMigrateCommands(program: Command, loadedConfig: () => Config)
       if (!/^\d{1,6}$/.test(o.batch) || Number(o.batch) < 1) throw new AdminClientError('--batch must be a whole number from 1 to 999999', null);
       const { migrateToPostgresS3 } = await import('../migrate/run.ts');
       const tty = process.stderr.isTTY;
+      const t0 = Date.now();
       const r = await migrateToPostgresS3(loadedConfig(), {
         batch: Number(o.batch),
-        onPhase: (p) => process.stderr.write(`${p}…\n`),
+        onPhase: (p) => process.stderr.write(`${tty ? '\n' : ''}${((Date.now() - t0) / 1000).toFixed(1)} s: ${p}…\n`),
         onProgress: (p) => tty && process.stderr.write(`\r${p.phase}: ${count(p.copied, p.phase === 'chunks' ? 'chunk' : 'record')} copied   `),
       });
       if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');

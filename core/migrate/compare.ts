@@ -14,7 +14,7 @@ import type { PgS3Engine } from '../storage/pg-s3-engine.ts';
 import { TABLES } from '../storage/pg-schema.ts';
 import { parseChunkKey } from './copy.ts';
 
-const PARALLEL = 8;
+const PARALLEL = 16;
 /** Problems listed in the report at most (the counts say how many there were). */
 const MAX_LISTED = 20;
 

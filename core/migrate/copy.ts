@@ -12,7 +12,7 @@ import type { Checkpoint, MigrationState } from './state.ts';
 const CHUNK_START = 'c\u0000';
 const CHUNK_END = 'c\u0001';
 /** Concurrent S3 PUTs. */
-const PARALLEL = 8;
+const PARALLEL = 16;
 /** A records batch is written once it holds this many bytes, whatever its count. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 

@@ -115,11 +115,12 @@ export async function migrateToPostgresS3(config: Config, options: MigrateOption
     }
     if (cp.phase === 'holds') {
       phase('setting legal holds');
-      // The archive's own sweep, over the copied records: the same hold logic the server applies.
+      // The archive's own sweep over the copied records (the server's hold logic); every object was just
+      // written without a hold, so only held blobs are touched.
       const archive = new KvArchiveStore(openTarget(target), archiveStoreOptions(target, 'postgres-s3'));
       await archive.open();
       try {
-        holds = await archive.syncLegalHolds();
+        holds = await archive.setLegalHoldsAfterCopy();
       } finally {
         await archive.close();
       }

@@ -116,6 +116,16 @@ export class KvArchiveStore implements ArchiveStore {
     return this.sweeping;
   }
 
+  /**
+   * After a copy into a WORM store whose objects were all written without a legal hold (postern migrate):
+   * sets the flag on the objects of every blob a hold covers, without reading the others' state.
+   */
+  async setLegalHoldsAfterCopy(): Promise<LegalHoldSweep> {
+    const lock = objectLockOf(this.kv);
+    if (!lock) return { blobs: 0, set: 0, cleared: 0 };
+    return syncLegalHolds(this.kv, lock, (user, m) => this.retentionRole.legallyHeld(user, m), (id) => this.getMessage(id), { setOnly: true });
+  }
+
   retention(): RetentionStore {
     return this.retentionRole;
   }

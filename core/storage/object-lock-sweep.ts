@@ -18,6 +18,8 @@ export interface LegalHoldSweep {
 export async function syncLegalHolds(
   kv: KvEngine, lock: ObjectLock, heldFor: (user: string, message: MessageRecord) => boolean,
   getMessage: (id: string) => Promise<MessageRecord | null>,
+  /** Only set flags, reading and touching nothing else: for objects just written without any (postern migrate). */
+  options: { setOnly?: boolean } = {},
 ): Promise<LegalHoldSweep> {
   const blobs = new Map<string, { chunks: number; held: boolean }>();
   const messages = new Map<string, MessageRecord | null>();
@@ -36,6 +38,7 @@ export async function syncLegalHolds(
   }
   const out: LegalHoldSweep = { blobs: blobs.size, set: 0, cleared: 0 };
   for (const [sha, b] of blobs) {
+    if (options.setOnly && !b.held) continue;
     if (await lock.setLegalHold(sha, b.chunks, b.held)) {
       if (b.held) out.set += 1;
       else out.cleared += 1;
