@@ -4,6 +4,7 @@
 //   debug level 1) for one bucket, read from a byte offset of the log on;
 // - PostgreSQL rows and bytes of the archive tables (exact count(*), pg_total_relation_size with TOAST and
 //   indexes), commits of the database and WAL bytes of the cluster (the bench's private cluster);
+// - the writer lock (pg_locks sampled while a pass runs: held, by a session in or out of a query, queue);
 // - CPU seconds of process groups (a Postern node, the PostgreSQL server with its backends, each Ceph
 //   daemon) from /proc, so a slow rate can be traced to the part that burns the time.
 // Trusts: the engines are the bench's own (nothing else uses their cluster or bucket).
@@ -162,4 +163,52 @@ export function enginePids(pgDataDir: string, cephDir: string): Map<string, numb
     if (pid !== undefined) out.set(role, pid);
   }
   return out;
+}
+
+export interface LockProfile {
+  samples: number;
+  /** Share of samples in which a node held the cluster-wide writer lock. */
+  held: number;
+  /** Of those, the share in which the holder's session was waiting for its client (state "idle in transaction"): the node computing, or waiting for S3, with the lock held. */
+  heldIdle: number;
+  /** Mean number of sessions queued for the lock. */
+  waiters: number;
+}
+
+/**
+ * Samples pg_locks every `everyMs` while running: who holds the writer lock (core/storage/pg-schema.ts
+ * LOCK_WRITER, an advisory lock on one bigint: classid = high 32 bits, objid = low 32 bits) and how many
+ * sessions wait for it. stop() returns the shares.
+ */
+export function sampleWriterLock(url: string, writerLock: bigint, everyMs = 50): { stop(): Promise<LockProfile> } {
+  const classid = Number(writerLock >> 32n);
+  const objid = Number(writerLock & 0xffffffffn);
+  const client = new pg.Client({ connectionString: url });
+  const p: LockProfile = { samples: 0, held: 0, heldIdle: 0, waiters: 0 };
+  let running = true;
+  const loop = (async (): Promise<void> => {
+    await client.connect();
+    while (running) {
+      const { rows } = await client.query<{ granted: boolean; state: string | null }>(
+        `SELECT l.granted, a.state FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        [classid, objid]);
+      p.samples++;
+      const holder = rows.find((r) => r.granted);
+      if (holder) {
+        p.held++;
+        if (holder.state === 'idle in transaction') p.heldIdle++;
+      }
+      p.waiters += rows.filter((r) => !r.granted).length;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await client.end();
+      return { samples: p.samples, held: p.held / Math.max(1, p.samples), heldIdle: p.heldIdle / Math.max(1, p.held), waiters: p.waiters / Math.max(1, p.samples) };
+    },
+  };
 }

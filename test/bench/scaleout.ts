@@ -12,7 +12,10 @@
 // Measured per run: archived msg/s per pass; S3 requests per unique message counted by RGW itself (its
 // access log: PutObject, PutObjectRetention, PutObjectLegalHold, GET, HEAD) and RGW's mean PutObject
 // latency; PostgreSQL rows and bytes per message (count(*) and pg_total_relation_size of the archive
-// tables), commits and WAL bytes per message; CPU ms per message of each process (Postern nodes,
+// tables), transactions (xact_commit: each autocommitted read counts, so it tracks round trips outside
+// the writer's steps) and WAL bytes per message; the cluster-wide writer lock sampled every 50 ms from
+// pg_locks (share of time held, whether its holder is inside PostgreSQL or back in Node / waiting for
+// S3, sessions queued); CPU ms per message of each process (Postern nodes,
 // PostgreSQL with its backends, radosgw, ceph-osd, ceph-mon, this bench's SMTP clients). Then the IMAP
 // read mix of bench:imap (test/bench/imap-mix.ts) on the embedded and the one-node cluster archive in
 // alternating rounds, and on the two-node cluster with the clients split across both nodes. Prints a
@@ -31,7 +34,8 @@ import { ADDRESS, PASSWORD, USER, enableImapUser, folderCount } from '../interop
 import { freshBucket, freshDatabase, startCeph, startPostgres, type Ceph, type Postgres } from '../scaleout/engines.ts';
 import { persistentMix, rate, spread, type RunResult } from './imap-mix.ts';
 import { corpus, dirBytes, journal, startNode, type Node, type PassResult } from './scaleout-nodes.ts';
-import { RgwRequestLog, addS3, enginePids, pgFootprint, type PgFootprint, type S3Counts } from './scaleout-probes.ts';
+import { LOCK_WRITER } from '../../core/storage/pg-schema.ts';
+import { RgwRequestLog, addS3, enginePids, pgFootprint, sampleWriterLock, type LockProfile, type PgFootprint, type S3Counts } from './scaleout-probes.ts';
 
 const LIMIT = envInt('SCALEOUT_BENCH_MESSAGES', 0, true);
 const SESSIONS = envInt('SCALEOUT_BENCH_SESSIONS', 8);
@@ -52,6 +56,7 @@ interface RunFigures {
   inbox: number;
   s3?: S3Counts[];
   pg?: PgFootprint[];
+  lock?: LockProfile[];
   /** Embedded: bytes of the archive directory after each pass. */
   disk?: number[];
   imap: RunResult[];
@@ -92,6 +97,16 @@ async function main(): Promise<void> {
     }
   };
   let failed = false;
+  let cleaned: Promise<void> | undefined;
+  const cleanup = (): Promise<void> => (cleaned ??= (async () => {
+    for (const n of [...running]) await stopServer(n.server).catch(() => undefined);
+    await ceph?.stop().catch((err: Error) => console.error(`Ceph: ${err.message}`));
+    await postgres?.stop().catch((err: Error) => console.error(`PostgreSQL: ${err.message}`));
+    if (process.env.SCALEOUT_BENCH_KEEP === '1' || failed) console.error(`bench:scaleout: temp dir kept at ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  })());
+  // Interrupted: the engines and servers are daemons and children of this run; stop them all.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void cleanup().finally(() => process.exit(130)));
   try {
     const t0 = performance.now();
     [postgres, ceph] = await Promise.all([startPostgres({ dir: join(dir, 'pg') }), startCeph({ dir: join(dir, 'ceph') })]);
@@ -137,9 +152,11 @@ async function main(): Promise<void> {
       }
       await addUser(nodes);
       rgwLog.since(bucket);
-      const run: RunFigures = { label, passes: [], inbox: 0, s3: [], pg: [], imap: [] };
+      const run: RunFigures = { label, passes: [], inbox: 0, s3: [], pg: [], lock: [], imap: [] };
       for (const pass of [1, 2]) {
+        const sampler = sampleWriterLock(db.url, LOCK_WRITER);
         const p = await journal(nodes, messages, engines, SESSIONS);
+        run.lock!.push(await sampler.stop());
         run.passes.push(p);
         // RGW writes its log a moment later; an idle PostgreSQL backend reports its commits within 10 s.
         await new Promise((r) => setTimeout(r, 11_000));
@@ -177,11 +194,7 @@ async function main(): Promise<void> {
     failed = true;
     throw err;
   } finally {
-    for (const n of [...running]) await stopServer(n.server).catch(() => undefined);
-    await ceph?.stop().catch((err: Error) => console.error(`Ceph: ${err.message}`));
-    await postgres?.stop().catch((err: Error) => console.error(`PostgreSQL: ${err.message}`));
-    if (process.env.SCALEOUT_BENCH_KEEP === '1' || failed) console.error(`bench:scaleout: temp dir kept at ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 }
 
@@ -210,12 +223,16 @@ function report(runs: RunFigures[], n: number): void {
     ['S3 PUT retention+legal hold per message', (r) => { const c = s3(r, 0); return c ? (c.putRetention + c.putLegalHold) / r.inbox : Number.NaN; }, false],
     ['S3 GET+HEAD per message, both passes', (r) => { const c = r.s3 ? r.s3.reduce(addS3) : undefined; return c ? (c.get + c.head) / (2 * n) : Number.NaN; }, false],
     ['RGW PutObject mean latency, ms', (r) => { const c = s3(r, 0); return c && c.putObject > 0 ? (1000 * c.putObjectSeconds) / c.putObject : Number.NaN; }, false],
+    ['writer lock held, share of pass 1 time', (r) => r.lock?.[0]?.held ?? Number.NaN, false],
+    ['  of which holder outside PostgreSQL', (r) => r.lock?.[0]?.heldIdle ?? Number.NaN, false],
+    ['sessions queued for the lock, pass 1 mean', (r) => r.lock?.[0]?.waiters ?? Number.NaN, false],
+    ['writer lock held, share of pass 2 time', (r) => r.lock?.[1]?.held ?? Number.NaN, false],
     ['PostgreSQL rows per message, pass 1', (r) => (pgAt(r, 0)?.rows ?? Number.NaN) / r.inbox, false],
     ['PostgreSQL rows added per duplicate', (r) => { const a = pgAt(r, 0); const b = pgAt(r, 1); return a && b ? (b.rows - a.rows) / n : Number.NaN; }, false],
     ['PostgreSQL bytes per message, both passes', (r) => (pgAt(r, 1)?.bytes ?? Number.NaN) / r.inbox, false],
     ['embedded archive dir bytes per message', (r) => (r.disk?.[1] ?? Number.NaN) / r.inbox, false],
-    ['PostgreSQL commits per message, pass 1', (r) => (pgAt(r, 0)?.commits ?? Number.NaN) / n, false],
-    ['PostgreSQL commits per message, pass 2', (r) => { const a = pgAt(r, 0); const b = pgAt(r, 1); return a && b ? (b.commits - a.commits) / n : Number.NaN; }, false],
+    ['PostgreSQL transactions per message, pass 1', (r) => (pgAt(r, 0)?.commits ?? Number.NaN) / n, false],
+    ['PostgreSQL transactions per message, pass 2', (r) => { const a = pgAt(r, 0); const b = pgAt(r, 1); return a && b ? (b.commits - a.commits) / n : Number.NaN; }, false],
     ['WAL bytes per message, both passes', (r) => { const p = r.pg; return p && p[1] ? p[1].walBytes / (2 * n) : Number.NaN; }, false],
   ];
   const cpuRoles = [...new Set(runs.flatMap((r) => r.passes.flatMap((p) => [...p.cpu.keys()])))];
