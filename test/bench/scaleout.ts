@@ -32,7 +32,7 @@ import { stopServer } from '../helpers/spawn-server.ts';
 import { makeCertificate } from '../interop/dovecot.ts';
 import { ADDRESS, PASSWORD, USER, enableImapUser, folderCount } from '../interop/imap-targets.ts';
 import { freshBucket, freshDatabase, startCeph, startPostgres, type Ceph, type Postgres } from '../scaleout/engines.ts';
-import { persistentMix, rate, spread, type RunResult } from './imap-mix.ts';
+import { merged, persistentMix, rate, spread, type RunResult } from './imap-mix.ts';
 import { corpus, dirBytes, journal, startNode, type Node, type PassResult } from './scaleout-nodes.ts';
 import { LOCK_WRITER } from '../../core/storage/pg-schema.ts';
 import { RgwRequestLog, addS3, enginePids, pgFootprint, sampleWriterLock, type LockProfile, type PgFootprint, type S3Counts } from './scaleout-probes.ts';
@@ -251,6 +251,11 @@ function report(runs: RunFigures[], n: number): void {
   }
   console.log('\n  IMAP read mix commands/s per round (min / median / max):');
   for (const r of runs) console.log(`    ${r.label.padEnd(24)} ${spread(r.imap.map(rate))}`);
+  const kinds = runs.map((r) => merged(r.imap));
+  console.log(`  IMAP mean latency per command type, ms (${runs.map((r) => r.label).join(' / ')}):`);
+  for (const kind of [...new Set(kinds.flatMap((k) => [...k.keys()]))].sort()) {
+    console.log(`    ${kind.padEnd(16)} ${kinds.map((k) => { const v = k.get(kind); return (v ? v.ms / v.n : Number.NaN).toFixed(1).padStart(8); }).join(' ')}`);
+  }
   for (const r of runs) for (const x of r.imap) if (x.errors.length) console.log(`  ${r.label}: failed IMAP commands: ${x.errors.join('; ')}`);
   const target = both(one) / both(emb);
   console.log(`\n  target: cluster (one node) archives ${f2(target)}x the embedded rate (issue 16: >= 0.30) -> ${target >= 0.3 ? 'met' : 'MISSED'}`);
