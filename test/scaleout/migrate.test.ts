@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetObjectCommand, GetObjectLegalHoldCommand, GetObjectRetentionCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { configSchema } from '../../core/config/schema.ts';
+import { migrateToPostgresS3 } from '../../core/migrate/run.ts';
 import { RocksEngine } from '../../core/storage/rocksdb-engine.ts';
 import { CLI, runCli, type CliResult } from '../helpers/cli.ts';
 import { SmtpClient, sendMail } from '../helpers/smtp-client.ts';
@@ -52,6 +54,18 @@ after(async () => {
   await db?.drop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
+
+/** The migration in this process (a CLI process costs seconds of start-up on a loaded machine), into `pgUrl` and `bucketName`. */
+function migrateHere(dir: string, pgUrl: string, bucketName: string): ReturnType<typeof migrateToPostgresS3> {
+  const config = configSchema.parse({
+    dataDir: dir,
+    storage: {
+      postgres: { url: pgUrl },
+      s3: { endpoint: engines.s3.endpoint, region: engines.s3.region, bucket: bucketName, accessKeyId: engines.s3.accessKeyId, secretAccessKeyFile: target.POSTERN_STORAGE_S3_SECRET_ACCESS_KEY_FILE, createBucket: false },
+    },
+  });
+  return migrateToPostgresS3(config, { batch: 1000 });
+}
 
 function cli(args: string[], env: Record<string, string> = {}, dir = dataDir): Promise<CliResult> {
   return runCli(args, { dataDir: dir, adminPort: srv?.adminPort }, env);
@@ -118,9 +132,7 @@ test('an embedded archive filled over SMTP, with a policy, a hold and a message 
   carolOnly = before_.get('carol/1') as Buffer;
 
   // The source is in use: the migration refuses and writes nothing to the target.
-  const refused = await cli(['migrate', '--to', 'postgres-s3'], target);
-  assert.equal(refused.code, 1, refused.stdout);
-  assert.match(refused.stderr, /is in use \(is a Postern server running on/);
+  await assert.rejects(migrateHere(dataDir, db.url, bucket), /is in use \(is a Postern server running on/);
   assert.equal(await migrateState(), null);
   await stopServer(srv);
   srv = null;
@@ -226,7 +238,41 @@ test('another archive is refused by the migrated target', async () => {
   await engine.open();
   await engine.write([{ type: 'put', key: 'u\u0000dave', value: Buffer.from('{}') }], { sync: true });
   await engine.close();
-  const r = await cli(['migrate', '--to', 'postgres-s3'], target, other);
-  assert.equal(r.code, 1, r.stdout);
-  assert.match(r.stderr, /The target holds a migration of another archive/);
+  await assert.rejects(migrateHere(other, db.url, bucket), /The target holds a migration of another archive/);
+});
+
+test('an unfinished migration whose source changed starts over; a finished one whose source changed is refused', async () => {
+  const other = join(tmp, 'other');
+  const db2 = await freshDatabase(engines.pgUrl);
+  try {
+    const bucket2 = await freshBucket(engines.s3, 'mig');
+    const first = await migrateHere(other, db2.url, bucket2);
+    assert.equal(first.start.kind, 'new');
+    assert.ok(first.report.ok, JSON.stringify(first.report.problems));
+    const c = new pg.Client({ connectionString: db2.url });
+    await c.connect();
+    try {
+      // As if it had been killed before its end, and a server had then committed to the source.
+      await c.query("UPDATE migrate_state SET phase = 'records', last_key = NULL, finished_at = NULL");
+      const source = new RocksEngine(join(other, 'archive'));
+      await source.open();
+      await source.write([{ type: 'put', key: 'u\u0000erin', value: Buffer.from('{}') }, { type: 'del', key: 'u\u0000dave' }], { sync: true });
+      await source.close();
+      const again = await migrateHere(other, db2.url, bucket2);
+      assert.equal(again.start.kind, 'restarted');
+      assert.ok(again.report.ok, JSON.stringify(again.report.problems));
+      const users = await c.query<{ k: Buffer }>('SELECT k FROM users ORDER BY k');
+      assert.deepEqual(users.rows.map((r) => r.k.toString('utf8')), ['u\u0000erin'], 'the copy of the old state is gone');
+
+      const changed = new RocksEngine(join(other, 'archive'));
+      await changed.open();
+      await changed.write([{ type: 'put', key: 'u\u0000fred', value: Buffer.from('{}') }], { sync: true });
+      await changed.close();
+      await assert.rejects(migrateHere(other, db2.url, bucket2), /the archive has changed since/);
+    } finally {
+      await c.end();
+    }
+  } finally {
+    await db2.drop();
+  }
 });
