@@ -23,9 +23,15 @@ export class KvDirectory {
     this.step = isShared(kv) ? (fn) => kv.shared.serialize(fn) : (fn) => fn();
   }
 
+  /**
+   * Replaces the index only once the users are read: a lookup never sees it half-built, and a read that
+   * fails (a shared engine unreachable) keeps the old index instead of an empty one, which would route
+   * every message to the unmatched archive.
+   */
   async load(): Promise<void> {
+    const users = await this.list();
     for (const m of Object.values(this.index)) m.clear();
-    for (const u of await this.list()) this.indexUser(u, u.name);
+    for (const u of users) this.indexUser(u, u.name);
   }
 
   /** load() queued behind this node's own changes, so a reload never interleaves with one. */
