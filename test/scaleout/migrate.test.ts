@@ -139,7 +139,7 @@ test('an embedded archive filled over SMTP, with a policy, a hold and a message 
 });
 
 test('a migration killed midway resumes, and its report shows a verified copy', async () => {
-  const child = spawn(process.execPath, [CLI, 'migrate', '--to', 'postgres-s3', '--batch', '2'], {
+  const child = spawn(process.execPath, [CLI, 'migrate', '--to', 'postgres-s3', '--batch', '1'], {
     env: { ...process.env, POSTERN_DATA_DIR: dataDir, ...target }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
