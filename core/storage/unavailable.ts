@@ -31,10 +31,16 @@ function unavailableCause(err: unknown, depth: number): boolean {
 
 /**
  * True when `err` says the storage could not be reached (STORAGE_RECOVERING, or STORAGE_IO caused by a
- * network, connection or server-availability failure); false for everything else, corrupt data included.
+ * network, connection or server-availability failure), also when wrapped by another typed error (a
+ * plugin hook that read the archive); false for everything else, corrupt data included.
  */
 export function isStorageUnavailable(err: unknown): boolean {
-  if (!(err instanceof PosternError)) return false;
-  if (err.code === 'STORAGE_RECOVERING') return true;
-  return err.code === 'STORAGE_IO' && unavailableCause(err.cause, 0);
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && e instanceof PosternError; depth++) {
+    if (e.code === 'STORAGE_RECOVERING') return true;
+    if (e.code === 'STORAGE_IO') return unavailableCause(e.cause, 0);
+    if (e.code === 'INTAKE_CORRUPT' || e.code === 'HOOK_TIMEOUT') return false;
+    e = e.cause;
+  }
+  return false;
 }

@@ -15,6 +15,7 @@ import { QueueManager } from '../../../core/intake/queue-manager.ts';
 import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
 import { isStorageUnavailable } from '../../../core/storage/unavailable.ts';
 import { PosternError } from '../../../core/errors.ts';
+import { HookFailure } from '../../../core/app/hooks.ts';
 import { createMemoryLogger } from '../../../core/log.ts';
 
 /** A loopback port nobody listens on. */
@@ -55,6 +56,9 @@ test('unreachable PostgreSQL and S3 are storage unavailability; bad data and oth
   assert.equal(isStorageUnavailable(new PosternError('STORAGE_IO', 'S3 PUT failed', { cause: s3Err })), true);
   assert.equal(isStorageUnavailable(new PosternError('STORAGE_IO', 'PostgreSQL query failed', { cause: Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }) })), true);
   assert.equal(isStorageUnavailable(new PosternError('STORAGE_RECOVERING', 'reopening')), true);
+  // A plugin hook that read the archive: the hook's failure wraps the storage's.
+  assert.equal(isStorageUnavailable(new HookFailure('dedup', 'dedup', new PosternError('STORAGE_IO', 'PostgreSQL query failed', { cause: pgErr }), false)), true);
+  assert.equal(isStorageUnavailable(new HookFailure('dedup', 'dedup', new Error('plugin bug'), false)), false);
   // The data itself, or a refusal that will not change by waiting: counted as usual.
   assert.equal(isStorageUnavailable(new PosternError('STORAGE_IO', 'Blob chunk does not decode')), false);
   assert.equal(isStorageUnavailable(new PosternError('STORAGE_IO', 'unique violation', { cause: Object.assign(new Error('duplicate key'), { code: '23505' }) })), false);
