@@ -301,12 +301,11 @@ export class PgKvEngine implements KvEngine {
       await ctx.client.query('BEGIN');
       await ctx.client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_WRITER.toString()]);
       ctx.locked = true;
-      const stale: CacheDomain[] = [];
-      for (const [d, g] of await this.generations(ctx.client)) {
-        if (this.seen.get(d) !== g) stale.push(d);
-        this.seen.set(d, g);
-      }
+      const gens = await this.generations(ctx.client);
+      const stale = gens.filter(([d, g]) => this.seen.get(d) !== g).map(([d]) => d);
       if (stale.length > 0) for (const l of this.staleListeners) await l(stale);
+      // Only once the caches are reloaded: a reload that failed is tried again by the next step.
+      for (const [d, g] of gens) this.seen.set(d, g);
     } catch (err) {
       if (ctx.locked) await ctx.client.query('ROLLBACK').catch(() => undefined);
       ctx.locked = false;
