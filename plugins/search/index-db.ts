@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /** Bump when the schema or what is indexed changes: an index of another version is rebuilt. */
-export const SCHEMA_VERSION = '4';
+export const SCHEMA_VERSION = '5';
 
 /** A document's searchable columns. */
 export const COLUMNS = ['head', 'rawhdr', 'body', 'sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'] as const;
@@ -32,23 +32,24 @@ export function tableOf(column: Column): Table {
 export type Table = keyof typeof TABLES;
 
 /**
- * Document ids are ordered by the message's Date header: the second since the epoch (0 when unknown or
- * earlier) times DOC_SLOT plus a sequence number within that second. FTS5 hands out its matches in rowid
- * order and stops when the reader stops, so a newest-first search walks the matches from the top and
- * ends after a page instead of ranking every match (query-driver.ts). More than DOC_SLOT messages with
- * the same second take the next free id above (their order among later seconds is then approximate).
+ * Document ids are ordered by the message's Date header, newest first: (MAX_DOC_SECOND - the second
+ * since the epoch, 0 when unknown or earlier) times DOC_SLOT, plus a sequence number within that second.
+ * FTS5 hands out its matches in ascending rowid order (its native direction, read lazily; descending
+ * order first walks every doclist), so a newest-first search reads the matches from the top and ends
+ * after a page instead of ranking every match (query-driver.ts). More than DOC_SLOT messages with the
+ * same second take the next id after the highest (their place in the order is then approximate).
  */
 export const DOC_SLOT = 2 ** 20;
-const MAX_DOC_SECOND = 2 ** 33 - 1;
+const MAX_DOC_SECOND = 2 ** 32 - 1;
 
 /** The first document id of the second a Date header (epoch ms, 0 = unknown) falls in. */
 export function docIdBase(date: number): number {
-  return Math.min(MAX_DOC_SECOND, Math.max(0, Math.floor(date / 1000))) * DOC_SLOT;
+  return (MAX_DOC_SECOND - Math.min(MAX_DOC_SECOND, Math.max(0, Math.floor(date / 1000)))) * DOC_SLOT;
 }
 
 /** The Date (epoch ms, at the start of its second) a document id stands for. */
 export function docIdDate(id: number): number {
-  return Math.floor(id / DOC_SLOT) * 1000;
+  return (MAX_DOC_SECOND - Math.floor(id / DOC_SLOT)) * 1000;
 }
 
 /** One message's searchable data as the indexer writes it. */
@@ -218,7 +219,7 @@ export class IndexDb {
     })();
   }
 
-  /** A free document id in the second of `date` (DOC_SLOT); past a full second, the next id after the newest. */
+  /** A free document id in the second of `date` (DOC_SLOT); past a full second, the next id after the highest. */
   private nextDocId(date: number): number {
     const base = docIdBase(date);
     const next = (this.stmts.lastInSlot.get(base, base + DOC_SLOT)?.id ?? base - 1) + 1;

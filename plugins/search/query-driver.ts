@@ -1,5 +1,5 @@
-// The newest-first driver of a query: one SQL statement that yields, in descending document id (= Date,
-// index-db.ts DOC_SLOT) order, exactly the documents the query's text terms allow, read lazily (FTS5
+// The newest-first driver of a query: one SQL statement that yields, in ascending document id (= newest
+// Date first, index-db.ts DOC_SLOT) order, exactly the documents the query's text terms allow, read lazily (FTS5
 // walks its doclists in rowid order, and SQLite merges UNION/INTERSECT/EXCEPT of ordered sides as it
 // goes), so a search reads matches from the newest down and stops after a page. The parts of the query
 // that are not about a document's text (dates, sizes, user, folder, mixed subtrees) stay an entry-level
@@ -10,7 +10,7 @@ import { compileQuery, termExprs, textExpr, type SqlCondition, type TextExpr } f
 import type { Table } from './index-db.ts';
 
 export interface Driver {
-  /** Yields one column `doc`, descending, each id once. */
+  /** Yields one column `doc`, ascending (newest first), each id once. */
   sql: string;
   params: Array<string | number>;
   /** Condition on entries (e) and documents (d) for the query's other parts ('1' when none). */
@@ -35,9 +35,9 @@ function unionOf(node: QueryNode): TextExpr[] | null {
 
 /**
  * The driver of a query, or null when no text term bounds it (then only a scan of the entries can
- * answer: dates, sizes, a lone NOT). `below`: only documents with id <= below (the page cursor).
+ * answer: dates, sizes, a lone NOT). `from`: only documents with id >= from (the page cursor).
  */
-export function driverOf(node: QueryNode, below: number | null): Driver | null {
+export function driverOf(node: QueryNode, from: number | null): Driver | null {
   let first: TextExpr[] | null = unionOf(node);
   const singles: TextExpr[] = [];
   const excluded: TextExpr[] = [];
@@ -70,13 +70,13 @@ export function driverOf(node: QueryNode, below: number | null): Driver | null {
   const params: Array<string | number> = [];
   const leaf = (t: TextExpr): string => {
     params.push(t.expr);
-    if (below !== null) params.push(below);
-    return `SELECT rowid AS doc FROM ${t.table} WHERE ${t.table} MATCH ?${below !== null ? ' AND rowid <= ?' : ''}`;
+    if (from !== null) params.push(from);
+    return `SELECT rowid AS doc FROM ${t.table} WHERE ${t.table} MATCH ?${from !== null ? ' AND rowid >= ?' : ''}`;
   };
   // Compound SELECTs associate to the left: (A UNION B) INTERSECT C EXCEPT D …
   let sql = first.map(leaf).join(' UNION ');
   for (const t of singles) sql += ` INTERSECT ${leaf(t)}`;
   for (const t of excluded) sql += ` EXCEPT ${leaf(t)}`;
   const where = rest.length === 0 ? { sql: '1', params: [] } : { sql: rest.map((r) => r.sql).join(' AND '), params: rest.flatMap((r) => r.params) };
-  return { sql: `${sql} ORDER BY doc DESC`, params, rest: where };
+  return { sql: `${sql} ORDER BY doc`, params, rest: where };
 }

@@ -62,7 +62,7 @@ export class IndexSearch implements SearchService {
   ) {}
 
   /**
-   * One page, newest first (document ids follow the Date header, index-db.ts). A query with text terms
+   * One page, newest first (document ids follow the Date header, newest lowest, index-db.ts). A query with text terms
    * walks their matches from the newest down (query-driver.ts, walk.ts) and stops after the page; on
    * the first page it goes on counting up to bounds.countUpTo matches, beyond which the total is
    * extrapolated from the share of the scope walked (totalExact false). A query without text terms, or
@@ -75,18 +75,19 @@ export class IndexSearch implements SearchService {
     const scope = scopeOf(options.users);
     const limit = Math.max(1, Math.min(MAX_LIMIT, Math.floor(options.limit)));
     const after = options.cursor ? decodeCursor(options.cursor) : null;
-    const page = after ? { sql: '(e.doc < ? OR (e.doc = ? AND e.id < ?))', params: [after.doc, after.doc, after.id] } : { sql: '1', params: [] };
+    const page = after ? { sql: '(e.doc > ? OR (e.doc = ? AND e.id < ?))', params: [after.doc, after.doc, after.id] } : { sql: '1', params: [] };
     const driver = driverOf(ast, after ? after.doc : null);
     let rows: HitRow[] | null = null;
     let total = after?.total ?? 0;
     let exact = after?.exact ?? true;
     if (driver) {
-      // A batch of documents from the driver (newest first) to their entries in scope: CROSS JOIN keeps
-      // the batch the outer loop (entries by document), whatever the planner thinks of the scope.
-      const from = `FROM json_each(?) j CROSS JOIN entries e ON e.doc = j.value JOIN docs d ON d.id = e.doc WHERE ${scope.sql} AND ${driver.rest.sql} AND ${page.sql}`;
+      // A batch of documents from the driver (newest first) to their entries in scope: CROSS JOIN and
+      // INDEXED BY keep the batch the outer loop and look entries up by document, whatever the planner
+      // thinks of the scope (a user's whole archive per batch otherwise).
+      const from = `FROM json_each(?) j CROSS JOIN entries e INDEXED BY entries_doc ON e.doc = j.value JOIN docs d ON d.id = e.doc WHERE ${scope.sql} AND ${driver.rest.sql} AND ${page.sql}`;
       const w = await this.reads.walk({
         driver: { sql: driver.sql, params: driver.params },
-        rows: { sql: `SELECT ${HIT_COLUMNS} ${from} ORDER BY e.doc DESC, e.id DESC`, params: [...scope.params, ...driver.rest.params, ...page.params] },
+        rows: { sql: `SELECT ${HIT_COLUMNS} ${from} ORDER BY e.doc, e.id DESC`, params: [...scope.params, ...driver.rest.params, ...page.params] },
         count: `SELECT count(*) ${from}`,
         want: limit + 1, countUpTo: after ? limit + 1 : Math.max(limit + 1, this.bounds.countUpTo), maxDocs: this.bounds.maxDocs,
       });
@@ -102,7 +103,7 @@ export class IndexSearch implements SearchService {
     if (rows === null) {
       const counting = after ? '' : ', count(*) OVER () AS total';
       const all = await this.reads.all<HitRow & { total?: number }>(
-        `SELECT ${HIT_COLUMNS}${counting} FROM entries e JOIN docs d ON d.id = e.doc WHERE ${scope.sql} AND ${where.sql} AND ${page.sql} ORDER BY e.doc DESC, e.id DESC LIMIT ?`,
+        `SELECT ${HIT_COLUMNS}${counting} FROM entries e JOIN docs d ON d.id = e.doc WHERE ${scope.sql} AND ${where.sql} AND ${page.sql} ORDER BY e.doc, e.id DESC LIMIT ?`,
         [...scope.params, ...where.params, ...page.params, limit + 1],
       );
       rows = all;
@@ -120,7 +121,7 @@ export class IndexSearch implements SearchService {
 
   /**
    * The total of a walk stopped before the driver ended: the hits so far over the share of the scope's
-   * entries at or after the last document's second (document ids follow the Date header).
+   * entries dated at or after the last document's second (document ids follow the Date header).
    */
   private async estimate(scope: SqlCondition, hits: number, lastDoc: number): Promise<number> {
     const since = docIdDate(lastDoc);
