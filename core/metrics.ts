@@ -22,7 +22,11 @@ export function createMetrics(opts: { dataDir?: string } = {}) {
     intakeDeferred: new Gauge({ name: 'postern_intake_deferred_messages', help: 'Messages waiting for a retry after a temporary failure', registers: r }),
     intakeOldestAge: new Gauge({
       name: 'postern_intake_oldest_age_seconds', help: 'Age of the oldest message in the intake waiting to be archived (active or deferred; 0 when none): rises while the archive storage is unreachable', registers: r,
-      async collect() { const at = intakeOldest.source ? await intakeOldest.source() : null; this.set(at === null ? 0 : Math.max(0, (Date.now() - at) / 1000)); },
+      // An intake that cannot be read (closed, failing) keeps the last value: a scrape never fails for it.
+      async collect() {
+        const at = intakeOldest.source ? await intakeOldest.source().catch(() => undefined) : null;
+        if (at !== undefined) this.set(at === null ? 0 : Math.max(0, (Date.now() - at) / 1000));
+      },
     }),
     /** Sets how postern_intake_oldest_age_seconds finds the oldest waiting entry's receipt time (epoch ms). */
     setIntakeOldestSource(fn: () => Promise<number | null>): void { intakeOldest.source = fn; },
