@@ -77,7 +77,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   // before a flush ever writes them. RocksDB's own block compression is off in both databases: intake
   // data is short-lived, and archive blobs are already compressed by the blob codec.
   const storageHealth = new StorageHealth(metrics, log);
-  const backend = createArchiveBackend(config, {
+  const backend = await createArchiveBackend(config, {
     writeBufferSize: 64 * 1024 * 1024,
     compression: false,
     onGroupCommit: (callers) => metrics.groupCommitSize.observe({ store: 'archive' }, callers),

@@ -51,8 +51,8 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
-function openTarget(config: Config): PgS3Engine {
-  const backend = createArchiveBackend(config, {});
+async function openTarget(config: Config): Promise<PgS3Engine> {
+  const backend = await createArchiveBackend(config, {});
   if (backend.kind !== 'postgres-s3') throw new PosternError('CONFIG_INVALID', 'The migration target must be storage.backend postgres-s3');
   return backend.engine;
 }
@@ -62,7 +62,7 @@ export async function migrateToPostgresS3(config: Config, options: MigrateOption
   const target = targetConfig(config);
   const { cipher } = cipherFrom(config.storage.encryptionKeyFile);
   const source = await openSource(config.dataDir);
-  const engine = openTarget(target);
+  const engine = await openTarget(target);
   try {
     await engine.open();
     const state = new MigrationState(engine.meta);
@@ -117,7 +117,7 @@ export async function migrateToPostgresS3(config: Config, options: MigrateOption
       phase('setting legal holds');
       // The archive's own sweep over the copied records (the server's hold logic); every object was just
       // written without a hold, so only held blobs are touched.
-      const archive = new KvArchiveStore(openTarget(target), archiveStoreOptions(target, 'postgres-s3'));
+      const archive = new KvArchiveStore(await openTarget(target), archiveStoreOptions(target, 'postgres-s3'));
       await archive.open();
       try {
         holds = await archive.setLegalHoldsAfterCopy();

@@ -8,9 +8,9 @@ import { PosternError, errorMessage } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import type { KvEngine } from './kv.ts';
 import { RocksEngine, type RocksEngineOptions } from './rocksdb-engine.ts';
-import { PgKvEngine } from './pg-kv-engine.ts';
-import { S3BlobStore } from './s3-blob-store.ts';
-import { PgS3Engine, type PgS3EngineEvents } from './pg-s3-engine.ts';
+// Types only: the PostgreSQL driver and the S3 SDK (1.5-3.5 s to load on a busy 2-core machine) are
+// imported when the configuration asks for postgres-s3, never by the embedded default.
+import type { PgS3Engine, PgS3EngineEvents } from './pg-s3-engine.ts';
 
 export type ArchiveBackend =
   | { kind: 'rocksdb'; engine: RocksEngine }
@@ -28,10 +28,13 @@ export function nodeName(config: Config): string {
   return config.storage.node || hostname();
 }
 
-export function createArchiveBackend(config: Config, rocks: RocksEngineOptions, events: PgS3EngineEvents & { onPgError?: (err: Error) => void } = {}): ArchiveBackend {
+export async function createArchiveBackend(config: Config, rocks: RocksEngineOptions, events: PgS3EngineEvents & { onPgError?: (err: Error) => void } = {}): Promise<ArchiveBackend> {
   const s = config.storage;
   if (s.backend === 'rocksdb') return { kind: 'rocksdb', engine: new RocksEngine(join(config.dataDir, 'archive'), rocks) };
   const node = nodeName(config);
+  const [{ PgKvEngine }, { S3BlobStore }, { PgS3Engine: Engine }] = await Promise.all([
+    import('./pg-kv-engine.ts'), import('./s3-blob-store.ts'), import('./pg-s3-engine.ts'),
+  ]);
   const meta = new PgKvEngine({
     url: s.postgres.url, poolSize: s.postgres.poolSize, node,
     ...(s.postgres.passwordFile ? { password: secret(s.postgres.passwordFile, 'storage.postgres.passwordFile') } : {}),
@@ -42,7 +45,7 @@ export function createArchiveBackend(config: Config, rocks: RocksEngineOptions, 
     secretAccessKey: secret(s.s3.secretAccessKeyFile, 'storage.s3.secretAccessKeyFile'),
     forcePathStyle: s.s3.forcePathStyle, createBucket: s.s3.createBucket, timeoutSeconds: s.s3.timeoutSeconds,
   });
-  return { kind: 'postgres-s3', engine: new PgS3Engine(meta, blobs, events), node };
+  return { kind: 'postgres-s3', engine: new Engine(meta, blobs, events), node };
 }
 
 export type { KvEngine };
