@@ -11,15 +11,16 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
-import { spawnServer, stopServer, waitDrained, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { stopServer, waitDrained, type SpawnedServer } from '../helpers/spawn-server.ts';
 import { SmtpClient, sendMail } from '../helpers/smtp-client.ts';
 import { ImapClient } from '../protocol/imap-client.ts';
 import { S3BlobStore } from '../../core/storage/s3-blob-store.ts';
 import { enginesFromEnv, freshBucket, freshDatabase, s3ClientConfig } from './engines.ts';
+import { addAlice, startNode } from './cluster-node.ts';
 
 const tier = enginesFromEnv();
 const work = mkdtempSync(join(tmpdir(), 'postern-faults-'));
@@ -28,31 +29,12 @@ let bucket: string;
 let a: SpawnedServer;
 let b: SpawnedServer;
 const PASSWORD = 'faults test password';
-const secretFile = join(work, 's3-secret');
 
-function configFor(name: string): string {
-  writeFileSync(secretFile, tier.s3.secretAccessKey + '\n', { mode: 0o600 });
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(file, [
-    `dataDir: ${JSON.stringify(join(work, name))}`,
-    'storage:',
-    '  backend: postgres-s3',
-    `  node: ${name}`,
-    `  postgres: { url: ${JSON.stringify(db.url)}, poolSize: 4 }`,
-    `  s3: { endpoint: ${JSON.stringify(tier.s3.endpoint)}, region: ${tier.s3.region}, bucket: ${bucket}, accessKeyId: ${JSON.stringify(tier.s3.accessKeyId)}, secretAccessKeyFile: ${JSON.stringify(secretFile)}, timeoutSeconds: 5 }`,
-    // Retries every 1, 2, 4, 4 … s: catching up after an outage takes seconds, not the default minute.
-    // Three attempts would quarantine an entry within ~7 s if an outage counted as its failure.
-    'intake: { retryBaseSeconds: 1, retryMaxSeconds: 4, maxAttempts: 3 }',
-    'signIn: { baseDelayMs: 0 }',
-    'plugins:',
-    '  - name: imap',
-    '    config: { port: 0, tlsPort: null, allowPlaintext: true }',
-    '',
-  ].join('\n'));
-  return file;
-}
-
-const start = (name: string): Promise<SpawnedServer> => spawnServer(join(work, name), { POSTERN_CONFIG: configFor(name) });
+// Retries every 1, 2, 4, 4 … s: catching up after an outage takes seconds, not the default minute.
+// Three attempts would quarantine an entry within ~7 s if an outage counted as its failure.
+const start = (name: string): Promise<SpawnedServer> => startNode({ work, dbUrl: db.url, bucket, s3: tier.s3 }, name, {
+  s3Extra: 'timeoutSeconds: 5', extra: ['intake: { retryBaseSeconds: 1, retryMaxSeconds: 4, maxAttempts: 3 }'],
+});
 
 function mail(subject: string): string {
   // A random body: every message is new content, so archiving it needs an S3 PUT.
@@ -123,10 +105,7 @@ before(async () => {
   bucket = await freshBucket(tier.s3, 'faults');
   a = await start('node-a');
   b = await start('node-b');
-  await a.api('POST', '/api/v1/users', { name: 'alice', addresses: ['alice@example.com'] });
-  await a.api('PATCH', '/api/v1/privileges/alice', { add: ['login'] });
-  await a.api('PUT', '/api/v1/account/password', { user: 'alice', password: PASSWORD });
-  await a.api('PUT', '/api/v1/users/alice/imap', { enabled: true });
+  await addAlice(a, PASSWORD);
 });
 
 after(async () => {

@@ -6,16 +6,17 @@
 // - a scheduled job runs once per slot across the cluster; `postern status` lists both nodes.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
-import { spawnServer, stopServer, waitDrained, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { stopServer, waitDrained, type SpawnedServer } from '../helpers/spawn-server.ts';
 import { SmtpClient, sendMail } from '../helpers/smtp-client.ts';
 import { ImapClient } from '../protocol/imap-client.ts';
 import { runCli } from '../helpers/cli.ts';
 import { enginesFromEnv, freshBucket, freshDatabase, s3ClientConfig } from './engines.ts';
+import { addAlice, startNode } from './cluster-node.ts';
 
 const tier = enginesFromEnv();
 const work = mkdtempSync(join(tmpdir(), 'postern-nodes-'));
@@ -26,33 +27,10 @@ let b: SpawnedServer;
 let imapA: number;
 const PASSWORD = 'nodes test password';
 
-function configFor(name: string): string {
-  const secretFile = join(work, 's3-secret');
-  writeFileSync(secretFile, tier.s3.secretAccessKey + '\n', { mode: 0o600 });
-  const file = join(work, `${name}.yaml`);
-  writeFileSync(file, [
-    `dataDir: ${JSON.stringify(join(work, name))}`,
-    'storage:',
-    '  backend: postgres-s3',
-    `  node: ${name}`,
-    `  postgres: { url: ${JSON.stringify(db.url)}, poolSize: 4 }`,
-    `  s3: { endpoint: ${JSON.stringify(tier.s3.endpoint)}, region: ${tier.s3.region}, bucket: ${bucket}, accessKeyId: ${JSON.stringify(tier.s3.accessKeyId)}, secretAccessKeyFile: ${JSON.stringify(secretFile)} }`,
-    'signIn: { baseDelayMs: 0 }',
-    'jobs:',
-    '  - name: every-two-seconds',
-    '    kind: purge',
-    '    schedule: "*/2 * * * * *"',
-    '    options: { dryRun: true, batchSize: 10 }',
-    'plugins:',
-    '  - name: imap',
-    '    config: { port: 0, tlsPort: null, allowPlaintext: true }',
-    '',
-  ].join('\n'));
-  return file;
-}
-
 async function start(name: string): Promise<SpawnedServer> {
-  return spawnServer(join(work, name), { POSTERN_CONFIG: configFor(name) });
+  return startNode({ work, dbUrl: db.url, bucket, s3: tier.s3 }, name, {
+    extra: ['jobs:', '  - name: every-two-seconds', '    kind: purge', '    schedule: "*/2 * * * * *"', '    options: { dryRun: true, batchSize: 10 }'],
+  });
 }
 
 function mail(subject: string, body = 'hello'): string {
@@ -91,10 +69,7 @@ before(async () => {
   bucket = await freshBucket(tier.s3, 'nodes');
   a = await start('node-a');
   b = await start('node-b');
-  await a.api('POST', '/api/v1/users', { name: 'alice', addresses: ['alice@example.com'] });
-  await a.api('PATCH', '/api/v1/privileges/alice', { add: ['login'] });
-  await a.api('PUT', '/api/v1/account/password', { user: 'alice', password: PASSWORD });
-  await a.api('PUT', '/api/v1/users/alice/imap', { enabled: true });
+  await addAlice(a, PASSWORD);
   const st = await a.api<{ listeners: Record<string, number | null> }>('GET', '/api/v1/status');
   imapA = st.listeners.imap ?? 0;
   assert.ok(imapA > 0, 'node A listens for IMAP');
