@@ -8,6 +8,7 @@
 import { PosternError } from '../errors.ts';
 import { objectLockOf, type KvEngine, type KvOp } from './kv.ts';
 import { keys, prefixEnd, splitKey } from './kv-keys.ts';
+import { chunkCount } from './kv-writer-group.ts';
 import { addressKey, type ArchiveEntry, type ArchiveStats, type MessageRecord, type RetentionStore, type UserRecord } from './types.ts';
 import { computeRetention, extendOnly, isoInstant, validatePolicy } from '../compliance/retention-rules.ts';
 import { holdCovers, participantKeysOf, validateNewHold } from '../compliance/hold-scope.ts';
@@ -187,7 +188,7 @@ export class KvRetention implements RetentionStore {
       const lock = objectLockOf(this.host.kv);
       const message = lock ? await this.messageOf(ref) : null;
       if (lock && message) {
-        await lock.writeProtected(ops, { sync: true }, [{ sha256: message.blobId, chunks: Math.max(1, Math.ceil(message.size / (1024 * 1024))), retainUntil, legalHold: false }]);
+        await lock.writeProtected(ops, { sync: true }, [{ sha256: message.blobId, chunks: chunkCount(message.size), retainUntil, legalHold: false }]);
       } else {
         await this.host.kv.write(ops, { sync: true });
       }

@@ -10,6 +10,11 @@ import type { EntryRetention } from '../compliance/types.ts';
 
 export const CHUNK_SIZE = 1024 * 1024;
 
+/** How many chunks a blob of this size is stored in (an empty blob still has one). */
+export function chunkCount(size: number): number {
+  return Math.max(1, Math.ceil(size / CHUNK_SIZE));
+}
+
 export interface FolderState { uidValidity: number; uidNext: number; messages: number }
 export interface BlobManifest { size: number; chunks: number; refs: number }
 /** Counters kept in the same batch as the data they count (users are counted on demand). */
@@ -115,7 +120,7 @@ export function blobChange(manifest: BlobManifest | null, q: QueuedCommit, g: Gr
   if (q.inline) local.push({ type: 'put', key: keys.chunk(sha256, 0), value: q.inline }); // already encoded
   g.stats.blobs += 1;
   g.stats.blobBytes += size;
-  return { size, chunks: Math.max(1, Math.ceil(size / CHUNK_SIZE)), refs: 1 };
+  return { size, chunks: chunkCount(size), refs: 1 };
 }
 
 /** A new entry in a folder: the next UID of `state` (advanced here), its entry and hold-index keys. */

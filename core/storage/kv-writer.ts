@@ -14,7 +14,7 @@ import { encodeChunk, encodeChunkAsync, type BlobCodecOptions, type ChunkCipher 
 import { USER_NAME, type ArchiveCommit, type ArchiveEntry, type CommitResult, type MessageRecord } from './types.ts';
 import type { EntryRetention } from '../compliance/types.ts';
 import {
-  CHUNK_SIZE, applyLookup, blobChange, dedupeTargets, groupLookup, groupOps, newEntry, newGroup, newMessage, ownerOf, parse, publish,
+  CHUNK_SIZE, applyLookup, chunkCount, blobChange, dedupeTargets, groupLookup, groupOps, newEntry, newGroup, newMessage, ownerOf, parse, publish,
   pushAll, withCapture, type BlobManifest, type Filed, type FolderState, type Group, type QueuedCommit, type StoredStats,
 } from './kv-writer-group.ts';
 
@@ -229,7 +229,7 @@ export class KvArchiveWriter {
       const legalHold = this.host.retention().legallyHeld(filed.entry.user, message);
       const retainUntil = filed.retention?.retainUntil ?? null;
       if (retainUntil === null && !legalHold) continue;
-      out.push({ sha256: message.blobId, chunks: Math.max(1, Math.ceil(message.size / CHUNK_SIZE)), retainUntil, legalHold });
+      out.push({ sha256: message.blobId, chunks: chunkCount(message.size), retainUntil, legalHold });
     }
     return out;
   }

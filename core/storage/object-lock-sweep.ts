@@ -7,7 +7,7 @@
 import type { KvEngine, ObjectLock } from './kv.ts';
 import { keys, prefixEnd } from './kv-keys.ts';
 import type { ArchiveEntry, MessageRecord } from './types.ts';
-import { CHUNK_SIZE } from './kv-writer-group.ts';
+import { chunkCount } from './kv-writer-group.ts';
 
 export interface LegalHoldSweep {
   blobs: number;
@@ -32,7 +32,7 @@ export async function syncLegalHolds(
       messages.set(entry.messageId, message);
     }
     if (!message) continue;
-    const blob = blobs.get(message.blobId) ?? { chunks: Math.max(1, Math.ceil(message.size / CHUNK_SIZE)), held: false };
+    const blob = blobs.get(message.blobId) ?? { chunks: chunkCount(message.size), held: false };
     blob.held ||= heldFor(entry.user, message);
     blobs.set(message.blobId, blob);
   }
