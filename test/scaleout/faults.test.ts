@@ -211,8 +211,16 @@ test('PostgreSQL stopped for 20 s: SMTP keeps acknowledging, nothing is lost, ar
   }
 });
 
+/** Archived messages whose archive lag (postern_archive_lag_seconds) was over 5 s. */
+async function lateArchived(s: SpawnedServer): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`)).text();
+  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  return value(/^postern_archive_lag_seconds_count (\S+)$/m) - value(/^postern_archive_lag_seconds_bucket\{le="5"\} (\S+)$/m);
+}
+
 test('RGW stopped: the intake holds the mail, its oldest entry ages, the archive catches up when RGW returns', async () => {
   const before = (await inbox(a)).length;
+  const lateBefore = await lateArchived(a);
   const subjects = Array.from({ length: 15 }, (_, i) => `rgw down ${i}`);
   let acked: string[] = [];
   let restartedAt = 0;
@@ -239,6 +247,7 @@ test('RGW stopped: the intake holds the mail, its oldest entry ages, the archive
   assertOnce(entries, acked, 'after the RGW outage');
   assert.equal(entries.length, before + subjects.length);
   assert.equal(await metric(a, 'postern_intake_oldest_age_seconds'), 0);
+  assert.equal(await lateArchived(a) - lateBefore, subjects.length, 'postern_archive_lag_seconds counts each held message as archived over 5 s late');
   console.log(`# RGW down ${Math.round(stoppedFor / 1000)} s: sent ${subjects.length}, acknowledged ${acked.length}, archived ${entries.length - before}, caught up ${caughtUp} ms after it returned`);
 });
 
