@@ -6,24 +6,20 @@
 //   backup verify, restore into a new data directory, and the restored server's `postern verify`.
 // Prints seconds, messages/s and MiB/s of each step and the bytes each backup wrote. No targets in the
 // issue: figures for operators sizing their backup window.
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadCorpus } from '../helpers/corpus.ts';
 import { runCli } from '../helpers/cli.ts';
 import { SmtpClient } from '../helpers/smtp-client.ts';
 import { spawnServer, stopServer, waitDrained, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { dirBytes } from '../helpers/dir-bytes.ts';
 
 const COPIES = Number(process.env.BENCH_COPIES ?? 2);
 const CONNECTIONS = 8;
 const load = (): string => loadavg().map((x) => x.toFixed(1)).join(' ');
 const mib = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
 
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(dir, e.name)) : statSync(join(dir, e.name)).size;
-  return n;
-}
 
 /** Each message dot-stuffed once, with CRLF line ends. */
 function wire(m: Buffer): Buffer {

@@ -15,7 +15,7 @@
 //
 // Environment: SCALE_MESSAGES (200000), SCALE_REPEAT (3), SCALE_BODY_SEARCH (0), SCALE_DOVECOT (1; 0 skips
 // Dovecot), SCALE_TIMEOUT_S (600 per command).
-import { createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -27,6 +27,7 @@ import { freePort } from '../interop/harness.ts';
 import { ADDRESS, PASSWORD, USER, enableImapUser, folderCount, posternConfig } from '../interop/imap-targets.ts';
 import { RawImap, quote } from './imap-client.ts';
 import { prng as rng } from '../helpers/prng.ts';
+import { dirBytes } from '../helpers/dir-bytes.ts';
 
 const N = envInt('SCALE_MESSAGES', 200_000);
 const REPEAT = envInt('SCALE_REPEAT', 3);
@@ -89,15 +90,6 @@ async function writeMbox(file: string): Promise<{ bytes: number; messages: Buffe
   return { bytes, messages: keep };
 }
 
-function dirBytes(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
-  }
-  return total;
-}
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

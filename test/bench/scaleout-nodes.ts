@@ -2,13 +2,14 @@
 // plugin on free ports, journals the corpus over SMTP sessions split across nodes and waits until every
 // node's intake is empty (an entry leaves only once the archive committed it), reading each node's
 // /metrics and the CPU time of every process around a pass. Trusts its own servers and engines.
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCorpus } from '../helpers/corpus.ts';
 import { spawnServer, type SpawnedServer } from '../helpers/spawn-server.ts';
 import { freePort } from '../interop/harness.ts';
 import { ADDRESS, asSmtpMessage, posternConfig, sha, smtpSend } from '../interop/imap-targets.ts';
 import { treeCpu } from './scaleout-probes.ts';
+import { dirBytes } from '../helpers/dir-bytes.ts';
 
 const DRAIN_TIMEOUT_MS = 30 * 60_000;
 
@@ -100,15 +101,6 @@ export async function journal(nodes: Node[], messages: Buffer[], engines: Map<st
   return { seconds, ingestSeconds, cpu, metrics };
 }
 
-export function dirBytes(dir: string): number {
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
-  }
-  return total;
-}
 
 /** The corpus as an MTA hands it on (CRLF, no mbox line), byte-identical copies dropped. */
 export function corpus(limit: number): Buffer[] {

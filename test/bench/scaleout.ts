@@ -33,7 +33,8 @@ import { makeCertificate } from '../interop/dovecot.ts';
 import { ADDRESS, PASSWORD, USER, enableImapUser, folderCount } from '../interop/imap-targets.ts';
 import { freshBucket, freshDatabase, startCeph, startPostgres, type Ceph, type Postgres } from '../scaleout/engines.ts';
 import { merged, persistentMix, rate, spread, type RunResult } from './imap-mix.ts';
-import { corpus, dirBytes, journal, startNode, type Node, type PassResult } from './scaleout-nodes.ts';
+import { corpus, journal, startNode, type Node, type PassResult } from './scaleout-nodes.ts';
+import { dirBytes } from '../helpers/dir-bytes.ts';
 import { LOCK_WRITER } from '../../core/storage/pg-schema.ts';
 import { RgwRequestLog, addS3, enginePids, pgFootprint, sampleWriterLock, type LockProfile, type PgFootprint, type S3Counts } from './scaleout-probes.ts';
 

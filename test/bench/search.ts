@@ -58,6 +58,7 @@ import { enableImapUser } from '../interop/imap-targets.ts';
 import { RawImap, quote } from './imap-client.ts';
 import { Corpus, DOMAIN, NEEDLES, mboxEntry, type CorpusShape } from './search-corpus.ts';
 import { webQueries, type WebResult } from './web-pages.ts';
+import { dirBytes } from '../helpers/dir-bytes.ts';
 
 // ---------------------------------------------------------------------------------------------- settings
 
@@ -239,16 +240,6 @@ async function corpus(dir: string, c: Corpus): Promise<CorpusFacts> {
 
 // ---------------------------------------------------------------------------------------------- servers
 
-function dirBytes(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
-  }
-  return total;
-}
 
 function rssMb(pid: number | undefined): number {
   if (!pid || !existsSync(`/proc/${pid}/status`)) return Number.NaN;
