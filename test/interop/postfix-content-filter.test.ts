@@ -93,7 +93,10 @@ async function withLogs<T>(name: string, fn: () => Promise<T>): Promise<T> {
   } catch (caught) {
     // The Postern running now (the test may have restarted it): its log tail, its log kept.
     const err = postern ? await postern.diagnose(name, () => Promise.reject(caught)).catch((e: unknown) => e) : caught;
-    (err as Error).message += `\n--- Postfix maillog ---\n${postfix?.maillog() ?? '(not started)'}`;
+    // Postfix's own complaints first: a long report is cut in the middle, and the beginning is kept.
+    const log = postfix?.maillog() ?? '';
+    const complaints = log.split('\n').filter((l) => /warning|fatal|panic|throttl|deferred|suspend/i.test(l)).slice(-30);
+    (err as Error).message = `${(err as Error).message.split('\n')[0]}\n--- Postfix complaints ---\n${complaints.join('\n')}\n${(err as Error).message.split('\n').slice(1).join('\n')}\n--- Postfix maillog (last 80 lines) ---\n${log.split('\n').slice(-80).join('\n')}`;
     throw err;
   }
 }
@@ -139,7 +142,7 @@ test('with Postern stopped the message waits in Postfix\'s queue; after the rest
     assert.deepEqual(sinkDumps(marker), [], 'nothing delivered while Postern is down');
 
     postern = await startOurPostern();
-    await waitFor('the sink to receive the message', async () => (sinkDumps(marker).length > 0 ? true : undefined), 60_000, 250);
+    await waitFor('the sink to receive the message', async () => (sinkDumps(marker).length > 0 ? true : undefined), 90_000, 250);
     await postern.waitForMessage('alice', 'Inbox', marker);
     await postern.waitDrained();
     assert.equal(sinkDumps(marker).length, 1, 'delivered once');

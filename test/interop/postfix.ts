@@ -162,6 +162,9 @@ export async function startPostfix(
     'queue_run_delay = 1s',
     'minimal_backoff_time = 1s',
     'maximal_backoff_time = 2s',
+    // A delivery agent that fails (as opposed to a destination that refuses) suspends its whole
+    // transport for transport_retry_time, 60 s by default: longer than a test waits.
+    'transport_retry_time = 1s',
     ...site.map(([k, v]) => `${k} = ${v}`),
     '# --- from deploy/postfix/main.cf.snippet ---',
     ...relaySettings,

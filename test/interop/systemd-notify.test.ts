@@ -93,12 +93,16 @@ test('READY=1 after the listeners are open, watchdog pings at half WATCHDOG_USEC
     probed = s ? Promise.all([accepts(s.smtpPort), accepts(s.adminPort)]) : null;
   });
   server = await spawnServer(join(tmp.path, 'data'), { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '600000' });
+  const spawned = server;
+  cleanup.push(() => spawned.child.kill('SIGKILL'));
   await ready;
   // READY=1 can arrive before spawnServer has read the ports from the ready line; probe then.
   const results = await (probed ?? Promise.all([accepts(server.smtpPort), accepts(server.adminPort)]));
   assert.deepEqual(results, [true, true], 'SMTP and admin accept connections when READY=1 arrives');
   const readyAt = receiver.got.find((d) => d.text === 'READY=1')?.at ?? 0;
-  const status = receiver.got.find((d) => d.text.startsWith('STATUS=Ready'));
+  // STATUS= is the next datagram after READY=1; on a busy machine it can be read a moment later.
+  const status = await waitFor('STATUS=Ready', async () => receiver.got.find((d) => d.text.startsWith('STATUS=Ready')), 5000, 20)
+    .catch(() => undefined);
   assert.ok(status, `a STATUS line follows: ${receiver.texts().join(' | ')}`);
   assert.match(status.text, new RegExp(`smtp ${server.smtpPort}.*admin ${server.adminPort}`));
 
@@ -125,6 +129,7 @@ test('an abstract NOTIFY_SOCKET name works; a WATCHDOG_PID of another process me
   const receiver = await Receiver.start(name);
   cleanup.push(() => receiver.stop());
   const server = await spawnServer(join(tmp.path, 'data2'), { NOTIFY_SOCKET: name, WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' });
+  cleanup.push(() => server.child.kill('SIGKILL'));
   await waitFor('READY=1', async () => (receiver.texts().includes('READY=1') ? true : undefined), 10_000, 20);
   await sleep(800);
   assert.ok(!receiver.texts().includes('WATCHDOG=1'), `no pings for another PID: ${receiver.texts().join(' | ')}`);
