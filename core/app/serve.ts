@@ -171,6 +171,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
       timeoutMs: config.intake.analysisTimeoutSeconds * 1000,
       memoryMb: config.intake.analysisMemoryMb,
       onBudgetExceeded: (reason) => metrics.budgetExceeded.inc({ reason }),
+      codec: config.storage.compression,
     }, log.child({ component: 'analysis' }));
     analysisPool = analysis;
     app.onClose('core', () => analysis.close());

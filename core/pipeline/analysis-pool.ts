@@ -7,7 +7,8 @@
 import { Worker } from 'node:worker_threads';
 import { PosternError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { AnalysisRequest, AnalysisResult, AnalyzerOutcome, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+import type { AnalysisRequest, AnalysisResult, AnalysisWorkerData, AnalyzerOutcome, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+import type { BlobCodecOptions } from '../storage/blob-codec.ts';
 
 export interface AnalysisPoolOptions {
   workers: number;
@@ -15,6 +16,8 @@ export interface AnalysisPoolOptions {
   memoryMb: number;
   /** Called for each request that exceeded its budget (metrics). */
   onBudgetExceeded?: (reason: 'timeout' | 'memory' | 'crash') => void;
+  /** The archive's blob codec: the workers compress units that fit one chunk (AnalyzedUnit.packed). */
+  codec?: BlobCodecOptions;
 }
 
 interface Job {
@@ -84,7 +87,7 @@ export class AnalysisPool {
   private spawn(): void {
     if (this.closed) return;
     const worker = new Worker(WORKER_URL, {
-      workerData: { specs: this.specs },
+      workerData: { specs: this.specs, codec: this.options.codec ?? null } satisfies AnalysisWorkerData,
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(this.options.memoryMb / 8))) },
     });

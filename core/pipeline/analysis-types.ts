@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { HeaderBlock, MessageSummary } from '../mime/headers.ts';
 import type { JournalInfo } from '../app/hook-types.ts';
+import type { BlobCodecOptions, PackedChunk } from '../storage/blob-codec.ts';
 
 /**
  * CPU work on a message's untrusted bytes that a plugin wants done under the archiving budget: the
@@ -59,12 +60,25 @@ export interface AnalyzedUnit {
   flags: string[];
   /** Bytes of an original unwrapped from a journal report; absent when the unit is the whole entry. */
   original?: Uint8Array;
+  /**
+   * The unit's bytes compressed with the archive's blob codec (blob-codec packChunk), done here so the
+   * archive's thread only frames them: for units held in memory that fit one chunk, when the pool was
+   * given the codec.
+   */
+  packed?: PackedChunk;
   analysis: Record<string, AnalyzerOutcome>;
 }
 
 export interface AnalysisResult {
   units: AnalyzedUnit[];
   report: ReportFacts | null;
+}
+
+/** What every analysis worker is started with. */
+export interface AnalysisWorkerData {
+  specs: AnalyzerSpec[];
+  /** The archive's blob codec: units that fit one chunk come back packed with it. */
+  codec: BlobCodecOptions | null;
 }
 
 export type WorkerReply =

@@ -6,7 +6,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { open, readFile } from 'node:fs/promises';
 import { errorMessage, isPosternError } from '../errors.ts';
 import { analyzeEntry, analyzeWithOne, fileSource, memorySource, type LoadedAnalyzer } from './message-units.ts';
-import type { AnalysisRequest, AnalyzerFn, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+import type { AnalysisRequest, AnalysisWorkerData, AnalyzerFn, AnalyzerSpec, WorkerReply } from './analysis-types.ts';
+import { packChunk } from '../storage/blob-codec.ts';
+import { CHUNK_SIZE } from '../storage/kv-writer-group.ts';
 import { runtimeModule } from '../app/module-url.ts';
 
 const port = parentPort;
@@ -40,7 +42,8 @@ const isFileError = (err: unknown): boolean => typeof (err as NodeJS.ErrnoExcept
 const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(reply, transfer);
 
 try {
-  const analyzers = await load((workerData as { specs: AnalyzerSpec[] }).specs);
+  const data = workerData as AnalysisWorkerData;
+  const analyzers = await load(data.specs);
   port.on('message', (req: AnalysisRequest) => {
     const source = 'bytes' in req.source
       ? memorySource(Buffer.from(req.source.bytes.buffer, req.source.bytes.byteOffset, req.source.bytes.byteLength))
@@ -52,10 +55,20 @@ try {
       );
       return;
     }
+    const whole = 'bytes' in req.source ? req.source.bytes : null;
     analyzeEntry(source, analyzers).then((result) => {
-      // Unwrapped originals travel back without a copy.
+      // Unwrapped originals and packed bytes travel back without a copy.
       const transfer: ArrayBuffer[] = [];
       for (const u of result.units) {
+        const bytes = u.original ?? whole;
+        if (data.codec && bytes && bytes.byteLength <= CHUNK_SIZE) {
+          const packed = packChunk(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), data.codec);
+          if (packed.bytes) {
+            packed.bytes = new Uint8Array(packed.bytes);
+            transfer.push(packed.bytes.buffer as ArrayBuffer);
+          }
+          u.packed = packed;
+        }
         if (u.original) {
           const copy = new Uint8Array(u.original);
           u.original = copy;

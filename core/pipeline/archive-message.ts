@@ -21,6 +21,7 @@ import { summarize, type HeaderBlock, type MessageSummary } from '../mime/header
 import type { AnalysisPool } from './analysis-pool.ts';
 import { CommitOrder, type CommitTurn } from './commit-order.ts';
 import type { AnalysisResult, AnalyzerOutcome } from './analysis-types.ts';
+import type { PackedChunk } from '../storage/blob-codec.ts';
 
 /** What processing an entry ended with: archived (the entry can go), or archived raw-only and to be quarantined. */
 export type ArchiveOutcome = void | { quarantine: string };
@@ -86,7 +87,7 @@ interface Unit {
 
 /** Bytes held in memory (inline intake entries, originals unwrapped from a journal report). */
 class HeldBlob implements BlobSource {
-  constructor(readonly sha256: string, readonly size: number, readonly bytes: Buffer) {}
+  constructor(readonly sha256: string, readonly size: number, readonly bytes: Buffer, readonly packed?: PackedChunk) {}
   open(): Readable {
     return Readable.from([this.bytes]);
   }
@@ -116,8 +117,8 @@ function splitOutcomes(outcomes: Record<string, AnalyzerOutcome>): { flags: stri
   return { flags, values };
 }
 
-function bufferBlob(bytes: Buffer): BlobSource {
-  return new HeldBlob(createHash('sha256').update(bytes).digest('hex'), bytes.length, bytes);
+function bufferBlob(bytes: Buffer, packed: PackedChunk | undefined): BlobSource {
+  return new HeldBlob(createHash('sha256').update(bytes).digest('hex'), bytes.length, bytes, packed);
 }
 
 function captureJournal(j: JournalInfo): CaptureJournal {
@@ -159,14 +160,14 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
       }
     }
     const base = captureBase(record);
-    const whole = (): BlobSource => (inline ? new HeldBlob(record.sha256, record.size, inline) : new SpooledBlob(record.sha256, record.size, intake.spoolPath(record.id)));
+    const whole = (packed: PackedChunk | undefined): BlobSource => (inline ? new HeldBlob(record.sha256, record.size, inline, packed) : new SpooledBlob(record.sha256, record.size, intake.spoolPath(record.id)));
     return result.units.map((u, i) => {
       const { flags, values } = splitOutcomes(u.analysis);
       return {
         captureId: i === 0 ? base : `${base}.${i}`,
         headers: u.headers,
         summary: u.summary,
-        blob: u.original ? bufferBlob(Buffer.from(u.original.buffer, u.original.byteOffset, u.original.byteLength)) : whole(),
+        blob: u.original ? bufferBlob(Buffer.from(u.original.buffer, u.original.byteOffset, u.original.byteLength), u.packed) : whole(u.packed),
         journal: u.journal,
         flags: [...u.flags, ...flags],
         analysis: values,

@@ -208,6 +208,36 @@ export async function encodeChunkAsync(raw: Buffer, options: BlobCodecOptions = 
   return frame(raw, packed, options, cipher);
 }
 
+/**
+ * A chunk's compression done ahead of its encoding, on another thread (an analysis worker): the codec
+ * output for the whole chunk, or null when the codec does not apply (too short, 'none'). Only the codec
+ * step: the frame, CRC and encryption stay with encodeChunkPacked on the archive's side.
+ */
+export interface PackedChunk {
+  codec: CodecName;
+  level: number;
+  minSize: number;
+  bytes: Uint8Array | null;
+}
+
+/** Compresses one whole chunk as encodeChunk would (for encodeChunkPacked). */
+export function packChunk(raw: Buffer, options: BlobCodecOptions = DEFAULT_BLOB_CODEC): PackedChunk {
+  const packed = worthCompressing(raw, options, undefined) ? compress(options.codec as Exclude<CodecName, 'none'>, raw, options.level) : null;
+  return { codec: options.codec, level: options.level, minSize: options.minSize, bytes: packed };
+}
+
+/**
+ * encodeChunk of `raw` using compression already done by packChunk on the same bytes: the same stored
+ * bytes (but a fresh IV when encrypted). Packed with other codec settings than `options` (the
+ * configuration changed between the two), it compresses here instead.
+ */
+export function encodeChunkPacked(raw: Buffer, packed: PackedChunk, options: BlobCodecOptions = DEFAULT_BLOB_CODEC, cipher?: ChunkCipher): Buffer {
+  if (packed.codec !== options.codec || packed.level !== options.level || packed.minSize !== options.minSize) return encodeChunk(raw, options, cipher);
+  worthCompressing(raw, options, cipher);
+  const bytes = packed.bytes === null ? null : Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength);
+  return frame(raw, bytes, options, cipher);
+}
+
 function worthCompressing(raw: Buffer, options: BlobCodecOptions, cipher: ChunkCipher | undefined): boolean {
   validateOptions(options);
   if (raw.length > MAX_RAW) throw new PosternError('INVALID_INPUT', `Blob chunk of ${raw.length} bytes is too large to encode`);

@@ -10,7 +10,7 @@ import { PosternError } from '../errors.ts';
 import { isShared, objectLockOf, type BlobProtection, type KvEngine, type KvOp } from './kv.ts';
 import { keys } from './kv-keys.ts';
 import type { KvRetention } from './kv-retention.ts';
-import { encodeChunk, encodeChunkAsync, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
+import { encodeChunk, encodeChunkAsync, encodeChunkPacked, type BlobCodecOptions, type ChunkCipher } from './blob-codec.ts';
 import { USER_NAME, type ArchiveCommit, type ArchiveEntry, type CommitResult, type MessageRecord } from './types.ts';
 import type { EntryRetention } from '../compliance/types.ts';
 import {
@@ -121,7 +121,9 @@ export class KvArchiveWriter {
       if (commit.blob.size <= CHUNK_SIZE) {
         const held = commit.blob.bytes;
         const raw = held && held.length === commit.blob.size ? held : await readAll(commit.blob.open(), commit.blob.size);
-        inline = raw.length <= SYNC_ENCODE_MAX ? encodeChunk(raw, this.codec, this.cipher) : await encodeChunkAsync(raw, this.codec, this.cipher);
+        const { packed } = commit.blob;
+        if (packed && raw === held) inline = encodeChunkPacked(raw, packed, this.codec, this.cipher);
+        else inline = raw.length <= SYNC_ENCODE_MAX ? encodeChunk(raw, this.codec, this.cipher) : await encodeChunkAsync(raw, this.codec, this.cipher);
       }
       else if (!(await this.kv.get(keys.blob(commit.blob.sha256)))) await this.writeChunks(commit);
     }

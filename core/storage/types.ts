@@ -3,6 +3,7 @@
 // and the search role a later issue fills in.
 // Callers see only these types: no engine handles, iterators or key encodings cross this line.
 import type { Readable } from 'node:stream';
+import type { PackedChunk } from './blob-codec.ts';
 import type { JobRecord, JobResult } from '../jobs/types.ts';
 import type {
   DeleteResult, EntryRef, EntryRetention, HoldRecord, HoldStatus, NewHold, PurgeBatch, PurgeOptions, RetentionPolicy,
@@ -170,6 +171,8 @@ export interface BlobSource {
   open(): Readable;
   /** The same bytes when already in memory (the archive may use them instead of open()). */
   bytes?: Buffer;
+  /** `bytes` already compressed by an analysis worker (blob-codec packChunk), for a one-chunk blob. */
+  packed?: PackedChunk | undefined;
 }
 
 export interface ArchiveCommit {

@@ -18,6 +18,7 @@ import { defaultConfig } from '../../../core/config/schema.ts';
 import { App } from '../../../core/app/app.ts';
 import { isPosternError } from '../../../core/errors.ts';
 import { testAnalysisPool } from '../../helpers/analysis.ts';
+import { DEFAULT_BLOB_CODEC, decodeChunk, encodeChunkPacked } from '../../../core/storage/blob-codec.ts';
 
 let dir: string;
 let pool: ReturnType<typeof testAnalysisPool>;
@@ -110,6 +111,29 @@ test('a spooled (file) entry is archived from its file with exact bytes', async 
   const parts: Buffer[] = [];
   for await (const c of (await archive.openBlob(msg?.blobId ?? ''))!) parts.push(c as Buffer);
   assert.equal(Buffer.concat(parts).toString(), body);
+});
+
+test('an analysis worker given the blob codec compresses a held message; the archive stores those bytes and reads back the original exactly', async () => {
+  const packing = testAnalysisPool(createMemoryLogger().logger, [], { codec: DEFAULT_BLOB_CODEC });
+  try {
+    const body = 'Subject: packed\r\n\r\n' + 'compressible words '.repeat(40) + '\r\n';
+    const { record, inline } = await spool(body, ['alice@example.com']);
+    assert.ok(inline);
+    const result = await packing.analyze({ source: { bytes: inline }, size: record.size });
+    const packed = result.units[0]?.packed;
+    assert.ok(packed?.bytes, 'the worker returned compressed bytes');
+    assert.ok(packed.bytes.byteLength < inline.length / 2);
+    assert.deepEqual({ codec: packed.codec, level: packed.level, minSize: packed.minSize }, { ...DEFAULT_BLOB_CODEC });
+    assert.ok(decodeChunk(encodeChunkPacked(inline, packed)).equals(inline));
+    await createArchiver({ archive, intake, hooks, log: logger, metrics: createMetrics(), analysis: packing, unmatched: { user: '_unrouted', folder: 'Inbox' } })(record, inline);
+    const [entry] = await archive.listEntries('alice', 'Inbox');
+    const msg = await archive.getMessage(entry?.messageId ?? '');
+    const parts: Buffer[] = [];
+    for await (const c of (await archive.openBlob(msg?.blobId ?? ''))!) parts.push(c as Buffer);
+    assert.equal(Buffer.concat(parts).toString(), body);
+  } finally {
+    await packing.close();
+  }
 });
 
 test('a spooled entry whose spool file is gone is reported corrupt, not archived', async () => {
