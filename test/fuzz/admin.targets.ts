@@ -29,6 +29,8 @@ function fake(result: (name: string, args: unknown[]) => unknown, own: Record<st
   });
 }
 
+let server: AdminServer | null = null;
+
 async function start(): Promise<number> {
   const { logger } = createMemoryLogger('error');
   const archive = fake(() => ({}), {
@@ -52,7 +54,7 @@ async function start(): Promise<number> {
   addComplianceRoutes(routes, archive as never, service as never);
   addJobRoutes(routes, jobs as never);
   addImapRoutes(routes, archive as never, logger, 'imap', (u) => Boolean(u && (u as { imapAccess?: boolean }).imapAccess), async () => 'sent');
-  const server = new AdminServer({
+  server = new AdminServer({
     config: { host: '127.0.0.1', port: 0, metricsRequireToken: false } as never,
     token: TOKEN,
     archive: archive as never,
@@ -65,6 +67,14 @@ async function start(): Promise<number> {
     routes,
   });
   return server.listen();
+}
+
+/** Closes the client's kept-alive sockets and the server (every connection), so no socket is left being read. */
+async function stop(): Promise<void> {
+  agent.destroy();
+  await server?.close();
+  server = null;
+  port = null;
 }
 
 let port: Promise<number> | null = null;
@@ -108,6 +118,7 @@ export const group: FuzzGroup = {
       seeds: () => BODIES.map((b) => Buffer.from(b, 'utf8')),
       dictionary: ['{', '}', '[', ']', '"', ':', ',', 'null', 'true', 'false', '0', '-1', '1e309', '4294967296', '0.5', '"__proto__"', '"constructor"', '\\u0000', '\\ud800', '"name"', '"addresses"', '"entries"', '"uid"', '"user"', '"folder"', '"password"', '"options"', '"scope"', '"match"', '"dateRange"', '"admin"', '"auditor"', '"x"', '""', ' '],
       maxLength: 80 * 1024,
+      cleanup: stop,
       async run(input) {
         port ??= start();
         const p = await port;

@@ -14,6 +14,12 @@ export interface FuzzTarget {
   maxLength?: number;
   /** One-time set-up in the worker before the first call, outside the per-call deadline (e.g. loading a large library). */
   prepare?(): Promise<void>;
+  /**
+   * Closes what the target left open (servers, sockets) after its last call, before the thread is ended:
+   * ending a worker while it parses HTTP on a socket aborts the whole process (a Node bug), so nothing
+   * may still be reading when it is.
+   */
+  cleanup?(): Promise<void>;
   /** Runs one input; throws (an Error) when the code under test breaks a property. */
   run(input: Buffer): void | Promise<void>;
 }

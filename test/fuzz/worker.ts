@@ -98,4 +98,5 @@ for (let j = input.start; j < input.jobs.length; j++) {
   }
   await runJob(target, job, j);
 }
+for (const t of prepared) await t.cleanup?.();
 post({ type: 'done' });
