@@ -11,10 +11,14 @@
 //     messages' headers, SEARCH SUBJECT zephyr,
 //     SEARCH FROM of one sender, and (SCALE_BODY_SEARCH=1) SEARCH BODY quokka; prints min / median / max
 //     seconds per command, the ratio to Dovecot, and Postern's RSS afterwards.
+//     With SCALE_SEARCH=1 (the default) Postern runs the search plugin too (its full-text index serves
+//     IMAP SEARCH's text keys): after the import the bench waits until GET /api/v1/search/status says
+//     every archived message is indexed, prints that catch-up time, and probes then; SCALE_SEARCH=0
+//     runs the imap plugin alone (SEARCH scans).
 // Prints figures, and flags a search whose number of matches differs between the two servers.
 //
-// Environment: SCALE_MESSAGES (200000), SCALE_REPEAT (3), SCALE_BODY_SEARCH (0), SCALE_DOVECOT (1; 0 skips
-// Dovecot), SCALE_TIMEOUT_S (600 per command).
+// Environment: SCALE_MESSAGES (200000), SCALE_REPEAT (3), SCALE_BODY_SEARCH (0), SCALE_SEARCH (1), SCALE_DOVECOT
+// (1; 0 skips Dovecot), SCALE_TIMEOUT_S (600 per command).
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { execFile } from 'node:child_process';
@@ -33,6 +37,7 @@ const N = envInt('SCALE_MESSAGES', 200_000);
 const REPEAT = envInt('SCALE_REPEAT', 3);
 const BODY_SEARCH = process.env.SCALE_BODY_SEARCH === '1';
 const WITH_DOVECOT = process.env.SCALE_DOVECOT !== '0';
+const WITH_SEARCH = process.env.SCALE_SEARCH !== '0';
 const TIMEOUT_MS = envInt('SCALE_TIMEOUT_S', 600) * 1000;
 
 function envInt(name: string, dflt: number): number {
@@ -101,6 +106,22 @@ function cli(args: string[], server: SpawnedServer, dataDir: string): Promise<st
     execFile(process.execPath, [CLI, ...args], { env: { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_ADMIN_PORT: String(server.adminPort) }, maxBuffer: 64 * 1024 * 1024, timeout: 3_600_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`postern ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(String(stdout))));
   });
+}
+
+/** Seconds until the search index holds every archived message (GET /api/v1/search/status). */
+async function indexCaughtUp(server: SpawnedServer): Promise<number> {
+  const t0 = performance.now();
+  let reported = t0;
+  for (;;) {
+    const st = await server.api<{ archived: number; indexed: number; pending: number }>('GET', '/api/v1/search/status');
+    if (st.pending === 0 && st.indexed >= st.archived && st.archived >= N) return (performance.now() - t0) / 1000;
+    if (performance.now() - reported > 60_000) {
+      reported = performance.now();
+      console.log(`  search index: ${st.indexed} of ${st.archived} indexed, ${st.pending} pending, load ${loadavg()[0]?.toFixed(2)}`);
+    }
+    if (performance.now() - t0 > 6 * 3_600_000) throw new Error('the search index did not catch up in 6 hours');
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 interface Probe {
@@ -172,7 +193,7 @@ async function main(): Promise<void> {
     const cert = await makeCertificate(dir);
     const port = await freePort();
     const tlsPort = await freePort();
-    const config = posternConfig(dir, { port, tlsPort, certFile: cert.certFile, keyFile: cert.keyFile, imap: { allowPlaintext: true } });
+    const config = posternConfig(dir, { port, tlsPort, certFile: cert.certFile, keyFile: cert.keyFile, imap: { allowPlaintext: true }, plugins: WITH_SEARCH ? [{ name: 'search' }] : [] });
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir, { recursive: true });
     server = await spawnServer(dataDir, { POSTERN_CONFIG: config, POSTERN_IMAP_PORT: String(port), POSTERN_IMAPS_PORT: String(tlsPort) });
@@ -194,6 +215,10 @@ async function main(): Promise<void> {
     console.log(`\nPostern: postern import mbox returned after ${uploadS.toFixed(1)} s (every message durable in the intake)`);
     const disk = dirBytes(dataDir);
     console.log(`Postern: all archived after ${importS.toFixed(1)} s = ${(N / importS).toFixed(0)} msg/s; data dir ${(disk / 1048576).toFixed(0)} MiB = ${(disk / N).toFixed(0)} bytes/message (raw ${(bytes / N).toFixed(0)}); RSS ${rssBefore.toFixed(0)} MB before, ${rssMb(pid).toFixed(0)} MB after the import`);
+    if (WITH_SEARCH) {
+      const indexed = await indexCaughtUp(server);
+      console.log(`Postern: search index caught up ${indexed.toFixed(1)} s after the last message was archived (${(N / Math.max(indexed, 0.001)).toFixed(0)} msg/s if it all waited); RSS ${rssMb(pid).toFixed(0)} MB`);
+    }
     const p = await probe(port);
     const rssAfter = rssMb(pid);
 

@@ -145,12 +145,12 @@ export interface PosternImapOptions {
   booted?: () => void;
 }
 
-/** Writes a config file enabling the imap plugin with the given ports and certificate. */
-export function posternConfig(dir: string, o: { port: number; tlsPort: number; certFile: string; keyFile: string; imap?: Record<string, unknown> }): string {
+/** Writes a config file enabling the imap plugin with the given ports and certificate (and any other plugins named). */
+export function posternConfig(dir: string, o: { port: number; tlsPort: number; certFile: string; keyFile: string; imap?: Record<string, unknown>; plugins?: Array<{ name: string; config?: Record<string, unknown> }> }): string {
   const imap = { host: '127.0.0.1', port: o.port, tlsPort: o.tlsPort, tls: { cert: o.certFile, key: o.keyFile }, ...o.imap };
   const file = join(dir, 'postern.yaml');
   // JSON is YAML: no quoting questions.
-  writeFileSync(file, JSON.stringify({ plugins: [{ name: 'imap', config: imap }] }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ plugins: [{ name: 'imap', config: imap }, ...(o.plugins ?? [])] }, null, 2) + '\n');
   return file;
 }
 
