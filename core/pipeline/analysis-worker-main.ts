@@ -62,12 +62,16 @@ try {
       for (const u of result.units) {
         const bytes = u.original ?? whole;
         if (data.codec && bytes && bytes.byteLength <= CHUNK_SIZE) {
-          const packed = packChunk(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), data.codec);
-          if (packed.bytes) {
-            packed.bytes = new Uint8Array(packed.bytes);
-            transfer.push(packed.bytes.buffer as ArrayBuffer);
+          try {
+            const packed = packChunk(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), data.codec);
+            if (packed.bytes) {
+              packed.bytes = new Uint8Array(packed.bytes);
+              transfer.push(packed.bytes.buffer as ArrayBuffer);
+            }
+            u.packed = packed;
+          } catch {
+            // Not packed: the archive compresses the unit itself (and reports what is wrong).
           }
-          u.packed = packed;
         }
         if (u.original) {
           const copy = new Uint8Array(u.original);
