@@ -36,7 +36,10 @@
 // 39.5 MB/s) and 4 in flight at 0.6–1.2x sync across two runs, i.e. no reliable gain. It is for the event
 // loop: sync, a full 1 MiB text chunk blocks it for about 25 ms at q5 (8 ms at q4), a typical 5 KB message
 // for about 0.13 ms, time the SMTP sessions on the same loop would wait. Decoding stays sync (brotli
-// decodes at 200+ MB/s: ~5 ms per 1 MiB chunk, and reads are rare).
+// decodes at 200+ MB/s: ~5 ms per 1 MiB chunk, and reads are rare). packChunk runs only the codec step
+// where the bytes already are on another thread (the analysis workers, for a message that fits one
+// chunk), and encodeChunkPacked frames, checksums and seals that output on the archive's thread: the
+// same stored bytes as encodeChunk, without compressing on the event loop.
 //
 // Why DEFAULT_BLOB_CODEC is brotli q5, minSize 256 (test/bench/codecs.ts on the SpamAssassin public
 // corpus: 6,046 real messages, 32.5 MB, read as bytes; Node 20.20, best of 5 passes on a shared 2-core
