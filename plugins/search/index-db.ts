@@ -1,6 +1,7 @@
 // The full-text index in SQLite (better-sqlite3, FTS5 with the trigram tokenizer) under
-// <dataDir>/search/: one document per message (its folded searchable text in a contentless FTS5
-// table), one row per archive entry pointing at it, and per folder the UID the index is complete
+// <dataDir>/search/: one document per message (its folded searchable text in contentless FTS5
+// tables), one row per archive entry pointing at it (counted per user by triggers, for the totals a
+// stopped walk estimates), and per folder the UID the index is complete
 // through (the durable cursor), written in the same transaction as the rows it covers. Derived data:
 // deleting the directory loses nothing (the indexer rebuilds it from the archive). Trusts its callers
 // (the indexer and the query compiler); hands on row ids, UIDs and hit rows.
@@ -9,25 +10,28 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /** Bump when the schema or what is indexed changes: an index of another version is rebuilt. */
-export const SCHEMA_VERSION = '5';
+export const SCHEMA_VERSION = '6';
 
 /** A document's searchable columns. */
 export const COLUMNS = ['head', 'rawhdr', 'body', 'sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'] as const;
 export type Column = (typeof COLUMNS)[number];
 
 /**
- * The two FTS5 tables. `fts` holds the long texts (whole header, body) and `hdr` the short per-field
- * ones: a field query (from:, subject:, …) reads only hdr's doclists, whose trigrams occur a few times
- * per document instead of hundreds (a trigram like "com" in a body), so field queries no longer pay
- * for the bodies. A plain text query looks in both.
+ * The three FTS5 tables. `fts` holds the long texts (whole header, body), `hdr` the short per-field
+ * ones and `att` the attachments' names, types and text. A field query (from:, subject:, …) reads only
+ * hdr's doclists, whose trigrams occur a few times per document instead of hundreds (a trigram like
+ * "com" in a body or a PDF's text), so field queries pay neither for the bodies nor for the attachments
+ * (whose text, when kept beside the fields, made up most of hdr). A plain text query looks in all three.
  */
 export const TABLES = {
   fts: ['head', 'rawhdr', 'body'],
-  hdr: ['sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope', 'attachment'],
+  hdr: ['sender', 'rcpt_to', 'rcpt_cc', 'rcpt_bcc', 'subject', 'envelope'],
+  att: ['attachment'],
 } as const satisfies Record<string, readonly Column[]>;
+const TABLE_NAMES = Object.keys(TABLES) as Table[];
 
 export function tableOf(column: Column): Table {
-  return (TABLES.fts as readonly Column[]).includes(column) ? 'fts' : 'hdr';
+  return TABLE_NAMES.find((t) => (TABLES[t] as readonly Column[]).includes(column)) as Table;
 }
 export type Table = keyof typeof TABLES;
 
@@ -135,8 +139,6 @@ export class IndexDb {
       insertDoc: d.prepare('INSERT INTO docs (id, message_id, date, size, attach, complete, failure, from_text, subject, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       lastInSlot: d.prepare<[number, number], { id: number | null }>('SELECT max(id) AS id FROM docs WHERE id >= ? AND id < ?'),
       lastDoc: d.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM docs'),
-      insertFts: d.prepare(`INSERT INTO fts (rowid, ${TABLES.fts.join(', ')}) VALUES (?, ${TABLES.fts.map(() => '?').join(', ')})`),
-      insertHdr: d.prepare(`INSERT INTO hdr (rowid, ${TABLES.hdr.join(', ')}) VALUES (?, ${TABLES.hdr.map(() => '?').join(', ')})`),
       insertEntry: d.prepare('INSERT OR IGNORE INTO entries (user, folder, uid, doc, date) VALUES (?, ?, ?, ?, ?)'),
       cursor: d.prepare<[string, string], { uid: number }>('SELECT uid FROM cursors WHERE user = ? AND folder = ?'),
       setCursor: d.prepare('INSERT INTO cursors (user, folder, uid) VALUES (?, ?, ?) ON CONFLICT (user, folder) DO UPDATE SET uid = excluded.uid WHERE excluded.uid > cursors.uid'),
@@ -144,8 +146,6 @@ export class IndexDb {
       entryUids: d.prepare<[string, string, number, number], { uid: number }>('SELECT uid FROM entries WHERE user = ? AND folder = ? AND uid > ? ORDER BY uid LIMIT ?'),
       orphans: d.prepare<[number], { id: number }>('SELECT id FROM docs WHERE NOT EXISTS (SELECT 1 FROM entries WHERE entries.doc = docs.id) LIMIT ?'),
       deleteDoc: d.prepare('DELETE FROM docs WHERE id = ?'),
-      deleteFts: d.prepare('DELETE FROM fts WHERE rowid = ?'),
-      deleteHdr: d.prepare('DELETE FROM hdr WHERE rowid = ?'),
       counts: d.prepare<[], { user: string; folder: string; entries: number }>(STATS_SQL.counts),
       cursors: d.prepare<[], { user: string; folder: string; uid: number }>(STATS_SQL.cursors),
       failures: d.prepare<[], { n: number }>(STATS_SQL.failures),
@@ -153,14 +153,23 @@ export class IndexDb {
       dropUserEntries: d.prepare('DELETE FROM entries WHERE user = ?'),
       dropUserCursors: d.prepare('DELETE FROM cursors WHERE user = ?'),
     };
+    this.insertText = TABLE_NAMES.map((t) => {
+      const insert = d.prepare(`INSERT INTO ${t} (rowid, ${TABLES[t].join(', ')}) VALUES (?, ${TABLES[t].map(() => '?').join(', ')})`);
+      return (id: number, doc: IndexDocument) => insert.run(id, ...TABLES[t].map((c) => clean(doc.text[c])));
+    });
+    this.deleteText = TABLE_NAMES.map((t) => d.prepare(`DELETE FROM ${t} WHERE rowid = ?`));
   }
+
+  /** Per FTS table: write a document's text, delete a document. */
+  private readonly insertText: Array<(id: number, doc: IndexDocument) => void>;
+  private readonly deleteText: Database.Statement[];
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
     const version = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get()?.value;
     if (version !== undefined && version !== SCHEMA_VERSION) {
       // Another version's index: derived data, so drop it and let the indexer rebuild.
-      this.db.exec('DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS hdr; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS cursors;');
+      this.db.exec('DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS hdr; DROP TABLE IF EXISTS att; DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS entry_counts; DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS cursors;');
     }
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS docs (
@@ -176,9 +185,15 @@ export class IndexDb {
       CREATE INDEX IF NOT EXISTS entries_date ON entries (date, id);
       CREATE INDEX IF NOT EXISTS docs_incomplete ON docs (id) WHERE complete = 0;
       CREATE INDEX IF NOT EXISTS docs_failed ON docs (id) WHERE failure IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS entry_counts (user TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TRIGGER IF NOT EXISTS entry_counts_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO entry_counts (user, n) VALUES (NEW.user, 1) ON CONFLICT (user) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER IF NOT EXISTS entry_counts_delete AFTER DELETE ON entries BEGIN
+        UPDATE entry_counts SET n = n - 1 WHERE user = OLD.user;
+      END;
       CREATE TABLE IF NOT EXISTS cursors (user TEXT NOT NULL, folder TEXT NOT NULL, uid INTEGER NOT NULL, PRIMARY KEY (user, folder)) WITHOUT ROWID;
-      CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (${TABLES.fts.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
-      CREATE VIRTUAL TABLE IF NOT EXISTS hdr USING fts5 (${TABLES.hdr.join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);
+      ${TABLE_NAMES.map((t) => `CREATE VIRTUAL TABLE IF NOT EXISTS ${t} USING fts5 (${TABLES[t].join(', ')}, tokenize = 'trigram', content = '', contentless_delete = 1);`).join('\n      ')}
     `);
     this.db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(SCHEMA_VERSION);
   }
@@ -208,8 +223,7 @@ export class IndexDb {
         if (this.stmts.docId.get(doc.messageId)) continue;
         const id = this.nextDocId(doc.date);
         this.stmts.insertDoc.run(id, doc.messageId, doc.date, doc.size, doc.hasAttachment ? 1 : 0, doc.complete ? 1 : 0, doc.failure, doc.from, doc.subject, Date.now());
-        this.stmts.insertFts.run(id, ...TABLES.fts.map((c) => clean(doc.text[c])));
-        this.stmts.insertHdr.run(id, ...TABLES.hdr.map((c) => clean(doc.text[c])));
+        for (const insert of this.insertText) insert(id, doc);
       }
       for (const e of entries) {
         const doc = this.stmts.docId.get(e.messageId);
@@ -243,8 +257,7 @@ export class IndexDb {
     const ids = this.stmts.orphans.all(limit).map((r) => r.id);
     this.db.transaction(() => {
       for (const id of ids) {
-        this.stmts.deleteFts.run(id);
-        this.stmts.deleteHdr.run(id);
+        for (const del of this.deleteText) del.run(id);
         this.stmts.deleteDoc.run(id);
       }
     })();
@@ -261,7 +274,7 @@ export class IndexDb {
 
   /** Forget everything (reindex of every archive). */
   dropAll(): void {
-    this.db.exec('DELETE FROM entries; DELETE FROM cursors; DELETE FROM docs; DELETE FROM fts; DELETE FROM hdr;');
+    this.db.exec(`DELETE FROM entries; DELETE FROM entry_counts; DELETE FROM cursors; DELETE FROM docs; ${TABLE_NAMES.map((t) => `DELETE FROM ${t};`).join(' ')}`);
   }
 
   /** Indexed entries and cursor per folder. */

@@ -104,7 +104,7 @@ function group<T>(items: T[], key: (t: T) => Table): Map<Table, T[]> {
  * The SQL condition of a query. Text terms that look in the same table are gathered into as few FTS5
  * expressions as possible (the text terms of an AND, with the ones it excludes as FTS5 NOT; a subtree
  * of such terms alone), so FTS5 intersects and unites document lists itself instead of SQLite joining
- * one list per term; a term that looks in both tables (plain text) is a match in either.
+ * one list per term; a term that looks in several tables (plain text) is a match in any of them.
  */
 export function compileQuery(node: QueryNode): SqlCondition {
   const whole = textExpr(node);

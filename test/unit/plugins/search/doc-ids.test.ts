@@ -36,3 +36,30 @@ test('documents of one second get consecutive ids in the order they are indexed'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('entry counts per user follow every insert and removal (the estimate reads them instead of counting entries)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-entrycounts-'));
+  const db = new IndexDb(dir);
+  try {
+    const text = Object.fromEntries(COLUMNS.map((c) => [c, 'x'])) as Record<Column, string>;
+    const doc = (id: string): IndexDocument => ({ messageId: id, date: 1, size: 1, hasAttachment: false, complete: true, failure: null, from: '', subject: '', text });
+    const counted = (): Record<string, number> => Object.fromEntries(db.db.prepare<[], { user: string; n: number }>('SELECT user, n FROM entry_counts WHERE n > 0').all().map((r) => [r.user, r.n]));
+    const actual = (): Record<string, number> => Object.fromEntries(db.db.prepare<[], { user: string; n: number }>('SELECT user, count(*) AS n FROM entries GROUP BY user').all().map((r) => [r.user, r.n]));
+    const docs = ['a', 'b', 'c'].map(doc);
+    db.write('u', 'Inbox', docs, docs.map((d, i) => ({ user: 'u', folder: 'Inbox', uid: i + 1, messageId: d.messageId, date: 1 })), 3);
+    db.write('v', 'Inbox', [], [{ user: 'v', folder: 'Inbox', uid: 1, messageId: 'a', date: 1 }], 1);
+    // The same entry again is ignored by the table, and so by the count.
+    db.write('u', 'Inbox', [], [{ user: 'u', folder: 'Inbox', uid: 1, messageId: 'a', date: 1 }], 3);
+    assert.deepEqual(counted(), { u: 3, v: 1 });
+    db.removeEntries('u', 'Inbox', [2, 99]);
+    assert.deepEqual(counted(), { u: 2, v: 1 });
+    db.dropUser('v');
+    assert.deepEqual(counted(), actual());
+    assert.deepEqual(counted(), { u: 2 });
+    db.dropAll();
+    assert.deepEqual(counted(), {});
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
