@@ -69,6 +69,8 @@ export interface SearchIndexStatus {
   /** INTERNALDATE of the oldest entry waiting, or null when caught up. */
   oldestPendingAt: string | null;
   failedExtractions: number;
+  /** The field tables are due for or in a merge into one segment each (done by the indexer when caught up). */
+  merging: boolean;
   users: UserIndexStatus[];
 }
 

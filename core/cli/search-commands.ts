@@ -69,6 +69,7 @@ export function addSearchCommands(program: Command, target: () => AdminTarget): 
         `Indexed:   ${count(s.indexed, 'entry', 'entries')} of ${s.archived} archived (${count(s.documents, 'message')})`,
         `Pending:   ${s.pending}${s.oldestPendingAt ? ` (oldest archived ${s.oldestPendingAt})` : ''}`,
         `Failed:    ${count(s.failedExtractions, 'extraction')} (those messages are found by headers and envelope only)`,
+        ...(s.merging ? ['Merging:   the field tables are being merged (the indexer does it once caught up; field queries are faster after)'] : []),
         'USER\tARCHIVED\tINDEXED\tPENDING',
         ...s.users.map((u) => `${u.user}\t${u.archived}\t${u.indexed}\t${u.pending}`),
       ];

@@ -30,6 +30,32 @@ export const TABLES = {
 } as const satisfies Record<string, readonly Column[]>;
 const TABLE_NAMES = Object.keys(TABLES) as Table[];
 
+/**
+ * The tables kept merged into one b-tree (FTS5 segment) each: a field query seeks through every segment
+ * of hdr for each of its trigrams, so fewer segments answer faster. fts (bodies, most of the index) is
+ * left to FTS5's own automerge: rewriting it whole would cost more than its queries gain.
+ */
+const MERGED_TABLES: readonly Table[] = ['hdr', 'att'];
+/** A full merge is due again once the index holds this share more entries than at the last one… */
+const MERGE_GROWTH = 0.25;
+/** …and at least this many more (small indexes have few segments anyway). */
+const MERGE_MIN_ENTRIES = 5000;
+
+/** Where merging stands (meta 'merged_entries'): entries at the last full merge, and whether one is under way. */
+export interface MergeState {
+  entries: number;
+  running: boolean;
+}
+
+export function parseMergeState(value: string | undefined): MergeState {
+  return value === undefined ? { entries: 0, running: false } : (JSON.parse(value) as MergeState);
+}
+
+/** Whether the field tables are being merged or are due for it at `entries` indexed entries. */
+export function mergeDue(state: MergeState, entries: number): boolean {
+  return state.running || (entries - state.entries >= MERGE_MIN_ENTRIES && entries >= state.entries * (1 + MERGE_GROWTH));
+}
+
 export function tableOf(column: Column): Table {
   return TABLE_NAMES.find((t) => (TABLES[t] as readonly Column[]).includes(column)) as Table;
 }
@@ -104,6 +130,7 @@ export const STATS_SQL = {
   cursors: 'SELECT user, folder, uid FROM cursors',
   failures: 'SELECT count(*) AS n FROM docs WHERE failure IS NOT NULL',
   docs: 'SELECT count(*) AS n FROM docs',
+  merge: "SELECT value FROM meta WHERE key = 'merged_entries'",
 } as const;
 
 /** Indexed entries and cursor per folder, from the rows of STATS_SQL.counts and .cursors. */
@@ -151,6 +178,10 @@ export class IndexDb {
       failures: d.prepare<[], { n: number }>(STATS_SQL.failures),
       docs: d.prepare<[], { n: number }>(STATS_SQL.docs),
       dropUserEntries: d.prepare('DELETE FROM entries WHERE user = ?'),
+      entryTotal: d.prepare<[], { n: number }>('SELECT total(n) AS n FROM entry_counts'),
+      totalChanges: d.prepare<[], { n: number }>('SELECT total_changes() AS n'),
+      metaGet: d.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      metaSet: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       dropUserCursors: d.prepare('DELETE FROM cursors WHERE user = ?'),
     };
     this.insertText = TABLE_NAMES.map((t) => {
@@ -275,6 +306,28 @@ export class IndexDb {
   /** Forget everything (reindex of every archive). */
   dropAll(): void {
     this.db.exec(`DELETE FROM entries; DELETE FROM entry_counts; DELETE FROM cursors; DELETE FROM docs; ${TABLE_NAMES.map((t) => `DELETE FROM ${t};`).join(' ')}`);
+  }
+
+  /**
+   * One step of merging the MERGED_TABLES into one segment each, when due (they grew by MERGE_GROWTH
+   * since the last full merge) or under way: FTS5's 'merge' with a negative budget puts every segment
+   * on one level and writes at most `pages` pages of the merged one; it resumes where it stopped at the
+   * next step. True while there is more to do. Growth-triggered full merges rewrite these tables a
+   * bounded number of times per doubling of the archive.
+   */
+  mergeStep(pages: number): boolean {
+    const entries = this.stmts.entryTotal.get()?.n ?? 0;
+    const state = parseMergeState(this.stmts.metaGet.get('merged_entries')?.value);
+    if (!mergeDue(state, entries)) return false;
+    let worked = false;
+    for (const t of MERGED_TABLES) {
+      const before = this.stmts.totalChanges.get()?.n ?? 0;
+      this.db.prepare(`INSERT INTO ${t} (${t}, rank) VALUES ('merge', ?)`).run(-Math.max(16, pages));
+      // FTS5 counts at least two changes when the command did some work.
+      if ((this.stmts.totalChanges.get()?.n ?? 0) - before >= 2) worked = true;
+    }
+    this.stmts.metaSet.run('merged_entries', JSON.stringify(worked ? { entries: state.entries, running: true } : { entries, running: false }));
+    return worked;
   }
 
   /** Indexed entries and cursor per folder. */

@@ -11,9 +11,11 @@ export interface IndexWrites {
   dropUser(user: string): Promise<void>;
   dropAll(): Promise<void>;
   dropOrphans(limit: number): Promise<number>;
+  /** One step of keeping the field tables merged (IndexDb.mergeStep); true while there is more to do. */
+  mergeStep(pages: number): Promise<boolean>;
 }
 
-export type WriteOp = 'write' | 'removeEntries' | 'dropUser' | 'dropAll' | 'dropOrphans' | 'close';
+export type WriteOp = 'write' | 'removeEntries' | 'dropUser' | 'dropAll' | 'dropOrphans' | 'mergeStep' | 'close';
 export interface WriterRequest {
   id: number;
   op: WriteOp;
@@ -28,6 +30,7 @@ export function inProcessWrites(db: IndexDb): IndexWrites {
     dropUser: async (u) => db.dropUser(u),
     dropAll: async () => db.dropAll(),
     dropOrphans: async (n) => db.dropOrphans(n),
+    mergeStep: async (pages) => db.mergeStep(pages),
   };
 }
 
@@ -85,6 +88,9 @@ export class IndexWriter implements IndexWrites {
   }
   dropOrphans(limit: number): Promise<number> {
     return this.call('dropOrphans', [limit]);
+  }
+  mergeStep(pages: number): Promise<boolean> {
+    return this.call('mergeStep', [pages]);
   }
 
   async close(): Promise<void> {

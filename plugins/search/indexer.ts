@@ -40,6 +40,8 @@ export interface IndexerDeps {
   onFailure(messageId: string, reason: string): void;
 }
 
+/** FTS5 pages (about 4 KB each) written per merge step: tens of milliseconds of the writer thread. */
+const MERGE_PAGES = 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 function epoch(date: string | null): number {
@@ -125,6 +127,7 @@ export class Indexer {
       this.again = false;
       try {
         await this.pass();
+        await this.merge();
       } catch (err) {
         if (this.closed) return;
         if (err instanceof PosternError && err.code === 'UNAVAILABLE') {
@@ -134,6 +137,17 @@ export class Indexer {
         } else this.deps.log.error('Search indexing pass failed; retried on the next pass', { err: errorMessage(err) });
       }
     } while (this.again && !this.stopping);
+  }
+
+  /**
+   * Caught up: keep the field tables merged (IndexDb.mergeStep), one bounded step at a time, giving way
+   * to new mail (a pass asked for) and to capture (the intake has work).
+   */
+  private async merge(): Promise<void> {
+    while (!this.stopping && !this.again) {
+      if ((await this.deps.intakeDepth()) > this.options.yieldToIntakeAbove) return;
+      if (!(await this.deps.writes.mergeStep(MERGE_PAGES))) return;
+    }
   }
 
   private async pass(): Promise<void> {

@@ -12,6 +12,7 @@ const ops: Record<WriteOp, (args: unknown[]) => unknown> = {
   dropUser: (a) => db.dropUser(...(a as Parameters<IndexDb['dropUser']>)),
   dropAll: () => db.dropAll(),
   dropOrphans: (a) => db.dropOrphans(...(a as Parameters<IndexDb['dropOrphans']>)),
+  mergeStep: (a) => db.mergeStep(...(a as Parameters<IndexDb['mergeStep']>)),
   close: () => db.close(),
 };
 parentPort?.on('message', (req: WriterRequest) => {
