@@ -55,7 +55,15 @@ export function walk(driverDb: Database.Database, rowsDb: Database.Database, req
       hits += found.length;
     } else hits += countStmt.get(JSON.stringify(batch), ...req.rows.params) as number;
     batch = [];
-    size = Math.min(MAX_BATCH, size * 4);
+    size = nextSize();
+  };
+  // While the page fills, batches grow fourfold. Once it is full and only counting remains, the next
+  // batch is sized to the matches still to count at the rate seen so far (and a tenth more), so the
+  // driver is not read far past the count bound (a fourfold batch read up to 70 % more documents).
+  const nextSize = (): number => {
+    if (rows.length < req.want || hits === 0) return Math.min(MAX_BATCH, size * 4);
+    const perDoc = hits / read;
+    return Math.max(1, Math.min(MAX_BATCH, Math.ceil(((req.countUpTo - hits) / perDoc) * 1.1)));
   };
   try {
     for (;;) {
