@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import { MAX_FLOW_OPENERS, MAX_LINE_LEVELS, yamlNestingProblem } from './yaml-nesting.ts';
 import type { ZodError } from 'zod';
 import { configSchema, defaultConfig, type Config } from './schema.ts';
 import { PosternError } from '../errors.ts';
@@ -136,6 +137,15 @@ export function loadConfig(file: string | null, env: NodeJS.ProcessEnv = process
       throw new ConfigError([{ where: file, path: '', message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` }]);
     }
     if (text.length > MAX_CONFIG_BYTES) throw new ConfigError([{ where: file, path: '', message: `is larger than ${MAX_CONFIG_BYTES} bytes` }]);
+    const deep = yamlNestingProblem(text);
+    if (deep) {
+      throw new ConfigError([{
+        where: `${file}:${deep.line}:1`, path: '',
+        message: deep.kind === 'line'
+          ? `nests too deeply (more than ${MAX_LINE_LEVELS} levels of indentation and "-", "?" or ":" indicators on this line)`
+          : `nests too deeply (more than ${MAX_FLOW_OPENERS} "[" and "{" in the file)`,
+      }]);
+    }
     try {
       doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
     } catch (err) {

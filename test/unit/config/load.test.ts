@@ -130,6 +130,30 @@ describe('loadConfig', () => {
     assert.equal(config.log.format, 'json');
   });
 
+  it('refuses a text that may nest too deeply before the yaml library reads it, at its line, every time', () => {
+    // "? ? ? …" about 900 deep overflowed the yaml composer's stack inside V8's regular-expression
+    // compiler, which aborts the process on a later load instead of throwing (fuzz tier, seed 20261207).
+    for (const [text, line, what] of [
+      ['dataDir: ./data\nx:\n' + '? '.repeat(1421) + '\n', 3, /more than 200 levels/],
+      ['- '.repeat(30000) + 'x\n', 1, /more than 200 levels/],
+      ['a:\n' + ' '.repeat(300) + 'b: 1\n', 2, /more than 200 levels/],
+      ['a: ' + '['.repeat(5000) + ']'.repeat(5000) + '\n', 1, /more than 2000 "\[" and "\{"/],
+      // Closing brackets in a quoted string close nothing: they cannot hide the openers.
+      ['a: [' + '[[[[ "]]]]", '.repeat(600) + ']\n', 1, /more than 2000/],
+    ] as const) {
+      const file = yamlFile([text]);
+      for (let i = 0; i < 3; i++) {
+        const { problems } = problemsOf(file);
+        assert.equal(problems.length, 1);
+        assert.equal(problems[0]?.where, `${file}:${line}:1`);
+        assert.match(problems[0]?.message ?? '', what);
+      }
+    }
+    // The shipped configuration and ordinary nesting pass the check (the schema decides the rest).
+    const { problems } = problemsOf(yamlFile(['x: ' + '['.repeat(150) + ']'.repeat(150), '- - - a: b']));
+    assert.ok(problems.every((p) => !/nests too deeply/.test(p.message)), JSON.stringify(problems));
+  });
+
   it('reports a value of the wrong type at its file:line:col with its path', () => {
     const file = yamlFile(['# comment', 'dataDir: ./data', 'smtp:', '  host: 127.0.0.1', '  port: "abc"', 'admin:', '  port: 9025']);
     const { problems, message } = problemsOf(file);
