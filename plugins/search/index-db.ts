@@ -189,11 +189,13 @@ export class IndexDb {
       return (id: number, doc: IndexDocument) => insert.run(id, ...TABLES[t].map((c) => clean(doc.text[c])));
     });
     this.deleteText = TABLE_NAMES.map((t) => d.prepare(`DELETE FROM ${t} WHERE rowid = ?`));
+    this.mergeText = MERGED_TABLES.map((t) => d.prepare(`INSERT INTO ${t} (${t}, rank) VALUES ('merge', ?)`));
   }
 
-  /** Per FTS table: write a document's text, delete a document. */
+  /** Per FTS table: write a document's text, delete a document; per merged table: one merge step. */
   private readonly insertText: Array<(id: number, doc: IndexDocument) => void>;
   private readonly deleteText: Database.Statement[];
+  private readonly mergeText: Database.Statement[];
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
@@ -320,9 +322,9 @@ export class IndexDb {
     const state = parseMergeState(this.stmts.metaGet.get('merged_entries')?.value);
     if (!mergeDue(state, entries)) return false;
     let worked = false;
-    for (const t of MERGED_TABLES) {
+    for (const merge of this.mergeText) {
       const before = this.stmts.totalChanges.get()?.n ?? 0;
-      this.db.prepare(`INSERT INTO ${t} (${t}, rank) VALUES ('merge', ?)`).run(-Math.max(16, pages));
+      merge.run(-Math.max(16, pages));
       // FTS5 counts at least two changes when the command did some work.
       if ((this.stmts.totalChanges.get()?.n ?? 0) - before >= 2) worked = true;
     }
