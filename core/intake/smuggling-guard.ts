@@ -32,6 +32,18 @@ export class SmugglingGuard {
     let lf = chunk.indexOf(LF, 0);
     while (cr !== -1 || lf !== -1) {
       const p = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
+      // The common case, a CRLF not yet visited followed by an ordinary byte: nothing before it is a
+      // line ending (it would have visited up to here), so visiting CR, LF and the byte after them
+      // finds nothing. Skip them; the byte after that is judged as usual if it is a line ending.
+      if (p >= visited && p + 3 < chunk.length && chunk[p] === CR && chunk[p + 1] === LF) {
+        const next = chunk[p + 2];
+        if (next !== CR && next !== LF && next !== DOT) {
+          visited = p + 3;
+          cr = chunk.indexOf(CR, p + 2);
+          lf = chunk.indexOf(LF, p + 2);
+          continue;
+        }
+      }
       // A line-ending byte and the three after it decide bare CR/LF and the framing of a dot line.
       const end = Math.min(p + 4, chunk.length);
       for (let i = Math.max(p, visited); i < end; i++) visit(i);
