@@ -159,23 +159,45 @@ export class Indexer {
     }
   }
 
+  /**
+   * A folder from its cursor on, batch after batch. The text of the next batch is extracted while the
+   * writer thread stores the previous one, so the analysis workers and the writer work at once; writes
+   * stay in UID order, so the cursor only moves forward. A batch prepared when indexing stops is dropped.
+   */
   private async indexFolder(user: string, folder: string): Promise<void> {
-    for (;;) {
-      if (this.stopping) return;
-      while (!this.stopping && (await this.deps.intakeDepth()) > this.options.yieldToIntakeAbove) await sleep(200);
-      const cursor = this.deps.db.cursor(user, folder);
-      const entries = await this.deps.archive.listEntries(user, folder, { afterUid: cursor, limit: this.options.batch });
-      if (entries.length === 0) return;
-      await this.indexBatch(user, folder, entries);
+    let writing: Promise<void> | null = null;
+    let after = this.deps.db.cursor(user, folder);
+    try {
+      for (;;) {
+        if (this.stopping) return;
+        while (!this.stopping && (await this.deps.intakeDepth()) > this.options.yieldToIntakeAbove) await sleep(200);
+        const entries = await this.deps.archive.listEntries(user, folder, { afterUid: after, limit: this.options.batch });
+        if (entries.length === 0) return;
+        const docs = await this.documents(entries);
+        if (this.stopping) return;
+        after = (entries[entries.length - 1] as ArchiveEntry).uid;
+        await writing;
+        writing = this.writeBatch(user, folder, entries, docs, after);
+        // Awaited before the next write or at the end; a failure meanwhile must not count as unhandled.
+        writing.catch(() => undefined);
+      }
+    } finally {
+      await writing;
     }
   }
 
   /** Index entries of a folder outside the cursor's order (reconcile: entries missing below the cursor). */
   async indexEntries(user: string, folder: string, entries: ArchiveEntry[]): Promise<void> {
-    for (let i = 0; i < entries.length; i += this.options.batch) await this.indexBatch(user, folder, entries.slice(i, i + this.options.batch), this.deps.db.cursor(user, folder));
+    for (let i = 0; i < entries.length; i += this.options.batch) {
+      const batch = entries.slice(i, i + this.options.batch);
+      const docs = await this.documents(batch);
+      if (this.stopping) return;
+      await this.writeBatch(user, folder, batch, docs, this.deps.db.cursor(user, folder));
+    }
   }
 
-  private async indexBatch(user: string, folder: string, entries: ArchiveEntry[], through?: number): Promise<void> {
+  /** The documents of the entries' messages not indexed yet, extracted `concurrency` at a time. */
+  private async documents(entries: ArchiveEntry[]): Promise<IndexDocument[]> {
     const docs = new Map<string, IndexDocument>();
     const todo = [...new Set(entries.map((e) => e.messageId))].filter((id) => this.deps.db.docOf(id) === null);
     let next = 0;
@@ -187,10 +209,13 @@ export class Indexer {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency) }, work));
-    if (this.stopping) return;
-    const last = entries[entries.length - 1] as ArchiveEntry;
-    await this.deps.writes.write(user, folder, [...docs.values()], entries.map((e) => ({ user, folder, uid: e.uid, messageId: e.messageId, date: epoch(e.date) })), through ?? last.uid);
-    this.deps.onIndexed(docs.size);
+    return [...docs.values()];
+  }
+
+  /** Documents, entries and the folder's cursor (`through`) in one transaction of the writer thread. */
+  private async writeBatch(user: string, folder: string, entries: ArchiveEntry[], docs: IndexDocument[], through: number): Promise<void> {
+    await this.deps.writes.write(user, folder, docs, entries.map((e) => ({ user, folder, uid: e.uid, messageId: e.messageId, date: epoch(e.date) })), through);
+    this.deps.onIndexed(docs.length);
   }
 
   /** A message's document; null when the message is gone (deleted since it was listed). */
