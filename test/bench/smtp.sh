@@ -138,11 +138,15 @@ done
 node core/cli/postern.js user add bench --address "$RCPT" >/dev/null
 
 status_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]][sys.argv[2]])' "$1" "$2"; }
+# The admin API with the server's token, by curl: the polls below run every fraction of a second while
+# Postern archives, and a `postern` CLI process costs about a CPU-second to start, which would take a
+# core from the server being measured. (`postern status` is still used once, at the end.)
+api() { curl -fsS -H "authorization: Bearer $(cat "$POSTERN_DATA_DIR/admin.token")" "http://127.0.0.1:$POSTERN_ADMIN_PORT/api/v1/$1"; }
 # wait_drained: blocks until the intake is empty; prints the time it happened.
 wait_drained() {
   local deadline=$(( $(date +%s) + DRAIN_TIMEOUT )) depth
   while :; do
-    depth="$(node core/cli/postern.js status --json | status_field intake depth)"
+    depth="$(api status | status_field intake depth)"
     [ "$depth" = 0 ] && break
     if [ "$(date +%s)" -ge "$deadline" ]; then
       echo "bench: intake still holds $depth messages after ${DRAIN_TIMEOUT}s" >&2
@@ -159,7 +163,7 @@ wait_drained() {
 wait_settled() {
   local deadline=$(( $(date +%s) + DRAIN_TIMEOUT )) s
   while :; do
-    s="$(node core/cli/postern.js search status --json 2>/dev/null)" || return 0   # no search plugin
+    s="$(api search/status 2>/dev/null)" || return 0   # no search plugin
     python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["pending"] == 0 and not d.get("merging") else 1)' <<<"$s" && return 0
     if [ "$(date +%s)" -ge "$deadline" ]; then
       echo "bench: the search index still has work after ${DRAIN_TIMEOUT}s" >&2
