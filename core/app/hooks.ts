@@ -61,19 +61,31 @@ export class HookRegistry {
   }
 
   private async call(name: HookName, r: Registered, args: unknown, log: Logger): Promise<unknown> {
-    const controller = new AbortController();
+    // The abort signal is made only for a handler that reads it (an AbortSignal is an EventTarget,
+    // several microseconds to make, and a message passes about ten hook calls); one read after the
+    // timeout is already aborted.
+    let controller: AbortController | null = null;
+    let timedOut = false;
+    const ctx: HookContext = {
+      log: log.child({ plugin: r.plugin, hook: name }),
+      get signal(): AbortSignal {
+        if (!controller) {
+          controller = new AbortController();
+          if (timedOut) controller.abort();
+        }
+        return controller.signal;
+      },
+    };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort();
+        timedOut = true;
+        controller?.abort();
         reject(new HookFailure(name, r.plugin, new Error('timeout'), true));
       }, this.timeoutMs);
     });
     try {
-      return await Promise.race([
-        Promise.resolve().then(() => r.handler(args as never, { log: log.child({ plugin: r.plugin, hook: name }), signal: controller.signal })),
-        timeout,
-      ]);
+      return await Promise.race([Promise.resolve().then(() => r.handler(args as never, ctx)), timeout]);
     } catch (err) {
       const failure = err instanceof HookFailure ? err : new HookFailure(name, r.plugin, err, false);
       this.observer.onError?.(name, r.plugin, failure.code === 'HOOK_TIMEOUT' ? 'timeout' : 'error');

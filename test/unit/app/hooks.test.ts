@@ -130,6 +130,21 @@ describe('gate hooks', () => {
     assert.equal((signal as AbortSignal | null)?.aborted, true);
   });
 
+  it('hand an aborted signal to a handler that first reads it after its timeout', async () => {
+    const { hooks } = setup(20);
+    let late: AbortSignal | null = null;
+    const handlerDone = new Promise<void>((done) => {
+      hooks.on('connect', 'late-reader', async (_args, ctx) => {
+        await new Promise((r) => setTimeout(r, 60));
+        late = ctx.signal;
+        done();
+      });
+    });
+    assert.equal((await hooks.gate('connect', { session }))?.kind, 'tempfail');
+    await handlerDone;
+    assert.equal((late as AbortSignal | null)?.aborted, true);
+  });
+
   it('do not abort the signal of a handler that finished in time', async () => {
     const { hooks, failures } = setup(5000);
     let signal: AbortSignal | null = null;
