@@ -94,7 +94,10 @@ const adminSchema = z.strictObject({
   });
 const intakeSchema = z.strictObject({
     inlineMaxBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
-    activeWindow: z.number().int().min(1).max(4096).default(32),
+    /** Entries archived at once (their steps overlap: analysis, the group commit, the intake removal). */
+    activeWindow: z.number().int().min(1).max(4096).default(128),
+    /** Bytes of in-memory (inline) entries archived at once; another starts only below it (or when none runs). */
+    maxRunningBytes: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
     maxAttempts: z.number().int().min(1).max(1000).default(15),
     retryBaseSeconds: z.number().min(0.01).max(86400).default(5),
     retryMaxSeconds: z.number().min(0.01).max(604800).default(3600),

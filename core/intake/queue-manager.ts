@@ -27,9 +27,15 @@ export interface QueueOptions {
   archiveQuietMs?: number;
   /** Message bytes kept in memory for queued entries (default 32 MiB); the rest are read back from the intake. */
   maxInlineBytes?: number;
+  /**
+   * Bytes of inline (in-memory) entries being archived at once (default 64 MiB): a new one starts only
+   * below it, or when nothing runs, so a large window of large messages cannot hold unbounded memory.
+   */
+  maxRunningBytes?: number;
 }
 
 const DEFAULT_MAX_INLINE_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_RUNNING_BYTES = 64 * 1024 * 1024;
 /** Intake records read per step of a rescan. */
 const RESCAN_PAGE = 1000;
 /** Longest wait between retries of an entry while its storage is unreachable (retryMaxSeconds may be shorter). */
@@ -49,6 +55,11 @@ interface Ready {
   queuedAt: number;
 }
 
+/** Bytes an entry holds in memory while it is archived: inline entries whole; spooled ones are streamed. */
+function heldSize(record: IntakeRecord): number {
+  return record.storage === 'inline' ? record.size : 0;
+}
+
 export class QueueManager {
   private readonly ready: Ready[] = [];
   private readonly deferred = new Map<string, IntakeRecord>();
@@ -66,6 +77,8 @@ export class QueueManager {
   private readonly runningIds = new Set<string>();
   /** Bytes of inline message data held by queued (not yet running) entries. */
   private inlineBytes = 0;
+  /** Sizes of the inline entries being archived (held in memory while they run). */
+  private runningBytes = 0;
   private overflow = false;
   private scanning = false;
   private stopped = true;
@@ -174,7 +187,9 @@ export class QueueManager {
 
   private pump(): void {
     while (!this.stopped && this.running < (this.suspects.size > 0 ? 1 : this.options.activeWindow) && this.ready.length > 0) {
-      const wait = this.yieldFor(this.ready[0] as Ready);
+      const head = this.ready[0] as Ready;
+      if (this.running > 0 && this.runningBytes + heldSize(head.record) > (this.options.maxRunningBytes ?? DEFAULT_MAX_RUNNING_BYTES)) break;
+      const wait = this.yieldFor(head);
       if (wait > 0) {
         this.yieldTimer ??= setTimeout(() => {
           this.yieldTimer = null;
@@ -184,9 +199,12 @@ export class QueueManager {
       }
       const item = this.ready.shift() as Ready;
       if (item.inline) this.inlineBytes -= item.inline.length;
+      const bytes = heldSize(item.record);
       this.running += 1;
+      this.runningBytes += bytes;
       this.run(item).finally(() => {
         this.running -= 1;
+        this.runningBytes -= bytes;
         this.suspects.delete(item.record.id);
         this.tracked.delete(item.record.id);
         if (this.scanning) this.endedDuringScan.add(item.record.id);
