@@ -8,6 +8,10 @@
 #     and the ratio Postern / smtp-sink per round;
 #   - end-to-end archiving: messages/s from the start of the run until the intake has drained (every
 #     message archived), against the same round's smtp-sink rate.
+# Postern runs as deployed (deploy/systemd): the compiled tree of `npm run build`, built into the temp dir
+# first (BENCH_SOURCES=1 runs the TypeScript sources through tsx instead, as `npm start` does). A warm-up
+# run (BENCH_WARMUP messages, untimed, archived and indexed before the first timed run) brings the server
+# to steady state (JIT-compiled code, open database files), as a long-running gateway is.
 # After each Postern run the search index (shipped config: plugin on) catches up before the next run
 # starts, so no run shares the machine with the indexer's catch-up (not counted in any rate).
 # At the end it checks that the archive holds every message sent.
@@ -23,6 +27,8 @@
 #   BENCH_SESSIONS            a single case, one round unless BENCH_ROUNDS says otherwise (quick profiling)
 #   BENCH_SIZE     [20000]    message size in bytes (smtp-source -l)
 #   BENCH_DRAIN_TIMEOUT [900] seconds to wait for the intake to drain after a run
+#   BENCH_WARMUP   [1000]     untimed warm-up messages sent to Postern first (0: none)
+#   BENCH_SOURCES=1           run the TypeScript sources (tsx) instead of the compiled tree
 #   BENCH_KEEP=1              keep the temp dir (data dir and server log)
 #   POSTERN_NODE_ARGS         extra node arguments for the server (e.g. --cpu-prof)
 # Only 127.0.0.1 is used; nothing listens on port 25.
@@ -39,6 +45,8 @@ SIZE="${BENCH_SIZE:-20000}"
 DRAIN_TIMEOUT="${BENCH_DRAIN_TIMEOUT:-900}"
 SENDER="bench-sender@bench.test"
 RCPT="bench@bench.test"
+WARMUP="${BENCH_WARMUP:-1000}"
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "bench: BENCH_WARMUP must be a non-negative integer (got '$WARMUP')" >&2; exit 2; }
 for v in MESSAGES ROUNDS SIZE DRAIN_TIMEOUT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "bench: $v must be a positive integer (got '${!v}')" >&2; exit 2; }
 done
@@ -126,7 +134,13 @@ export POSTERN_SMTP_PORT POSTERN_ADMIN_PORT
 export POSTERN_SMTP_HOST=127.0.0.1 POSTERN_ADMIN_HOST=127.0.0.1 POSTERN_LOG_FORMAT=json
 export POSTERN_IMAP_PORT=0 POSTERN_IMAPS_PORT=0   # the shipped config enables IMAP; keep its standard ports free
 mkdir -p "$POSTERN_DATA_DIR"
-node ${POSTERN_NODE_ARGS:-} core/cli/postern.js serve >"$WORK/postern.log" 2>&1 &
+POSTERN_CLI=core/cli/postern.js
+if [ "${BENCH_SOURCES:-0}" != 1 ]; then
+  node deploy/build.mjs --no-check --out "$WORK/dist" >"$WORK/build.log" 2>&1 || { echo "bench: build failed:" >&2; tail -n 20 "$WORK/build.log" >&2; exit 1; }
+  POSTERN_CLI="$WORK/dist/core/cli/postern.js"
+fi
+echo "bench: postern runs $([ "$POSTERN_CLI" = core/cli/postern.js ] && echo 'from the TypeScript sources (tsx)' || echo 'the compiled tree (npm run build)')"
+node ${POSTERN_NODE_ARGS:-} "$POSTERN_CLI" serve >"$WORK/postern.log" 2>&1 &
 POSTERN_PID=$!
 ready=0
 for _ in $(seq 1 200); do
@@ -135,7 +149,7 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 [ "$ready" = 1 ] || { echo "bench: /healthz not up within 20 s" >&2; exit 1; }
-node core/cli/postern.js user add bench --address "$RCPT" >/dev/null
+node "$POSTERN_CLI" user add bench --address "$RCPT" >/dev/null
 
 status_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]][sys.argv[2]])' "$1" "$2"; }
 # The admin API with the server's token, by curl: the polls below run every fraction of a second while
@@ -181,6 +195,14 @@ wait_settled() {
 }
 
 SENT=0
+if [ "$WARMUP" -gt 0 ]; then
+  "$SMTP_SOURCE" -s 8 -m "$WARMUP" -l "$SIZE" -f "$SENDER" -t "$RCPT" "127.0.0.1:$POSTERN_SMTP_PORT" >"$WORK/source-warmup.out" 2>&1 \
+    || { echo "bench: warm-up run failed:" >&2; tail -n 20 "$WORK/source-warmup.out" >&2; exit 1; }
+  wait_drained >/dev/null
+  wait_settled
+  SENT=$WARMUP
+  echo "bench: warm-up: $WARMUP messages sent, archived and indexed (untimed)"
+fi
 for case in $CASES; do
   sink_rates=""; postern_rates=""; ratios=""; e2e_rates=""; e2e_ratios=""
   for round in $(seq 1 "$ROUNDS"); do
@@ -212,7 +234,7 @@ done
 kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""
 
 # --- the archive must hold every message ---
-archived="$(node core/cli/postern.js status --json | status_field archive messages)"
+archived="$(node "$POSTERN_CLI" status --json | status_field archive messages)"
 echo "bench: archive holds $archived messages of $SENT sent"
 if [ "$archived" != "$SENT" ]; then
   echo "bench: expected $SENT archived messages, found $archived" >&2
