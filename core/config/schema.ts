@@ -102,7 +102,7 @@ const intakeSchema = z.strictObject({
     retryBaseSeconds: z.number().min(0.01).max(86400).default(5),
     retryMaxSeconds: z.number().min(0.01).max(604800).default(3600),
     /** Archiving yields to arriving mail for at most this long per entry (0: archive at once). */
-    archiveMaxLagMs: z.number().int().min(0).max(600000).default(2000),
+    archiveMaxLagMs: z.number().int().min(0).max(600000).default(10000),
     /** Arrivals count as a burst while the previous one is less than this many ms ago. */
     archiveQuietMs: z.number().int().min(1).max(10000).default(20),
     /** Worker threads that analyse messages (parsing, journal unwrapping, plugin analyzers); default: one per core, at most 4. */
