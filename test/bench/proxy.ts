@@ -8,8 +8,15 @@
 // Figures only: nothing here asserts on speed. Ends with Postern's rates relative to HAProxy's.
 //   npm run bench:proxy
 //   BENCH_MESSAGES=2000 BENCH_SESSIONS=16 npm run bench:proxy
+// Postern runs as deployed (deploy/systemd): the compiled tree of `npm run build`, built into a temp dir
+// first; BENCH_SOURCES=1 runs the TypeScript sources through tsx instead.
 // Each half first sends BENCH_WARMUP (default 1000) messages through Postern, unmeasured, so the
 // figures are those of a warmed-up server (JIT settled), not of its first seconds.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runPop3Bench } from './proxy-pop3.ts';
 import { runSmtpProxyBench } from './proxy-smtp.ts';
 
@@ -31,6 +38,13 @@ const sessions = envInt('BENCH_SESSIONS');
 const warmup = envInt('BENCH_WARMUP');
 const log = (l: string): void => void process.stderr.write(`${l}\n`);
 const common = { ...(messages ? { messages } : {}), ...(sessions ? { sessions } : {}), ...(warmup ? { warmup } : {}), log };
+let built: string | null = null;
+if (process.env.BENCH_SOURCES !== '1') {
+  built = mkdtempSync(join(tmpdir(), 'postern-bench-dist-'));
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../deploy/build.mjs', import.meta.url)), '--no-check', '--out', built], { stdio: 'ignore' });
+  process.env.BENCH_SERVE_CLI = join(built, 'core', 'cli', 'postern.js');
+}
+log(`bench: postern runs ${built ? 'the compiled tree (npm run build)' : 'from the TypeScript sources (tsx)'}`);
 const pop3 = await runPop3Bench(common);
 const smtp = await runSmtpProxyBench(common);
 process.stdout.write([
@@ -47,6 +61,8 @@ process.stdout.write([
   ...relativeToHaproxy('SMTP relay', smtp.proxied, smtp.ceilings),
   '',
 ].join('\n'));
+
+if (built) rmSync(built, { recursive: true, force: true });
 
 function relativeToHaproxy(name: string, rate: number, ceilings: Array<{ name: string; rate: number }>): string[] {
   const haproxy = ceilings.find((c) => /haproxy/i.test(c.name));

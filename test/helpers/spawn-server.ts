@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CLI = fileURLToPath(new URL('../../core/cli/postern.js', import.meta.url));
+const SOURCES_CLI = fileURLToPath(new URL('../../core/cli/postern.js', import.meta.url));
+/** The sources' entry, or another tree's (BENCH_SERVE_CLI: benches run the compiled tree, as deployed). */
+const cli = (): string => process.env.BENCH_SERVE_CLI || SOURCES_CLI;
 
 export interface SpawnedServer {
   child: ChildProcess;
@@ -17,7 +19,7 @@ export interface SpawnedServer {
 }
 
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, [...(process.env.POSTERN_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.POSTERN_PROFILE] : []), CLI, 'serve'], {
+  const child = spawn(process.execPath, [...(process.env.POSTERN_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.POSTERN_PROFILE] : []), cli(), 'serve'], {
     env: { ...process.env, POSTERN_DATA_DIR: dataDir, POSTERN_SMTP_PORT: '0', POSTERN_ADMIN_PORT: '0', POSTERN_IMAP_PORT: '0', POSTERN_IMAPS_PORT: '0', POSTERN_WEB_PORT: '0', POSTERN_LOG_FORMAT: 'json', POSTERN_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
