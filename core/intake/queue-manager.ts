@@ -188,7 +188,8 @@ export class QueueManager {
   private pump(): void {
     while (!this.stopped && this.running < (this.suspects.size > 0 ? 1 : this.options.activeWindow) && this.ready.length > 0) {
       const head = this.ready[0] as Ready;
-      if (this.running > 0 && this.runningBytes + heldSize(head.record) > (this.options.maxRunningBytes ?? DEFAULT_MAX_RUNNING_BYTES)) break;
+      const bytes = heldSize(head.record);
+      if (this.running > 0 && this.runningBytes + bytes > (this.options.maxRunningBytes ?? DEFAULT_MAX_RUNNING_BYTES)) break;
       const wait = this.yieldFor(head);
       if (wait > 0) {
         this.yieldTimer ??= setTimeout(() => {
@@ -199,7 +200,6 @@ export class QueueManager {
       }
       const item = this.ready.shift() as Ready;
       if (item.inline) this.inlineBytes -= item.inline.length;
-      const bytes = heldSize(item.record);
       this.running += 1;
       this.runningBytes += bytes;
       this.run(item).finally(() => {

@@ -279,8 +279,13 @@ export class RocksEngine implements KvEngine {
   }
 
   get(key: string): Promise<Buffer | null> {
-    if (this.recovering || !this.db) return this.readable().then((db) => this.getFrom(db, key));
-    return this.getFrom(this.handle(), key);
+    return this.reading((db) => this.getFrom(db, key));
+  }
+
+  /** A read on the open handle, or after the reopen in progress (readable()). */
+  private reading<T>(read: (db: RocksDb) => Promise<T>): Promise<T> {
+    if (this.recovering || !this.db) return this.readable().then(read);
+    return read(this.handle());
   }
 
   /**
@@ -302,8 +307,7 @@ export class RocksEngine implements KvEngine {
 
   getMany(keys: string[]): Promise<Array<Buffer | null>> {
     if (keys.length === 0) return Promise.resolve([]);
-    if (this.recovering || !this.db) return this.readable().then((db) => this.getManyFrom(db, keys));
-    return this.getManyFrom(this.handle(), keys);
+    return this.reading((db) => this.getManyFrom(db, keys));
   }
 
   private getManyFrom(db: RocksDb, keys: string[]): Promise<Array<Buffer | null>> {

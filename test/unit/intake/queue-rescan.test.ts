@@ -2,29 +2,18 @@
 // in the intake and a rescan pages through it. Entries that finish (archived, or deferred after a
 // failure) while a rescan reads the intake must not be handed out again, and nothing may be left
 // behind when held/corrupt entries fill the listing.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
 import { QueueManager } from '../../../core/intake/queue-manager.ts';
-import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
 import { createMemoryLogger } from '../../../core/log.ts';
+import { freshIntakeEachTest } from '../../helpers/intake.ts';
 
-let dir: string;
 let intake: Intake;
 const { logger } = createMemoryLogger();
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-rescan-'));
-  intake = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 64 * 1024);
-  await intake.open();
-});
-
-afterEach(async () => {
-  await intake.close();
-  rmSync(dir, { recursive: true, force: true });
+freshIntakeEachTest('postern-rescan-', (i) => {
+  intake = i;
 });
 
 async function commit(n: number, state: 'active' | 'held' = 'active'): Promise<{ record: IntakeRecord; inline: Buffer | null }> {

@@ -1,30 +1,19 @@
 // The queue manager bounds the bytes of inline entries archived at once (maxRunningBytes) as well as
 // their number (activeWindow): a wide window of large messages waits below the byte bound, and one
 // entry larger than the bound still runs alone, so nothing is stranded.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
 import { QueueManager } from '../../../core/intake/queue-manager.ts';
-import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
 import { createMemoryLogger } from '../../../core/log.ts';
+import { freshIntakeEachTest } from '../../helpers/intake.ts';
 
-let dir: string;
 let intake: Intake;
 const { logger } = createMemoryLogger();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-running-bytes-'));
-  intake = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 64 * 1024);
-  await intake.open();
-});
-
-afterEach(async () => {
-  await intake.close();
-  rmSync(dir, { recursive: true, force: true });
+freshIntakeEachTest('postern-running-bytes-', (i) => {
+  intake = i;
 });
 
 async function commit(size: number): Promise<{ record: IntakeRecord; inline: Buffer | null }> {

@@ -1,30 +1,19 @@
 // The queue manager yields to capture (intake.archiveMaxLagMs / archiveQuietMs): while messages keep
 // arriving, fresh entries wait; they are archived once arrivals pause, or once they have waited the
 // maximum lag even if arrivals never pause; entries found in the intake at start never wait.
-import { test, beforeEach, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
 import { QueueManager, type QueueOptions } from '../../../core/intake/queue-manager.ts';
-import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
 import { createMemoryLogger } from '../../../core/log.ts';
+import { freshIntakeEachTest } from '../../helpers/intake.ts';
 
-let dir: string;
 let intake: Intake;
 const { logger } = createMemoryLogger();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-yield-'));
-  intake = new Intake(new RocksEngine(join(dir, 'intake')), join(dir, 'intake'), 64 * 1024);
-  await intake.open();
-});
-
-afterEach(async () => {
-  await intake.close();
-  rmSync(dir, { recursive: true, force: true });
+freshIntakeEachTest('postern-yield-', (i) => {
+  intake = i;
 });
 
 async function commitOne(n: number): Promise<{ record: IntakeRecord; inline: Buffer | null; committedAt: number }> {
