@@ -71,9 +71,9 @@ async function archived(s: SpawnedServer): Promise<Map<number, number[]>> {
   }
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 30000): Promise<void> {
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -97,7 +97,9 @@ test('a backup under SMTP load restores into a new data directory with every mes
     let stopped = false;
     let before: number[] = [];
     try {
-      await waitFor('100 acknowledged messages', () => load.acked.size >= 100);
+      // Under load the intake defers archiving (up to intake.archiveMaxLagMs), so wait until some
+      // messages are archived too: the first backup must copy both archive chunks and intake entries.
+      await waitFor('100 acknowledged messages, 20 of them archived', async () => load.acked.size >= 100 && (await archived(first as SpawnedServer)).size >= 20);
       const backupBegan = Date.now();
       const full = await runCli(['backup', '--output', repo, '--json'], target);
       assert.equal(full.code, 0, full.stderr);
