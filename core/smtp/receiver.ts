@@ -13,6 +13,7 @@ import type { TlsMaterial } from '../tls/dev-certificate.ts';
 import { parseHeaderBlock } from '../mime/headers.ts';
 import { SmugglingGuard } from '../intake/smuggling-guard.ts';
 import { installEarlyTalkerOption } from './early-talker.ts';
+import { installPipelinedReplies } from './pipelined-replies.ts';
 import { verifyPassword } from './password.ts';
 import { throttledCheck } from '../auth/throttled-check.ts';
 import type { SignInThrottle } from '../auth/sign-in-throttle.ts';
@@ -47,6 +48,7 @@ export class SmtpReceiver {
 
   async listen(): Promise<number> {
     installEarlyTalkerOption();
+    installPipelinedReplies();
     const { config, log, metrics, listener } = this.deps;
     const authOn = config.auth.mode !== 'none';
     const server = new SMTPServer({

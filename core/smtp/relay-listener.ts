@@ -17,6 +17,7 @@ import type { Assignment, Intake, IntakeRecord } from '../intake/intake.ts';
 import type { ArchiveStore } from '../storage/types.ts';
 import type { TlsMaterial } from '../tls/dev-certificate.ts';
 import { installEarlyTalkerOption } from './early-talker.ts';
+import { installPipelinedReplies } from './pipelined-replies.ts';
 import { verifyPassword } from './password.ts';
 import { throttledCheck } from '../auth/throttled-check.ts';
 import type { SignInThrottle } from '../auth/sign-in-throttle.ts';
@@ -75,6 +76,7 @@ export class SmtpRelay {
 
   async listen(): Promise<number> {
     installEarlyTalkerOption();
+    installPipelinedReplies();
     installEhloFilterOption();
     const { config, log } = this.deps;
     const mode = config.auth.mode;
