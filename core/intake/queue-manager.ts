@@ -42,7 +42,12 @@ const RESCAN_PAGE = 1000;
 export const OUTAGE_MAX_DELAY_SECONDS = 60;
 
 /** Archive one entry; `{ quarantine }` when it was archived raw-only and its entry must be kept, quarantined. */
-export type ProcessFn = (record: IntakeRecord, inline: Buffer | null) => Promise<void | { quarantine: string }>;
+/**
+ * Archive one entry. fresh: it was committed by this process and handed over by the receiver
+ * (enqueue), so it cannot have been archived before; entries found in the intake (start, rescan,
+ * retry) may have been, by an earlier run that stopped before removing them.
+ */
+export type ProcessFn = (record: IntakeRecord, inline: Buffer | null, fresh: boolean) => Promise<void | { quarantine: string }>;
 
 export interface QueueEvents {
   onOutcome?(outcome: 'archived' | 'deferred' | 'corrupt', record: IntakeRecord, err?: unknown): void;
@@ -252,7 +257,7 @@ export class QueueManager {
     this.pump();
   }
 
-  private async run({ record, inline }: Ready): Promise<void> {
+  private async run({ record, inline, queuedAt }: Ready): Promise<void> {
     this.runningIds.add(record.id);
     // The in-flight mark is not awaited before process() starts: entries must reach the archiver in
     // the order they were dispatched (it keeps commits in that order); the mark is in the log long
@@ -261,7 +266,7 @@ export class QueueManager {
       this.log.warn('Marking an intake entry in flight failed', { intakeId: record.id, err: errorMessage(err) });
     });
     try {
-      const outcome = await this.process(record, inline);
+      const outcome = await this.process(record, inline, queuedAt > 0);
       await marked;
       if (outcome) {
         await this.intake.setState(record, 'corrupt', { attempts: record.attempts + 1, lastError: `Quarantined: ${outcome.quarantine}` });

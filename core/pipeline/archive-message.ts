@@ -128,7 +128,12 @@ function captureJournal(j: JournalInfo): CaptureJournal {
   };
 }
 
-export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inline: Buffer | null) => Promise<ArchiveOutcome> {
+/**
+ * The archiver of intake entries. fresh (see ProcessFn): the entry cannot have been archived before,
+ * so the check for a capture committed by an earlier run is skipped; by default, entries handed over
+ * with their bytes in memory are taken as fresh.
+ */
+export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inline: Buffer | null, fresh?: boolean) => Promise<ArchiveOutcome> {
   const { archive, intake, hooks, metrics } = deps;
 
   /** The entry's bytes when small (checked against the intake checksum); null for a spooled entry. */
@@ -255,16 +260,16 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
   }
 
   const order = new CommitOrder();
-  return async (record, held) => {
+  return async (record, held, fresh = held !== null) => {
     const turn = order.take();
     try {
-      return await archiveEntry(record, held, turn);
+      return await archiveEntry(record, held, fresh, turn);
     } finally {
       turn.release();
     }
   };
 
-  async function archiveEntry(record: IntakeRecord, held: Buffer | null, turn: CommitTurn): Promise<ArchiveOutcome> {
+  async function archiveEntry(record: IntakeRecord, held: Buffer | null, fresh: boolean, turn: CommitTurn): Promise<ArchiveOutcome> {
     const log = deps.log.child({ intakeId: record.id });
     const inline = await load(record, held);
     let result: AnalysisResult;
@@ -286,7 +291,7 @@ export function createArchiver(deps: ArchiverDeps): (record: IntakeRecord, inlin
         result = rawOnly(budget);
       }
     }
-    for (const unit of unitsOf(record, inline, result, log)) await archiveUnit(record, unit, held !== null, log, budget !== null, turn);
+    for (const unit of unitsOf(record, inline, result, log)) await archiveUnit(record, unit, fresh, log, budget !== null, turn);
     return budget === null ? undefined : { quarantine: budget };
   }
 }

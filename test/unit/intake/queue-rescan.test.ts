@@ -77,3 +77,28 @@ test('a rescan pages past more held entries than the ready list holds and finds 
   assert.deepEqual([...archived].sort(), [...active].sort());
   assert.equal(intake.heldCount(), 1200, 'held entries are never taken');
 });
+
+test('entries handed over by the receiver are fresh (even past the in-memory budget); entries found in the intake are not', async () => {
+  const left = [(await commit(900)).record.id, (await commit(901)).record.id]; // as if left by an earlier run
+  const seen = new Map<string, { fresh: boolean; inline: boolean }>();
+  const q = new QueueManager(intake, async (r, inline, fresh) => {
+    seen.set(r.id, { fresh, inline: inline !== null });
+  }, { activeWindow: 1, maxAttempts: 3, retryBaseSeconds: 1, retryMaxSeconds: 1, maxReady: 4, maxInlineBytes: 300 }, logger);
+  q.start((await intake.list(100)).filter((r) => left.includes(r.id)));
+  const handed: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const c = await commit(i);
+    q.enqueue(c.record, c.inline);
+    handed.push(c.record.id);
+  }
+  await drained();
+  await q.idle();
+  await q.stop(1000);
+  for (const id of left) assert.deepEqual(seen.get(id), { fresh: false, inline: false }, 'found in the intake at start');
+  const direct = handed.filter((id) => seen.get(id)?.fresh);
+  const rescanned = handed.filter((id) => seen.get(id)?.fresh === false);
+  assert.equal(direct.length + rescanned.length, handed.length, 'every entry archived');
+  assert.ok(direct.some((id) => !seen.get(id)?.inline), 'an entry past the in-memory budget is still fresh');
+  assert.ok(rescanned.length > 0, 'entries that did not fit the ready list were found by a rescan');
+  assert.ok(rescanned.every((id) => !seen.get(id)?.inline));
+});
