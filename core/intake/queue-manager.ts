@@ -41,11 +41,11 @@ const RESCAN_PAGE = 1000;
 /** Longest wait between retries of an entry while its storage is unreachable (retryMaxSeconds may be shorter). */
 export const OUTAGE_MAX_DELAY_SECONDS = 60;
 
-/** Archive one entry; `{ quarantine }` when it was archived raw-only and its entry must be kept, quarantined. */
 /**
- * Archive one entry. fresh: it was committed by this process and handed over by the receiver
- * (enqueue), so it cannot have been archived before; entries found in the intake (start, rescan,
- * retry) may have been, by an earlier run that stopped before removing them.
+ * Archive one entry; `{ quarantine }` when it was archived raw-only and its entry must be kept,
+ * quarantined. fresh: it was committed by this process and handed over by the receiver (enqueue), so
+ * it cannot have been archived before; entries found in the intake (start, rescan, retry) may have
+ * been, by an earlier run that stopped before removing them.
  */
 export type ProcessFn = (record: IntakeRecord, inline: Buffer | null, fresh: boolean) => Promise<void | { quarantine: string }>;
 

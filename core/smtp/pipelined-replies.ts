@@ -5,7 +5,8 @@
 // event-loop turn, so the replies its commands produce in that turn leave together. A reply that
 // waits for I/O (the 250 after the intake's fsync) is written after the cork is gone, at once as
 // before; a client that sends one command at a time sees no change. end() flushes a corked socket
-// (the 221 to QUIT), so nothing is held back from a closing session.
+// (the 221 to QUIT), so nothing is held back from a closing session, and a TLS upgrade flushes it
+// first (the 220 to a STARTTLS that ended a pipelined group goes out in plaintext, before the handshake).
 import type { Socket } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
@@ -14,6 +15,7 @@ interface ConnectionInternals {
   /** smtp-server's line parser; false once the connection is closing. */
   _parser: { _dataMode?: boolean } | false;
   _setListeners(callback: () => void): void;
+  upgrade(...args: unknown[]): void;
 }
 
 const LF = 0x0a;
@@ -42,5 +44,10 @@ export function installPipelinedReplies(): void {
       setImmediate(() => socket.uncork());
     });
     setListeners.call(this, callback);
+  };
+  const upgrade = proto.upgrade;
+  proto.upgrade = function flushedUpgrade(this: ConnectionInternals, ...args: unknown[]): void {
+    while (this._socket.writableCorked > 0) this._socket.uncork();
+    upgrade.apply(this, args);
   };
 }

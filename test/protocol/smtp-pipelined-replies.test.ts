@@ -2,14 +2,16 @@
 // smtpd sends them: a client that pipelines MAIL, RCPT, RCPT, DATA reads the four replies at once.
 // The server runs in its own process (`postern serve`), so the client reads each segment as it
 // arrives; one write per reply would show as several reads. QUIT at the end of a pipelined group
-// still gets its 221 and the close.
+// still gets its 221 and the close; a STARTTLS at the end of a pipelined group still upgrades.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnServer, stopServer, type SpawnedServer } from '../helpers/spawn-server.ts';
+import { startTestServer } from '../helpers/test-server.ts';
 
 interface Reader {
   /** Every chunk read since the last reset, as it arrived. */
@@ -20,7 +22,7 @@ interface Reader {
   reset(): void;
 }
 
-function reader(socket: Socket): Reader {
+function reader(socket: Socket | TLSSocket): Reader {
   socket.setEncoding('latin1');
   const reads: string[] = [];
   let wake: (() => void) | null = null;
@@ -82,5 +84,37 @@ test('the replies to pipelined commands leave in one write; a pipelined QUIT sti
   } finally {
     if (srv) await stopServer(srv).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a STARTTLS that ends a pipelined group gets its 220 in plaintext and the session goes on over TLS', { timeout: 60000 }, async () => {
+  const srv = await startTestServer();
+  try {
+    const socket = connect(srv.smtpPort, '127.0.0.1');
+    const r = reader(socket);
+    await r.until(1);
+    socket.write('EHLO client.example\r\n');
+    await r.until(2);
+    r.reset();
+    socket.write('NOOP\r\nSTARTTLS\r\n');
+    await r.until(2);
+    assert.deepEqual(r.replies().map((l) => l.slice(0, 3)), ['250', '220']);
+    socket.removeAllListeners('data');
+    const secure = tlsConnect({ socket, rejectUnauthorized: false });
+    await new Promise((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    const t = reader(secure);
+    secure.write('EHLO client.example\r\n');
+    await t.until(1);
+    assert.match(t.replies()[0] ?? '', /^250 /);
+    t.reset();
+    secure.write('QUIT\r\n');
+    await t.until(1);
+    assert.match(t.replies()[0] ?? '', /^221 /);
+    secure.destroy();
+  } finally {
+    await srv.stop();
   }
 });
