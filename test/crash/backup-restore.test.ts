@@ -99,7 +99,8 @@ test('a backup under SMTP load restores into a new data directory with every mes
     try {
       // Under load the intake defers archiving (up to intake.archiveMaxLagMs), so wait until some
       // messages are archived too: the first backup must copy both archive chunks and intake entries.
-      await waitFor('100 acknowledged messages, 20 of them archived', async () => load.acked.size >= 100 && (await archived(first as SpawnedServer)).size >= 20);
+      const server = first;
+      await waitFor('100 acknowledged messages, 20 of them archived', async () => load.acked.size >= 100 && (await server.api<{ archive: { messages: number } }>('GET', '/api/v1/status')).archive.messages >= 20);
       const backupBegan = Date.now();
       const full = await runCli(['backup', '--output', repo, '--json'], target);
       assert.equal(full.code, 0, full.stderr);
