@@ -2,7 +2,10 @@
 // the plugins' analyzers) on untrusted bytes, each request under a deadline and each worker under a
 // heap limit. A request that runs past its deadline or out of memory ends its worker (a new one
 // starts) and fails with MESSAGE_BUDGET, so one message can never hang or exhaust the gateway.
-// Requests queue for a free worker (bounded by the queue manager's active window).
+// Requests queue in the pool (bounded by the queue manager's active window); each worker is handed up
+// to PIPELINE_DEPTH of them at once and works through them in order, so it goes from one message to the
+// next without waiting for the main thread (a cross-thread wake-up per message costs more than a small
+// message's analysis on a busy machine). The deadline runs for the request the worker is on.
 // Trusts the workers' replies to be shaped as WorkerReply; hands on AnalysisResult.
 import { Worker } from 'node:worker_threads';
 import { PosternError } from '../errors.ts';
@@ -22,7 +25,6 @@ export interface AnalysisPoolOptions {
 
 interface Job {
   request: Omit<AnalysisRequest, 'id'>;
-  transfer: ArrayBuffer[];
   resolve: (r: AnalysisResult | AnalyzerOutcome) => void;
   reject: (e: Error) => void;
 }
@@ -30,7 +32,10 @@ interface Job {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job: (Job & { id: number; timer: NodeJS.Timeout }) | null;
+  /** Requests handed to this worker, in the order it works through them; the first is the one it is on. */
+  jobs: Array<Job & { id: number }>;
+  /** The deadline of jobs[0]. */
+  timer: NodeJS.Timeout | null;
   /** Why this worker is being ended (set before terminate()). */
   ending: 'timeout' | 'memory' | 'crash' | 'close' | null;
 }
@@ -38,6 +43,8 @@ interface Slot {
 const WORKER_URL = new URL('./analysis-worker.js', import.meta.url);
 /** A worker that cannot start (a broken analyzer module) is retried at most this often. */
 const RESTART_DELAY_MS = 1000;
+/** Requests handed to one worker at a time (each is a copy of a message of at most the inline limit, or a spool path). */
+export const PIPELINE_DEPTH = 4;
 
 export class AnalysisPool {
   private readonly slots = new Set<Slot>();
@@ -51,8 +58,8 @@ export class AnalysisPool {
   }
 
   /** Analyze one intake entry. Rejects with MESSAGE_BUDGET when it exceeds the deadline or the heap limit. */
-  analyze(request: Omit<AnalysisRequest, 'id' | 'only'>, transfer: ArrayBuffer[] = []): Promise<AnalysisResult> {
-    return this.submit(request, transfer) as Promise<AnalysisResult>;
+  analyze(request: Omit<AnalysisRequest, 'id' | 'only'>): Promise<AnalysisResult> {
+    return this.submit(request) as Promise<AnalysisResult>;
   }
 
   /**
@@ -61,15 +68,15 @@ export class AnalysisPool {
    * INVALID_INPUT when the analyzer failed.
    */
   async analyzeWith(plugin: string, bytes: Buffer): Promise<unknown> {
-    const outcome = (await this.submit({ source: { bytes }, size: bytes.length, only: plugin }, [])) as AnalyzerOutcome;
+    const outcome = (await this.submit({ source: { bytes }, size: bytes.length, only: plugin })) as AnalyzerOutcome;
     if (!outcome.ok) throw new PosternError('INVALID_INPUT', `Analyzer of plugin "${plugin}" failed: ${outcome.error}`);
     return outcome.value;
   }
 
-  private submit(request: Omit<AnalysisRequest, 'id'>, transfer: ArrayBuffer[]): Promise<AnalysisResult | AnalyzerOutcome> {
+  private submit(request: Omit<AnalysisRequest, 'id'>): Promise<AnalysisResult | AnalyzerOutcome> {
     if (this.closed) return Promise.reject(new PosternError('SHUTTING_DOWN', 'The analysis pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, transfer, resolve, reject });
+      this.queue.push({ request, resolve, reject });
       this.dispatch();
     });
   }
@@ -91,8 +98,8 @@ export class AnalysisPool {
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(8, Math.floor(this.options.memoryMb / 8))) },
     });
-    worker.unref();
-    const slot: Slot = { worker, ready: false, job: null, ending: null };
+    worker.unref(); // an idle worker does not keep the process alive; a busy one does (dispatch)
+    const slot: Slot = { worker, ready: false, jobs: [], timer: null, ending: null };
     this.slots.add(slot);
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     worker.on('error', (err: Error & { code?: string }) => {
@@ -118,10 +125,11 @@ export class AnalysisPool {
       slot.worker.terminate().catch(() => undefined);
       return;
     }
-    const job = slot.job;
-    if (!job || job.id !== reply.id) return;
-    clearTimeout(job.timer);
-    slot.job = null;
+    const at = slot.jobs.findIndex((j) => j.id === reply.id);
+    if (at < 0) return;
+    const [job] = slot.jobs.splice(at, 1) as [Job & { id: number }];
+    if (at === 0) this.startDeadline(slot);
+    if (slot.jobs.length === 0) slot.worker.unref();
     if (reply.type === 'done') job.resolve(reply.result);
     else if (reply.type === 'done-one') job.resolve(reply.outcome);
     else job.reject(new PosternError(reply.corrupt ? 'INTAKE_CORRUPT' : 'INVALID_INPUT', `Analysing the message failed: ${reply.error}`));
@@ -130,33 +138,50 @@ export class AnalysisPool {
 
   private onExit(slot: Slot): void {
     this.slots.delete(slot);
-    const job = slot.job;
-    slot.job = null;
+    if (slot.timer) clearTimeout(slot.timer);
+    const [job, ...waiting] = slot.jobs.splice(0);
+    // Requests the worker had not started go back to the front of the queue, in their order: only the
+    // one it was on is charged with the worker's end.
+    if (this.closed) for (const w of waiting) w.reject(new PosternError('SHUTTING_DOWN', 'The analysis pool is closed'));
+    else this.queue.unshift(...waiting);
     if (job) {
-      clearTimeout(job.timer);
       const reason = slot.ending === 'timeout' || slot.ending === 'memory' ? slot.ending : 'crash';
       if (slot.ending !== 'close') this.options.onBudgetExceeded?.(reason);
       job.reject(new PosternError(slot.ending === 'close' ? 'SHUTTING_DOWN' : 'MESSAGE_BUDGET', budgetText(reason, this.options)));
     }
     if (this.closed) return;
+    this.dispatch();
     const delay = this.startupError ? RESTART_DELAY_MS : 0;
     const t = setTimeout(() => this.spawn(), delay);
-    t.unref();
+    // Requests waiting for the new worker keep the process alive, as a busy worker does.
+    if (this.queue.length === 0) t.unref();
   }
 
+  /** Hands queued requests to the ready workers, level by level (every worker gets a first one before any gets a second). */
   private dispatch(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (!slot.ready || slot.job || slot.ending) continue;
-      const job = this.queue.shift() as Job;
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        slot.ending = 'timeout';
-        slot.worker.terminate().catch(() => undefined);
-      }, this.options.timeoutMs);
-      slot.job = { ...job, id, timer };
-      slot.worker.postMessage({ ...job.request, id } satisfies AnalysisRequest, job.transfer);
+    for (let depth = 1; depth <= PIPELINE_DEPTH; depth++) {
+      for (const slot of this.slots) {
+        if (this.queue.length === 0) return;
+        if (!slot.ready || slot.ending || slot.jobs.length >= depth) continue;
+        const job = this.queue.shift() as Job;
+        const id = this.nextId++;
+        slot.jobs.push({ ...job, id });
+        if (slot.jobs.length === 1) {
+          this.startDeadline(slot);
+          slot.worker.ref();
+        }
+        slot.worker.postMessage({ ...job.request, id } satisfies AnalysisRequest);
+      }
     }
+  }
+
+  /** The deadline of the request the worker is on now (the first of its jobs), if any. */
+  private startDeadline(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = slot.jobs.length === 0 ? null : setTimeout(() => {
+      slot.ending = 'timeout';
+      slot.worker.terminate().catch(() => undefined);
+    }, this.options.timeoutMs);
   }
 }
 

@@ -44,19 +44,35 @@ const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.po
 try {
   const data = workerData as AnalysisWorkerData;
   const analyzers = await load(data.specs);
-  port.on('message', (req: AnalysisRequest) => {
+  // Requests are worked through one at a time, in the order they came: the pool's deadline runs for
+  // the first one it has not had a reply to.
+  const waiting: AnalysisRequest[] = [];
+  let working = false;
+  const next = async (): Promise<void> => {
+    working = true;
+    for (let req = waiting.shift(); req; req = waiting.shift()) {
+      try {
+        await answer(req);
+      } catch (err) {
+        // A result that cannot be posted (an analyzer returned something not cloneable).
+        post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: false });
+      }
+    }
+    working = false;
+  };
+  const answer = async (req: AnalysisRequest): Promise<void> => {
     const source = 'bytes' in req.source
       ? memorySource(Buffer.from(req.source.bytes.buffer, req.source.bytes.byteOffset, req.source.bytes.byteLength))
       : fileSource(req.source.path, req.size, readHead, (p) => readFile(p));
     if (req.only !== undefined) {
-      analyzeWithOne(source, analyzers, req.only).then(
+      await analyzeWithOne(source, analyzers, req.only).then(
         (outcome) => post({ type: 'done-one', id: req.id, outcome }),
         (err: unknown) => post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: false }),
       );
       return;
     }
     const whole = 'bytes' in req.source ? req.source.bytes : null;
-    analyzeEntry(source, analyzers).then((result) => {
+    await analyzeEntry(source, analyzers).then((result) => {
       // Unwrapped originals and packed bytes travel back without a copy.
       const transfer: ArrayBuffer[] = [];
       for (const u of result.units) {
@@ -81,6 +97,10 @@ try {
       }
       post({ type: 'done', id: req.id, result }, transfer);
     }, (err: unknown) => post({ type: 'failed', id: req.id, error: errorMessage(err), corrupt: isPosternError(err, 'INTAKE_CORRUPT') || isFileError(err) }));
+  };
+  port.on('message', (req: AnalysisRequest) => {
+    waiting.push(req);
+    if (!working) void next();
   });
   post({ type: 'ready' });
 } catch (err) {
