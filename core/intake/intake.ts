@@ -166,10 +166,9 @@ export class Intake {
   private readonly spoolDir: string;
   private counts_: IntakeCounts = { active: 0, deferred: 0, corrupt: 0 };
   private held_ = 0;
-  private pendingRemovals: KvOp[] = [];
-  private pendingMarks: KvOp[] = [];
-  private markFlush: Promise<void> | null = null;
-  private removalFlush: Promise<void> | null = null;
+  /** Unsynced in-flight marks and removals of this turn: they share one write (see housekeep). */
+  private pendingHousekeeping: KvOp[] = [];
+  private housekeepingFlush: Promise<void> | null = null;
   /** Inline-data reads asked for in this turn: one getMany answers them all (see inlineData). */
   private pendingReads: Array<{ key: string; resolve: (v: Buffer | null) => void; reject: (e: unknown) => void }> = [];
   /** performance.now() of the latest commit or release: the queue manager yields to capture while it is recent. */
@@ -239,17 +238,26 @@ export class Intake {
 
   /**
    * Archiving of this entry starts (unsynced: only a process crash, not a power loss, must be seen).
-   * Marks of entries started in the same turn share one write, issued before the turn ends.
+   * The mark is written before the turn ends, in one write with the turn's other marks and removals.
    */
   markInFlight(id: string): Promise<void> {
-    this.pendingMarks.push({ type: 'put', key: INFLIGHT + id, value: EMPTY });
-    this.markFlush ??= Promise.resolve().then(() => {
-      const ops = this.pendingMarks;
-      this.pendingMarks = [];
-      this.markFlush = null;
-      return this.kv.write(ops, { sync: false });
+    return this.housekeep([{ type: 'put', key: INFLIGHT + id, value: EMPTY }]);
+  }
+
+  /**
+   * Unsynced bookkeeping writes (in-flight marks, removals): those of one turn go in one write at its
+   * end, in the order they were asked for. The archiver ends entries and starts the next ones in
+   * bursts; one hand-off to the database's threads per burst, not two or more.
+   */
+  private housekeep(ops: KvOp[]): Promise<void> {
+    for (const op of ops) this.pendingHousekeeping.push(op);
+    this.housekeepingFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const batch = this.pendingHousekeeping;
+      this.pendingHousekeeping = [];
+      this.housekeepingFlush = null;
+      return this.kv.write(batch, { sync: false });
     });
-    return this.markFlush;
+    return this.housekeepingFlush;
   }
 
   /** Archiving of these entries ended without a crash (a clean stop, or an outcome already recorded). */
@@ -378,18 +386,11 @@ export class Intake {
     return next;
   }
 
-  /** Remove an entry whose archive commit is durable. Removals in the same tick share one write. */
+  /** Remove an entry whose archive commit is durable. Removals and marks of the same turn share one write. */
   async remove(record: IntakeRecord): Promise<void> {
     // Not synced: if the removal is lost in a crash, the entry is replayed and the archive sees its
     // capture id as already committed.
-    this.pendingRemovals.push({ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id }, { type: 'del', key: INFLIGHT + record.id });
-    this.removalFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const ops = this.pendingRemovals;
-      this.pendingRemovals = [];
-      this.removalFlush = null;
-      return this.kv.write(ops, { sync: false });
-    });
-    await this.removalFlush;
+    await this.housekeep([{ type: 'del', key: REC + record.id }, { type: 'del', key: DATA + record.id }, { type: 'del', key: INFLIGHT + record.id }]);
     this.tally(record.state, -1);
     if (record.storage === 'file') await unlink(this.spoolPath(record.id)).catch(() => undefined);
   }

@@ -1,6 +1,7 @@
-// Reading inline entries back: reads asked for in the same turn share one getMany (one hand-off to the
-// database's threads for a burst the queue manager starts at once), and each caller still gets its own
-// entry's bytes; a spooled entry has none; an entry whose data is gone is reported as corrupt.
+// The intake's hand-offs to the database threads are per turn, not per entry (the queue manager ends
+// and starts entries in bursts). Inline reads of one turn share one getMany, and each caller still gets
+// its own entry's bytes; a spooled entry has none; an entry whose data is gone is reported as corrupt.
+// In-flight marks and removals of one turn share one unsynced write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,9 +10,15 @@ import { join } from 'node:path';
 import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
 import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
 import { isPosternError } from '../../../core/errors.ts';
+import type { KvOp } from '../../../core/storage/kv.ts';
 
 /** A RocksEngine that counts its reads. */
 class CountingEngine extends RocksEngine {
+  writes: Array<{ ops: KvOp[]; sync: boolean }> = [];
+  override write(ops: KvOp[], opts: { sync: boolean }): Promise<void> {
+    this.writes.push({ ops: [...ops], sync: opts.sync });
+    return super.write(ops, opts);
+  }
   gets = 0;
   getManys: number[] = [];
   override get(key: string): Promise<Buffer | null> {
@@ -73,5 +80,21 @@ test('an entry whose inline data is gone is reported as corrupt; the others of i
     assert.ok(isPosternError((ra as PromiseRejectedResult).reason, 'INTAKE_CORRUPT'));
     assert.equal(rb.status, 'fulfilled');
     assert.ok((rb as PromiseFulfilledResult<Buffer | null>).value?.toString().includes('Subject: b'));
+  });
+});
+
+test('in-flight marks and removals of one turn share one unsynced write, in the order asked', async () => {
+  await withIntake(async (intake, engine) => {
+    const done = [await commit(intake, Buffer.from('Subject: 1\r\n\r\n1\r\n')), await commit(intake, Buffer.from('Subject: 2\r\n\r\n2\r\n'))];
+    const next = [await commit(intake, Buffer.from('Subject: 3\r\n\r\n3\r\n')), await commit(intake, Buffer.from('Subject: 4\r\n\r\n4\r\n'))];
+    await Promise.all(done.map((r) => intake.markInFlight(r.id)));
+    engine.writes = [];
+    await Promise.all([...done.map((r) => intake.remove(r)), ...next.map((r) => intake.markInFlight(r.id))]);
+    assert.equal(engine.writes.length, 1, 'one write for the turn');
+    const [w] = engine.writes as [{ ops: KvOp[]; sync: boolean }];
+    assert.equal(w.sync, false);
+    assert.equal(w.ops.length, 2 * 3 + 2, 'three deletions per removed entry, one put per mark');
+    assert.deepEqual(w.ops.map((o) => o.type), ['del', 'del', 'del', 'del', 'del', 'del', 'put', 'put']);
+    assert.deepEqual((await intake.list()).map((r) => r.id), next.map((r) => r.id), 'the removed entries are gone');
   });
 });
