@@ -169,8 +169,6 @@ export class Intake {
   /** Unsynced in-flight marks and removals of this turn: they share one write (see housekeep). */
   private pendingHousekeeping: KvOp[] = [];
   private housekeepingFlush: Promise<void> | null = null;
-  /** Inline-data reads asked for in this turn: one getMany answers them all (see inlineData). */
-  private pendingReads: Array<{ key: string; resolve: (v: Buffer | null) => void; reject: (e: unknown) => void }> = [];
   /** performance.now() of the latest commit or release: the queue manager yields to capture while it is recent. */
   lastCommitAt = -Infinity;
 
@@ -346,26 +344,12 @@ export class Intake {
     return null;
   }
 
-  /**
-   * The inline bytes of a small message (null for spooled ones). Reads asked for in the same turn (the
-   * archiver starts entries in bursts) share one getMany: one hand-off to the database's threads, not one each.
-   */
+  /** The inline bytes of a small message (null for spooled ones). */
   async inlineData(record: IntakeRecord): Promise<Buffer | null> {
     if (record.storage === 'file') return null;
-    const data = await new Promise<Buffer | null>((resolve, reject) => {
-      this.pendingReads.push({ key: DATA + record.id, resolve, reject });
-      if (this.pendingReads.length === 1) setImmediate(() => this.flushReads());
-    });
+    const data = await this.kv.get(DATA + record.id);
     if (!data) throw new PosternError('INTAKE_CORRUPT', `Intake entry "${record.id}" has no data`);
     return data;
-  }
-
-  private flushReads(): void {
-    const reads = this.pendingReads.splice(0);
-    this.kv.getMany(reads.map((r) => r.key)).then(
-      (values) => reads.forEach((r, i) => r.resolve(values[i] ?? null)),
-      (err: unknown) => reads.forEach((r) => r.reject(err)),
-    );
   }
 
   /** Change an entry's state; `rawOnly: null` clears that mark. */

@@ -38,7 +38,7 @@ export interface Pop3BenchResult {
 }
 
 const PASSWORD = 'bench-pw';
-const PROFILER = fileURLToPath(new URL('./proxy-cpu-profiler.ts', import.meta.url));
+const PROFILER = fileURLToPath(new URL('./proxy-cpu-profiler.mjs', import.meta.url));
 
 function corpus(count: number): Buffer[] {
   const all = loadCorpus()

@@ -1,7 +1,6 @@
-// The intake's hand-offs to the database threads are per turn, not per entry (the queue manager ends
-// and starts entries in bursts). Inline reads of one turn share one getMany, and each caller still gets
-// its own entry's bytes; a spooled entry has none; an entry whose data is gone is reported as corrupt.
-// In-flight marks and removals of one turn share one unsynced write.
+// The intake's bookkeeping writes go to the database threads once per turn, not once per entry (the
+// queue manager ends and starts entries in bursts): in-flight marks and removals of one turn share one
+// unsynced write. (Inline reads stay single-key gets: see RocksEngine.getFrom.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,25 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
 import { RocksEngine } from '../../../core/storage/rocksdb-engine.ts';
-import { isPosternError } from '../../../core/errors.ts';
 import type { KvOp } from '../../../core/storage/kv.ts';
 
-/** A RocksEngine that counts its reads. */
+/** A RocksEngine that records its writes. */
 class CountingEngine extends RocksEngine {
   writes: Array<{ ops: KvOp[]; sync: boolean }> = [];
   override write(ops: KvOp[], opts: { sync: boolean }): Promise<void> {
     this.writes.push({ ops: [...ops], sync: opts.sync });
     return super.write(ops, opts);
-  }
-  gets = 0;
-  getManys: number[] = [];
-  override get(key: string): Promise<Buffer | null> {
-    this.gets++;
-    return super.get(key);
-  }
-  override getMany(keys: string[]): Promise<Array<Buffer | null>> {
-    this.getManys.push(keys.length);
-    return super.getMany(keys);
   }
 }
 
@@ -50,38 +38,6 @@ async function commit(intake: Intake, body: Buffer): Promise<IntakeRecord> {
   const { record } = await w.commit({ listener: 'smtp', envelope: { mailFrom: 'a@x.org', rcptTo: ['b@y.org'] }, session: { remoteAddress: '127.0.0.1', helo: 'h', user: null } });
   return record;
 }
-
-test('inline reads asked for in one turn share one getMany and each gets its own bytes', async () => {
-  await withIntake(async (intake, engine) => {
-    const bodies = Array.from({ length: 9 }, (_, i) => Buffer.from(`Subject: ${i}\r\n\r\n${'x'.repeat(100 * i)}\r\n`));
-    const records: IntakeRecord[] = [];
-    for (const b of bodies) records.push(await commit(intake, b));
-    const spooled = await commit(intake, Buffer.alloc(100 * 1024, 0x62));
-    assert.equal(spooled.storage, 'file');
-    engine.gets = 0;
-    engine.getManys = [];
-    const read = await Promise.all([...records.map((r) => intake.inlineData(r)), intake.inlineData(spooled)]);
-    assert.deepEqual(engine.getManys, [9], 'one getMany for the nine inline entries, nothing for the spooled one');
-    assert.equal(engine.gets, 0);
-    bodies.forEach((b, i) => assert.ok(read[i]?.equals(b), `entry ${i} gets its own bytes`));
-    assert.equal(read[9], null, 'a spooled entry has no inline bytes');
-    // Reads in later turns are batches of their own.
-    assert.ok((await intake.inlineData(records[3] as IntakeRecord))?.equals(bodies[3] as Buffer));
-    assert.deepEqual(engine.getManys, [9, 1]);
-  });
-});
-
-test('an entry whose inline data is gone is reported as corrupt; the others of its batch are read', async () => {
-  await withIntake(async (intake) => {
-    const a = await commit(intake, Buffer.from('Subject: a\r\n\r\na\r\n'));
-    const b = await commit(intake, Buffer.from('Subject: b\r\n\r\nb\r\n'));
-    const [ra, rb] = await Promise.allSettled([intake.inlineData({ ...a, id: `${a.id}-missing` }), intake.inlineData(b)]);
-    assert.equal(ra.status, 'rejected');
-    assert.ok(isPosternError((ra as PromiseRejectedResult).reason, 'INTAKE_CORRUPT'));
-    assert.equal(rb.status, 'fulfilled');
-    assert.ok((rb as PromiseFulfilledResult<Buffer | null>).value?.toString().includes('Subject: b'));
-  });
-});
 
 test('in-flight marks and removals of one turn share one unsynced write, in the order asked', async () => {
   await withIntake(async (intake, engine) => {
