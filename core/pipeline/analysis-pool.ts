@@ -5,7 +5,10 @@
 // Requests queue in the pool (bounded by the queue manager's active window); each worker is handed up
 // to PIPELINE_DEPTH of them at once and works through them in order, so it goes from one message to the
 // next without waiting for the main thread (a cross-thread wake-up per message costs more than a small
-// message's analysis on a busy machine). The deadline runs for the request the worker is on.
+// message's analysis on a busy machine). The deadline runs for the request the worker is on. Requests
+// that may run long (a spooled message, one plugin's analyzer on demand such as text extraction) go
+// only to an idle worker and nothing queues behind them: the archiver commits in order, so a message
+// waiting behind one of them would hold up every commit after it.
 // Trusts the workers' replies to be shaped as WorkerReply; hands on AnalysisResult.
 import { Worker } from 'node:worker_threads';
 import { PosternError } from '../errors.ts';
@@ -157,12 +160,17 @@ export class AnalysisPool {
     if (this.queue.length === 0) t.unref();
   }
 
-  /** Hands queued requests to the ready workers, level by level (every worker gets a first one before any gets a second). */
+  /**
+   * Hands queued requests to the ready workers in queue order, level by level (every worker gets a
+   * first one before any gets a second); a long request only to an idle worker, none behind it.
+   */
   private dispatch(): void {
     for (let depth = 1; depth <= PIPELINE_DEPTH; depth++) {
       for (const slot of this.slots) {
-        if (this.queue.length === 0) return;
+        const head = this.queue[0];
+        if (!head) return;
         if (!slot.ready || slot.ending || slot.jobs.length >= depth) continue;
+        if (slot.jobs.length > 0 && (mayRunLong(head) || slot.jobs.some(mayRunLong))) continue;
         const job = this.queue.shift() as Job;
         const id = this.nextId++;
         slot.jobs.push({ ...job, id });
@@ -183,6 +191,11 @@ export class AnalysisPool {
       slot.worker.terminate().catch(() => undefined);
     }, this.options.timeoutMs);
   }
+}
+
+/** A spooled message (large) or one plugin's analyzer on demand (text extraction): not pipelined. */
+function mayRunLong(job: Job): boolean {
+  return job.request.only !== undefined || 'path' in job.request.source;
 }
 
 function budgetText(reason: 'timeout' | 'memory' | 'crash', o: AnalysisPoolOptions): string {

@@ -1,6 +1,7 @@
 // The analysis pool hands each worker several requests at once (PIPELINE_DEPTH) and the worker goes
 // through them in order. The deadline is each request's own, and when a worker ends, only the request
-// it was on fails: the ones queued behind it are analysed by its successor.
+// it was on fails: the ones queued behind it are analysed by its successor. Nothing queues behind a
+// request that may run long (a spooled message, an analyzer on demand): other workers take the rest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,16 +18,16 @@ function message(subject: string, poison = ''): Buffer {
   return Buffer.from(`From: bob@else.org\r\nTo: alice@example.com\r\nSubject: ${subject}\r\n${poison ? `X-Poison: ${poison}\r\n` : ''}\r\nbody\r\n`);
 }
 
-async function withPool<T>(timeoutMs: number, run: (pool: ReturnType<typeof testAnalysisPool>, budget: string[]) => Promise<T>): Promise<T> {
+async function withPool<T>(timeoutMs: number, run: (pool: ReturnType<typeof testAnalysisPool>, budget: string[], dir: string) => Promise<T>, workers = 1): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'postern-pool-'));
   const armed = join(dir, 'armed');
   writeFileSync(armed, '');
   const budget: string[] = [];
   const pool = testAnalysisPool(createMemoryLogger().logger, [{ plugin: 'hostile', module: HOSTILE, exportName: 'analyze', options: { armed } }], {
-    workers: 1, timeoutMs, memoryMb: 64, onBudgetExceeded: (reason) => budget.push(reason),
+    workers, timeoutMs, memoryMb: 64, onBudgetExceeded: (reason) => budget.push(reason),
   });
   try {
-    return await run(pool, budget);
+    return await run(pool, budget, dir);
   } finally {
     await pool.close();
     rmSync(dir, { recursive: true, force: true });
@@ -92,3 +93,27 @@ test('a worker that runs out of heap fails the request it was on; the rest are a
     assert.match(budget[0] ?? '', /^(memory|crash)$/);
   });
 });
+
+for (const kind of ['an analyzer on demand', 'a spooled message'] as const) {
+  test(`nothing queues behind ${kind}: the other worker answers the requests after it first`, async () => {
+    await withPool(30000, async (pool, _budget, dir) => {
+      const done: string[] = [];
+      const slowBytes = message('slow', 'slow 1500');
+      let slow: Promise<unknown>;
+      if (kind === 'a spooled message') {
+        const path = join(dir, 'spooled.eml');
+        writeFileSync(path, slowBytes);
+        slow = pool.analyze({ source: { path }, size: slowBytes.length });
+      } else {
+        slow = pool.analyzeWith('hostile', slowBytes);
+      }
+      const tracked = slow.then(() => done.push('slow'));
+      const others = Array.from({ length: 2 * PIPELINE_DEPTH }, (_, i) => {
+        const bytes = message(`quick ${i}`);
+        return pool.analyze({ source: { bytes }, size: bytes.length }).then(() => done.push(`quick ${i}`));
+      });
+      await Promise.all([tracked, ...others]);
+      assert.equal(done[done.length - 1], 'slow', `every quick request was answered before the slow one (${done.join(', ')})`);
+    }, 2);
+  });
+}
