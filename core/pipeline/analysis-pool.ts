@@ -39,6 +39,8 @@ interface Slot {
   jobs: Array<Job & { id: number }>;
   /** The deadline of jobs[0]. */
   timer: NodeJS.Timeout | null;
+  /** The request whose deadline passed (ending 'timeout'). */
+  timedOut?: number;
   /** Why this worker is being ended (set before terminate()). */
   ending: 'timeout' | 'memory' | 'crash' | 'close' | null;
 }
@@ -142,15 +144,18 @@ export class AnalysisPool {
   private onExit(slot: Slot): void {
     this.slots.delete(slot);
     if (slot.timer) clearTimeout(slot.timer);
-    const [job, ...waiting] = slot.jobs.splice(0);
-    // Requests the worker had not started go back to the front of the queue, in their order: only the
-    // one it was on is charged with the worker's end.
-    if (this.closed) for (const w of waiting) w.reject(new PosternError('SHUTTING_DOWN', 'The analysis pool is closed'));
-    else this.queue.unshift(...waiting);
-    if (job) {
+    const jobs = slot.jobs.splice(0);
+    // The request charged with the worker's end: the one whose deadline passed (none if its reply came
+    // in after all), or for a heap or crash end the one it was on (replies it posted before ending are
+    // delivered before 'exit', so that is jobs[0]). The others go back to the front of the queue, in order.
+    const culprit = slot.ending === 'close' ? undefined : slot.ending === 'timeout' ? jobs.find((j) => j.id === slot.timedOut) : jobs[0];
+    const others = jobs.filter((j) => j !== culprit);
+    if (this.closed) for (const j of others) j.reject(new PosternError('SHUTTING_DOWN', 'The analysis pool is closed'));
+    else this.queue.unshift(...others);
+    if (culprit) {
       const reason = slot.ending === 'timeout' || slot.ending === 'memory' ? slot.ending : 'crash';
-      if (slot.ending !== 'close') this.options.onBudgetExceeded?.(reason);
-      job.reject(new PosternError(slot.ending === 'close' ? 'SHUTTING_DOWN' : 'MESSAGE_BUDGET', budgetText(reason, this.options)));
+      this.options.onBudgetExceeded?.(reason);
+      culprit.reject(new PosternError('MESSAGE_BUDGET', budgetText(reason, this.options)));
     }
     if (this.closed) return;
     this.dispatch();
@@ -186,8 +191,11 @@ export class AnalysisPool {
   /** The deadline of the request the worker is on now (the first of its jobs), if any. */
   private startDeadline(slot: Slot): void {
     if (slot.timer) clearTimeout(slot.timer);
-    slot.timer = slot.jobs.length === 0 ? null : setTimeout(() => {
+    const head = slot.jobs[0];
+    // A worker being ended starts nothing new: what it still holds is requeued when it is gone.
+    slot.timer = !head || slot.ending ? null : setTimeout(() => {
       slot.ending = 'timeout';
+      slot.timedOut = head.id;
       slot.worker.terminate().catch(() => undefined);
     }, this.options.timeoutMs);
   }
