@@ -1,6 +1,7 @@
 // The queue manager yields to capture (intake.archiveMaxLagMs / archiveQuietMs): while messages keep
-// arriving, fresh entries wait; they are archived once arrivals pause, or once they have waited the
-// maximum lag even if arrivals never pause; entries found in the intake at start never wait.
+// arriving, fresh entries wait; they are archived once arrivals pause, or once the oldest has waited the
+// maximum lag even if arrivals never pause (then everything queued by that moment goes with it, one
+// round); entries found in the intake at start never wait.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Intake, type IntakeRecord } from '../../../core/intake/intake.ts';
@@ -59,24 +60,41 @@ test('entries committed during a burst wait for the pause after it, then are all
   assert.equal(intake.counts().active, 0, 'every entry left the intake after archiving');
 });
 
-test('under arrivals that never pause, an entry is archived once it has waited archiveMaxLagMs', async () => {
+test('under arrivals that never pause, the oldest entry is archived once it has waited archiveMaxLagMs, and everything queued by then goes with it', async () => {
   const { q, started } = queue({ archiveMaxLagMs: 300, archiveQuietMs: 10000 });
   q.start([]);
   const committed = new Map<string, number>();
+  const order: string[] = [];
   let arrivals = 0;
-  // Keep arriving (every ~20 ms, never a 10 s pause) until something has been archived.
-  while (started.size === 0) {
+  const arrive = async (): Promise<void> => {
     assert.ok(arrivals < 1000, 'an entry was archived within the lag bound while arrivals continued');
     const c = await commitOne(arrivals++);
     committed.set(c.record.id, c.committedAt);
+    order.push(c.record.id);
     q.enqueue(c.record, c.inline);
     await sleep(20);
+  };
+  // Keep arriving (every ~20 ms, never a 10 s pause) until something has been archived...
+  while (started.size === 0) await arrive();
+  const roundAt = Math.min(...started.values());
+  const inRound = order.filter((id) => (committed.get(id) as number) < roundAt);
+  const afterRound = order.filter((id) => (committed.get(id) as number) > roundAt);
+  // ...and on until the first entry queued after that round has been archived in the next one.
+  while (afterRound.length === 0 || !started.has(afterRound[0] as string)) {
+    await arrive();
+    if (afterRound.length === 0) afterRound.push(...order.filter((id) => (committed.get(id) as number) > roundAt));
   }
   assert.ok(performance.now() - intake.lastCommitAt < 10000, 'arrivals were still going on');
-  for (const [id, at] of started) {
-    // Timers may fire up to a millisecond early against performance.now(); the entry waited its lag.
-    assert.ok(at - (committed.get(id) as number) >= 299 - 1, `entry ${id} started only after the maximum lag`);
+  const head = order[0] as string;
+  // Timers may fire up to a millisecond early against performance.now(); the head waited its lag.
+  assert.ok((started.get(head) as number) - (committed.get(head) as number) >= 299 - 1, 'the oldest entry started only after the maximum lag');
+  assert.ok(inRound.length >= 5, `several entries were queued when the oldest came due (${inRound.length})`);
+  for (const id of inRound) {
+    assert.ok(started.has(id), `entry ${id}, queued before the round, went with it`);
+    assert.ok((started.get(id) as number) - roundAt < 250, `entry ${id} went with the round, not when it came due itself`);
   }
+  const next = afterRound[0] as string;
+  assert.ok((started.get(next) as number) - (committed.get(next) as number) >= 299 - 1, 'an entry queued after the round waited its own lag: it opened the next round');
   await q.stop(1000);
 });
 
