@@ -1,7 +1,8 @@
 // SMTP relay proxy benchmark: Postfix's smtp-source sends the same load (a) directly to smtp-sink
 // and (b) through Postern's relay port (a real `postern serve`, durable defaults, fresh data dir)
 // to the same smtp-sink. Prints messages/s for both and the ratio proxied/direct (target >= 0.7).
-// After the proxied run it waits for the archive to drain and checks every message was captured.
+// After the warm-up the search index catches up before anything is measured. After the proxied run it
+// waits for the archive to drain and checks every message was captured.
 //
 //   npx tsx test/bench/proxy-smtp.ts
 //   BENCH_MESSAGES=2000 BENCH_SESSIONS=16 BENCH_REUSE=1 npx tsx test/bench/proxy-smtp.ts
@@ -13,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnServer, waitDrained } from '../helpers/spawn-server.ts';
+import { spawnServer, waitDrained, waitSearchIdle } from '../helpers/spawn-server.ts';
 import { freePort, waitForPort } from '../interop/harness.ts';
 import { describeMachineCpu, readMachineCpu } from './machine-cpu.ts';
 import { CEILINGS } from './bare-relay.ts';
@@ -98,6 +99,7 @@ export async function runSmtpProxyBench(opts: SmtpProxyBenchOptions = {}): Promi
       await server.api('POST', '/api/v1/users', { name: 'bench', addresses: ['bench@bench.test'] }).catch(() => undefined);
       await timeSource(relayPort, { ...o, messages: warm });
       await waitDrained(server, 600000);
+      await waitSearchIdle(server); // the warm-up's indexing must not share the machine with the measured run
       const cpu0 = cpuSeconds(server.child.pid);
       const machine1 = readMachineCpu();
       const proxiedSeconds = await timeSource(relayPort, o);

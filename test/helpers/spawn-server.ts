@@ -72,6 +72,20 @@ export async function waitDrained(s: SpawnedServer, timeoutMs = 60000): Promise<
   }
 }
 
+/**
+ * Wait until the search plugin has indexed everything archived and merged its tables (GET
+ * /api/v1/search/status): a bench's next measured run then does not share the machine with indexing.
+ */
+export async function waitSearchIdle(s: Pick<SpawnedServer, 'api'>, timeoutMs = 600000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await s.api<{ pending: number; merging: boolean }>('GET', '/api/v1/search/status');
+    if (st.pending === 0 && !st.merging) return;
+    if (Date.now() > deadline) throw new Error(`The search index did not catch up: ${JSON.stringify(st)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** SIGTERM the server and wait until it has exited (graceful shutdown). */
 export async function stopServer(s: SpawnedServer): Promise<void> {
   s.child.kill('SIGTERM');
