@@ -9,7 +9,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCorpus } from '../helpers/corpus.ts';
 import { startDovecot } from '../interop/dovecot.ts';
@@ -140,18 +139,6 @@ async function drainedByMetrics(srv: { metrics(): Promise<string> }, timeoutMs: 
   }
 }
 
-/** The admin API of a harness server (bearer token from its data directory), for waitSearchIdle. */
-function adminApi(srv: { adminPort: number; dataDir: string }): { api<T>(method: string, path: string): Promise<T> } {
-  const token = readFileSync(join(srv.dataDir, 'admin.token'), 'utf8').trim();
-  return {
-    async api<T>(method: string, path: string): Promise<T> {
-      const res = await fetch(`http://127.0.0.1:${srv.adminPort}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-      return (await res.json()) as T;
-    },
-  };
-}
-
 /** Mean intake commit latency and callers per synced batch between two /metrics readings (BENCH_METRICS=1). */
 function commitSummary(before: string, after: string): string {
   const val = (metrics: string, re: RegExp): number => Number(re.exec(metrics)?.[1] ?? 0);
@@ -198,8 +185,7 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
     log(`pop3 bench: ${total} messages (${(bytes / total / 1024).toFixed(1)} KiB average) over ${sessions} sessions, after ${warmCount} warm-up messages`);
     await pass(pop3Port, warmUsers);
     await srv.waitDrained(120_000);
-    const admin = adminApi(srv);
-    await waitSearchIdle(admin); // the warm-up's indexing must not share the machine with the passes below
+    await waitSearchIdle(srv); // the warm-up's indexing must not share the machine with the passes below
     await pass(dc.pop3Port, users); // warm Dovecot's caches and indexes
     const { rate: direct, machine: directCpu } = await pass(dc.pop3Port, users);
     log(`  direct from Dovecot:          ${direct.toFixed(0)} msg/s  (${directCpu})`);
@@ -247,7 +233,7 @@ export async function runPop3Bench(opts: Pop3BenchOptions = {}): Promise<Pop3Ben
       log(`  Postern CPU ms/message by thread during the pass: ${threadCpuDelta(threads0, passThreads, total)}`);
       log(`  Postern CPU ms/message by thread incl. archiving: ${threadCpuDelta(threads0, threadCpu(pid), total)}`);
     }
-    await waitSearchIdle(admin); // nor the first pass's indexing with the second
+    await waitSearchIdle(srv); // nor the first pass's indexing with the second
     cpu0 = cpuSeconds(pid);
     const { rate: proxiedAgain, machine: againCpu } = await pass(pop3Port, users);
     log(`  through Postern (again):      ${proxiedAgain.toFixed(0)} msg/s  (${(proxiedAgain / direct).toFixed(2)}x direct${cpu(cpu0)})`);

@@ -186,6 +186,8 @@ export interface PosternServer {
   /** Waits until USER's FOLDER lists exactly one message whose subject contains `marker`. */
   waitForMessage(user: string, folder: string, marker: string, timeoutMs?: number): Promise<ArchiveRow>;
   metrics(): Promise<string>;
+  /** One admin API request (bearer token from the data directory); throws on a non-2xx status. */
+  api<T>(method: string, path: string, body?: unknown): Promise<T>;
   logs(): string;
   /** Runs fn; on failure appends the server log tail to the error and keeps the log file. */
   diagnose<T>(name: string, fn: () => Promise<T>): Promise<T>;
@@ -362,6 +364,16 @@ async function startOnce(opts: StartOptions): Promise<PosternServer> {
       const text = await res.text();
       if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text}`);
       return text;
+    },
+    async api<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+      const res = await fetch(`http://127.0.0.1:${adminPort}${path}`, {
+        method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return JSON.parse(text) as T;
     },
     logs: readLog,
     async diagnose(name, fn) {
